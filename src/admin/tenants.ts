@@ -1,0 +1,165 @@
+import { Elysia, t } from "elysia";
+import type { AppDeps } from "../deps.ts";
+import { errors } from "../errors.ts";
+import { ErrorBody } from "../moysklad/models.ts";
+import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
+import { type LedgerEntryRow, listLedger, postLedgerEntry } from "../loyalty/ledger.ts";
+import { createTenant, rotateApiKey } from "../loyalty/tenants.ts";
+import { formatPhone } from "../loyalty/phone.ts";
+import { adminAuth, adminSecurity } from "./auth.ts";
+import {
+  AdjustmentCreate,
+  AdminCustomer,
+  CustomerSearchQuery,
+  LedgerEntry,
+  LedgerPage,
+  LedgerQuery,
+  ProgramPatch,
+  ProgramSettings,
+  TenantCreate,
+  TenantCreated,
+} from "./models.ts";
+
+export function adminCustomer(c: CustomerRow): typeof AdminCustomer.static {
+  return {
+    id: c.id,
+    msId: c.ms_id,
+    syncId: c.sync_id,
+    name: c.name,
+    legalFirstName: c.legal_first_name,
+    legalMiddleName: c.legal_middle_name,
+    legalLastName: c.legal_last_name,
+    phone: c.phone ? formatPhone(c.phone) : null,
+    discountCardNumber: c.card_number,
+    qrToken: c.qr_token,
+    email: c.email,
+    birthDate: c.birth_date,
+    sex: c.sex,
+    statusCheck: c.status_check,
+    balance: c.balance,
+    pendingBalance: c.pending_balance,
+    createdAt: c.created_at.toISOString(),
+    updatedAt: c.updated_at.toISOString(),
+  };
+}
+
+export function ledgerEntry(e: LedgerEntryRow): typeof LedgerEntry.static {
+  return {
+    id: e.id,
+    customerId: e.customer_id,
+    kind: e.kind,
+    points: e.points,
+    pending: e.released_at === null,
+    availableAt: e.available_at.toISOString(),
+    documentId: e.document_id,
+    idempotencyKey: e.idempotency_key,
+    reason: e.reason,
+    createdAt: e.created_at.toISOString(),
+  };
+}
+
+const detail = (summary: string, description?: string) => ({ tags: ["Администрирование"], summary, description, security: adminSecurity });
+const errs = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody };
+
+export const adminController = (deps: AppDeps) =>
+  new Elysia({ prefix: "/admin/v1" })
+    .use(adminAuth(deps.config.adminToken))
+    .post(
+      "/tenants",
+      async ({ body, set }) => {
+        const tenant = await createTenant(deps.sql, body);
+        set.status = 201;
+        return tenant;
+      },
+      { body: TenantCreate, response: { 201: TenantCreated, ...errs, 409: ErrorBody }, detail: detail("Создать магазин", "Ключ доступа показывается один раз; хранится только его хеш.") },
+    )
+    .post(
+      "/tenants/:slug/api-key",
+      async ({ params, set }) => {
+        const tenant = await rotateApiKey(deps.sql, params.slug);
+        deps.tenants.invalidate(tenant.id);
+        set.status = 201;
+        return tenant;
+      },
+      { response: { 201: TenantCreated, ...errs }, detail: detail("Выпустить новый ключ доступа", "Старый ключ перестаёт работать (на других экземплярах API — в пределах CACHE_TTL_SECONDS).") },
+    )
+    .get("/tenants/:slug/program", async ({ params }) => (await deps.tenants.requireBySlug(params.slug)).program.settings, {
+      response: { 200: ProgramSettings, ...errs },
+      detail: detail("Настройки программы"),
+    })
+    .put("/tenants/:slug/program", ({ params, body }) => deps.tenants.updateProgram(params.slug, body), {
+      body: ProgramPatch,
+      response: { 200: ProgramSettings, ...errs },
+      detail: detail("Изменить настройки программы", "Частичное обновление: передайте только меняющиеся поля."),
+    })
+    .get(
+      "/tenants/:slug/customers",
+      async ({ params, query }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const rows = await searchCustomers(deps.sql, tenant.id, query.search);
+        return { rows: rows.map(adminCustomer) };
+      },
+      { query: CustomerSearchQuery, response: { 200: t.Object({ rows: t.Array(AdminCustomer) }), ...errs }, detail: detail("Найти покупателей") },
+    )
+    .get(
+      "/tenants/:slug/customers/:id",
+      async ({ params }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const customer = await getCustomer(deps.sql, tenant.id, params.id);
+        if (!customer) throw errors.customerNotFound("id");
+        return adminCustomer(customer);
+      },
+      { response: { 200: AdminCustomer, ...errs }, detail: detail("Покупатель с балансом") },
+    )
+    .post(
+      "/tenants/:slug/customers/:id/adjustments",
+      async ({ params, body, headers, set }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const given = headers["idempotency-key"];
+        if (given !== undefined && (given.length < 1 || given.length > 200)) {
+          throw errors.validation("Idempotency-Key: от 1 до 200 символов.", "Idempotency-Key");
+        }
+        const key = `adjustment:${given ?? crypto.randomUUID()}`;
+        const entry = await deps.sql.begin(async (tx) => {
+          const [customer] = await tx<{ balance: number }[]>`
+            select balance from customer where tenant_id = ${tenant.id} and id = ${params.id}::uuid for update`;
+          if (!customer) throw errors.customerNotFound("id");
+          const repeat = await tx`select 1 from ledger_entry where tenant_id = ${tenant.id} and idempotency_key = ${key}`;
+          // Balances go below zero only through facts from the till (sales, returns), never by hand.
+          if (repeat.length === 0 && customer.balance + body.points < 0) {
+            throw errors.conflict(`Недостаточно баллов: на балансе ${customer.balance}.`, "points");
+          }
+          const { entry } = await postLedgerEntry(tx as any, tenant.id, {
+            customerId: params.id,
+            kind: "adjustment",
+            points: body.points,
+            reason: body.reason,
+            idempotencyKey: key,
+          });
+          if (entry.customer_id !== params.id || entry.points !== body.points || entry.reason !== body.reason) {
+            throw errors.conflict("Этот Idempotency-Key уже использован для другой корректировки.", "Idempotency-Key");
+          }
+          return entry;
+        });
+        set.status = 201;
+        return ledgerEntry(entry);
+      },
+      {
+        params: t.Object({ slug: t.String(), id: t.String({ format: "uuid" }) }),
+        body: AdjustmentCreate,
+        response: { 201: LedgerEntry, ...errs, 409: ErrorBody },
+        detail: detail("Ручная корректировка баллов", "Заголовок Idempotency-Key (необязательный) защищает от двойного проведения при повторе запроса."),
+      },
+    )
+    .get(
+      "/tenants/:slug/customers/:id/ledger",
+      async ({ params, query }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const customer = await getCustomer(deps.sql, tenant.id, params.id);
+        if (!customer) throw errors.customerNotFound("id");
+        const limit = query.limit ?? 100;
+        const rows = await listLedger(deps.sql, tenant.id, customer.id, { limit, beforeId: query.before ?? null });
+        return { rows: rows.map(ledgerEntry), nextBefore: rows.length === limit ? rows[rows.length - 1]!.id : null };
+      },
+      { query: LedgerQuery, response: { 200: LedgerPage, ...errs }, detail: detail("Журнал баллов покупателя", "Новые записи первыми.") },
+    );

@@ -1,0 +1,59 @@
+// Environment, read once and validated, so a bad setting stops the process with one
+// clear line instead of failing later inside a request.
+
+export interface Config {
+  port: number;
+  /** Empty when the embedded Postgres should be started. */
+  databaseUrl: string;
+  /** Empty when a local Redis should be used or started. */
+  redisUrl: string;
+  adminToken: string;
+  /** Where embedded services keep their data. */
+  dataDir: string;
+  /** Connections in this process's Postgres pool. */
+  dbPoolSize: number;
+  /** Seconds a tenant's key and program settings may be served from memory. */
+  cacheTtlSeconds: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export class ConfigError extends Error {}
+
+function intVar(env: Record<string, string | undefined>, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const databaseUrl = env.DATABASE_URL ?? "";
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql://`);
+  }
+  const redisUrl = env.REDIS_URL ?? "";
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(`REDIS_URL must start with redis:// or rediss://`);
+  }
+  const adminToken = env.ADMIN_TOKEN ?? "";
+  if (adminToken && adminToken.length < 16) {
+    throw new ConfigError(`ADMIN_TOKEN must be at least 16 characters long`);
+  }
+  const logLevel = (env.LOG_LEVEL ?? "info") as Config["logLevel"];
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error`);
+  }
+  return {
+    port: intVar(env, "PORT", 3000, 0, 65535),
+    databaseUrl,
+    redisUrl,
+    adminToken,
+    dataDir: env.DATA_DIR || ".data",
+    dbPoolSize: intVar(env, "DB_POOL_SIZE", 20, 1, 500),
+    cacheTtlSeconds: intVar(env, "CACHE_TTL_SECONDS", 10, 0, 3600),
+    logLevel,
+  };
+}

@@ -1,0 +1,25 @@
+import postgres from "postgres";
+
+export type Sql = postgres.Sql<{}>;
+
+export interface DbOptions {
+  max?: number;
+  /** Name shown in pg_stat_activity, so an operator can tell the API from a worker. */
+  applicationName?: string;
+}
+
+export function createSql(url: string, opts: DbOptions = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    idle_timeout: 60,
+    connect_timeout: 5,
+    // bigint columns (balances, ledger ids) arrive as JS numbers: every value we keep
+    // stays far below 2^53, and numbers keep arithmetic on the hot path simple.
+    types: {
+      bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
+    },
+    transform: { undefined: null },
+    onnotice: () => {},
+    connection: { application_name: opts.applicationName ?? "loyalty" },
+  }) as unknown as Sql;
+}

@@ -1,0 +1,12 @@
+import type { Config } from "./config.ts";
+import type { Sql } from "./db/client.ts";
+import type { TenantDirectory } from "./loyalty/tenants.ts";
+
+/** What the HTTP app needs from the process that serves it. */
+export interface AppDeps {
+  config: Config;
+  sql: Sql;
+  tenants: TenantDirectory;
+  /** Extra readiness checks (e.g. Redis once queues exist): name → ok? */
+  readiness?: Record<string, () => Promise<boolean>>;
+}

@@ -1,0 +1,44 @@
+import { Elysia, t } from "elysia";
+import type { AppDeps } from "./deps.ts";
+
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const Ready = t.Object({ status: t.String(), checks: t.Record(t.String(), t.Boolean()) });
+
+export const healthController = (deps: AppDeps) =>
+  new Elysia({ detail: { tags: ["Служебное"] } })
+    .get("/health", () => ({ status: "ok" }), {
+      response: t.Object({ status: t.String() }),
+      detail: { summary: "Процесс жив" },
+    })
+    .get(
+      "/health/ready",
+      async ({ set }) => {
+        const probes: Record<string, () => Promise<boolean>> = {
+          postgres: async () => (await deps.sql`select 1 as ok`)[0]?.ok === 1,
+          ...deps.readiness,
+        };
+        const checks: Record<string, boolean> = {};
+        await Promise.all(
+          Object.entries(probes).map(async ([name, probe]) => {
+            checks[name] = await within(2000, probe()).catch(() => false);
+          }),
+        );
+        const ok = Object.values(checks).every(Boolean);
+        set.status = ok ? 200 : 503;
+        return { status: ok ? "ready" : "unavailable", checks };
+      },
+      { response: { 200: Ready, 503: Ready }, detail: { summary: "Готовность: отвечают ли Postgres и Redis" } },
+    );

@@ -1,0 +1,136 @@
+import { Elysia, ValidationError } from "elysia";
+import { ApiError, errors, type ProtocolErrorItem, VALIDATION_STATUS, ErrorCode } from "./errors.ts";
+import { errorFields, log } from "./log.ts";
+
+// Failures that mean "the database is not answering right now", not "our bug".
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin shutdown
+  "57P02", // crash shutdown
+  "57P03", // cannot connect now (starting up)
+  "53300", // too many connections
+  "40001", // serialization failure: retry is the answer
+  "40P01", // deadlock
+]);
+
+export function isUnavailable(e: unknown): boolean {
+  const code = (e as any)?.code;
+  return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"));
+}
+
+/** "/positions/0/price" → "positions[0].price" */
+export function parameterFromPath(path: string): string {
+  return path
+    .split("/")
+    .filter(Boolean)
+    .map((seg, i) => (/^\d+$/.test(seg) ? `[${seg}]` : i === 0 ? seg : `.${seg}`))
+    .join("");
+}
+
+function describe(schema: any, value: unknown): string {
+  if (value === undefined) return "обязательное поле не заполнено";
+  const flat = (s: any): any[] => (s?.anyOf ? s.anyOf.flatMap(flat) : [s]);
+  const literals = flat(schema).map((s: any) => s?.const).filter((c: unknown) => typeof c === "string");
+  if (literals.length > 0) return `допустимые значения: ${literals.join(", ")}`;
+  const type = schema?.type ?? schema?.anyOf?.find((s: any) => s?.type && s.type !== "null")?.type;
+  const bounds = (s: any) =>
+    [
+      s?.minimum !== undefined ? `не меньше ${s.minimum}` : s?.exclusiveMinimum !== undefined ? `больше ${s.exclusiveMinimum}` : "",
+      s?.maximum !== undefined ? `не больше ${s.maximum}` : "",
+    ]
+      .filter(Boolean)
+      .join(" и ");
+  switch (type) {
+    case "number":
+    case "integer": {
+      if (typeof value !== "number") return type === "integer" ? "ожидается целое число" : "ожидается число";
+      if (type === "integer" && !Number.isInteger(value)) return "ожидается целое число";
+      const b = bounds(schema);
+      return b ? `значение должно быть ${b}` : "недопустимое число";
+    }
+    case "string":
+      if (typeof value !== "string") return "ожидается строка";
+      if (schema.maxLength !== undefined && value.length > schema.maxLength) return `не длиннее ${schema.maxLength} символов`;
+      if (schema.minLength !== undefined && value.length < schema.minLength) return `не короче ${schema.minLength} символов`;
+      return "неверный формат";
+    case "array":
+      if (!Array.isArray(value)) return "ожидается список";
+      if (schema.minItems !== undefined && value.length < schema.minItems) return `не меньше ${schema.minItems} элементов`;
+      if (schema.maxItems !== undefined && value.length > schema.maxItems) return `не больше ${schema.maxItems} элементов`;
+      return "неверный список";
+    case "object":
+      return "ожидается объект";
+    case "boolean":
+      return "ожидается true или false";
+    default:
+      return "недопустимое значение";
+  }
+}
+
+function validationItems(e: ValidationError): ProtocolErrorItem[] {
+  const seen = new Set<string>();
+  const items: ProtocolErrorItem[] = [];
+  const where = e.type === "query" ? "параметра запроса" : e.type === "headers" ? "заголовка" : "поля";
+  for (const ve of e.all as any[]) {
+    const parameter = parameterFromPath(ve.path ?? "") || e.type;
+    if (seen.has(parameter)) continue;
+    seen.add(parameter);
+    items.push({
+      error: "Неверные данные запроса",
+      parameter,
+      code: ErrorCode.validation,
+      error_message: `Неверное значение ${where} «${parameter}»: ${describe(ve.schema, ve.value)}.`,
+    });
+    if (items.length >= 10) break;
+  }
+  if (items.length === 0) {
+    const body = e.type === "body" && (e.value === undefined || e.value === null || e.value === "");
+    items.push({
+      error: "Неверные данные запроса",
+      code: ErrorCode.validation,
+      error_message: body ? "Нет тела запроса: ожидается JSON." : "Запрос не соответствует описанию метода.",
+    });
+  }
+  return items;
+}
+
+export function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+/** Every non-2xx answer has the protocol's errors[] body; nothing leaks a stack trace. */
+export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "global" }, ({ code, error, request, path }) => {
+  if (error instanceof ApiError) return json(error.status, error.body);
+  switch (code) {
+    case "VALIDATION": {
+      const ve = error as ValidationError;
+      if (ve.type === "response") break; // our own answer did not match its schema: our bug
+      return json(VALIDATION_STATUS, { errors: validationItems(ve) });
+    }
+    case "PARSE":
+      return json(VALIDATION_STATUS, errors.malformedJson().body);
+    case "NOT_FOUND":
+      return json(404, errors.routeNotFound(request.method, path).body);
+    case "INVALID_COOKIE_SIGNATURE":
+    case "INVALID_FILE_TYPE":
+      return json(VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
+  }
+  if (isUnavailable(error)) {
+    log.warn("dependency unavailable", { method: request.method, path, ...errorFields(error) });
+    return json(503, errors.unavailable().body);
+  }
+  log.error("unhandled error", { method: request.method, path, code, ...errorFields(error) });
+  return json(500, errors.internal().body);
+});

@@ -1,0 +1,304 @@
+import { randomBytes } from "node:crypto";
+import type { Sql } from "../db/client.ts";
+import { errors } from "../errors.ts";
+import { normalizePhone, phonePrefix } from "./phone.ts";
+
+export type StatusCheck = "UNCHECKED" | "CHECKED" | "IGNORE";
+export type Sex = "MALE" | "FEMALE";
+
+export interface CustomerRow {
+  id: string;
+  ms_id: string | null;
+  sync_id: string | null;
+  name: string | null;
+  legal_first_name: string | null;
+  legal_middle_name: string | null;
+  legal_last_name: string | null;
+  phone: string | null;
+  card_number: string | null;
+  qr_token: string | null;
+  email: string | null;
+  birth_date: string | null; // 'YYYY-MM-DD'
+  sex: Sex | null;
+  status_check: StatusCheck;
+  balance: number;
+  pending_balance: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function asUuid(value: string | null | undefined): string | null {
+  return value && UUID.test(value) ? value.toLowerCase() : null;
+}
+
+/** A МойСклад reference: the id, or the uuid at the end of its href when id is absent. */
+export function refId(meta: { id?: string | null; href?: string | null } | null | undefined): string | null {
+  if (!meta) return null;
+  const direct = asUuid(meta.id ?? null);
+  if (direct) return direct;
+  const tail = meta.href?.split("?")[0]?.split("/").filter(Boolean).pop();
+  return asUuid(tail ?? null);
+}
+
+// Only columns a caller can read: selecting them by name keeps the row shape stable.
+const customerColumns = (sql: Sql) => sql`
+  id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
+  card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
+  status_check, balance, pending_balance, created_at, updated_at`;
+
+export async function getCustomer(sql: Sql, tenantId: string, id: string): Promise<CustomerRow | null> {
+  const uuid = asUuid(id);
+  if (!uuid) return null;
+  const [row] = await sql<CustomerRow[]>`
+    select ${customerColumns(sql)} from customer where tenant_id = ${tenantId} and id = ${uuid}`;
+  return row ?? null;
+}
+
+// ---------------------------------------------------------------------------------
+// Resolution: which customer a POS call means.
+
+export interface CustomerRef {
+  /** meta.id of the counterparty: МойСклад's id, or ours when the POS took it from search. */
+  metaId: string | null;
+  card: string | null;
+  phone: string | null;
+}
+
+export function customerRef(input: {
+  meta?: { id?: string | null; href?: string | null } | null;
+  discountCardNumber?: string | null;
+  phone?: string | null;
+}): CustomerRef {
+  const card = input.discountCardNumber?.trim() || null;
+  return { metaId: refId(input.meta), card, phone: normalizePhone(input.phone) };
+}
+
+export function hasRef(ref: CustomerRef): boolean {
+  return ref.metaId !== null || ref.card !== null || ref.phone !== null;
+}
+
+export interface ResolvedCustomer extends CustomerRow {
+  /** 1 МойСклад id, 2 our id, 3 card, 4 phone. */
+  via: number;
+}
+
+/** One round trip: every way the reference can name a customer, best match first. */
+export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
+  if (!hasRef(ref)) return null;
+  const [row] = await sql<ResolvedCustomer[]>`
+    select ${customerColumns(sql)},
+      case when ms_id = ${ref.metaId}::uuid then 1
+           when id = ${ref.metaId}::uuid then 2
+           when card_number = ${ref.card} then 3
+           else 4 end as via
+    from customer
+    where tenant_id = ${tenantId}
+      and (ms_id = ${ref.metaId}::uuid or id = ${ref.metaId}::uuid
+           or card_number = ${ref.card} or phone = ${ref.phone})
+    order by via
+    limit 1`;
+  return row ?? null;
+}
+
+/**
+ * When a customer was found by card or phone, remember the МойСклад id the POS used,
+ * so later calls find them by it directly. Best effort: another customer may hold it.
+ */
+export async function rememberMsId(sql: Sql, tenantId: string, customer: ResolvedCustomer, ref: CustomerRef): Promise<void> {
+  if (customer.via < 3 || !ref.metaId || customer.ms_id) return;
+  await sql`
+    update customer set ms_id = ${ref.metaId}, updated_at = now()
+    where tenant_id = ${tenantId} and id = ${customer.id} and ms_id is null
+      and not exists (select 1 from customer where tenant_id = ${tenantId} and ms_id = ${ref.metaId})`.catch(
+    (e) => {
+      if (e?.code !== "23505") throw e;
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------
+// Search as the cashier types: phone in any notation, card number, QR payload, name.
+
+export const SEARCH_LIMIT = 20;
+
+/** What a QR code may hold: the card or token itself, or a URL ending in it or carrying it. */
+export function qrCandidates(text: string): string[] {
+  const out = new Set<string>();
+  const t = text.trim();
+  if (t) out.add(t);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t) || /^www\./i.test(t)) {
+    try {
+      const url = new URL(/^www\./i.test(t) ? `https://${t}` : t);
+      const last = url.pathname.split("/").filter(Boolean).pop();
+      if (last) out.add(decodeURIComponent(last));
+      for (const v of url.searchParams.values()) if (v) out.add(v);
+      if (url.hash.length > 1) out.add(decodeURIComponent(url.hash.slice(1)));
+    } catch {
+      // not a URL after all: the raw text is already a candidate
+    }
+  }
+  return [...out].filter((s) => s.length <= 200).slice(0, 10);
+}
+
+/** The smallest string greater than every string that starts with `prefix` (byte order). */
+function prefixEnd(prefix: string): string {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+function nfc(s: string): string {
+  return s.normalize("NFC");
+}
+
+export async function searchCustomers(sql: Sql, tenantId: string, search: string, limit = SEARCH_LIMIT): Promise<CustomerRow[]> {
+  const text = nfc(search.trim()).slice(0, 200);
+  if (!text) return [];
+  const phone = normalizePhone(text);
+  const tokens = qrCandidates(text);
+  const pPrefix = phonePrefix(text);
+  const cardPrefix = text.length >= 3 ? text : null;
+  const namePrefix = /\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null;
+  // Exact matches rank 0, prefix matches 1, names 2; each branch is an index range scan.
+  return sql<CustomerRow[]>`
+    with hit as (
+      select id, 0 as rank from customer where tenant_id = ${tenantId} and phone = ${phone}
+      union all
+      select id, 0 from customer where tenant_id = ${tenantId} and card_number = any(${tokens}::text[])
+      union all
+      select id, 0 from customer where tenant_id = ${tenantId} and qr_token = any(${tokens}::text[])
+      union all
+      (select id, 1 from customer where tenant_id = ${tenantId}
+         and phone >= ${pPrefix} and phone < ${pPrefix ? prefixEnd(pPrefix) : null}
+         order by phone limit ${limit})
+      union all
+      (select id, 1 from customer where tenant_id = ${tenantId}
+         and card_number >= ${cardPrefix} and card_number < ${cardPrefix ? prefixEnd(cardPrefix) : null}
+         order by card_number limit ${limit})
+      union all
+      (select id, 2 from customer where tenant_id = ${tenantId}
+         and lower(name) collate "C" >= ${namePrefix} and lower(name) collate "C" < ${namePrefix ? prefixEnd(namePrefix) : null}
+         order by lower(name) collate "C" limit ${limit})
+    ), best as (
+      select id as hit_id, min(rank) as hit_rank from hit group by id
+    )
+    select ${customerColumns(sql)}
+    from best join customer on tenant_id = ${tenantId} and id = hit_id
+    order by hit_rank, name nulls last, id
+    limit ${limit}`;
+}
+
+// ---------------------------------------------------------------------------------
+// Create or link-and-update (POST /counterparty).
+
+export interface CustomerFields {
+  msId: string | null;
+  syncId: string | null;
+  name: string | null;
+  legalFirstName: string | null;
+  legalMiddleName: string | null;
+  legalLastName: string | null;
+  phone: string | null; // normalised
+  card: string | null;
+  email: string | null;
+  birthDate: string | null; // YYYY-MM-DD
+  sex: Sex | null;
+  statusCheck: StatusCheck;
+  /** A new customer must first confirm by code (the protocol's 412 / 28001 answer). */
+  requireVerification?: boolean;
+}
+
+function newQrToken(): string {
+  return randomBytes(12).toString("base64url");
+}
+
+function uniqueViolation(e: any): string | null {
+  if (e?.code !== "23505") return null;
+  const c = String(e.constraint_name ?? e.constraint ?? "");
+  if (c.includes("phone")) return "phone";
+  if (c.includes("card")) return "discountCardNumber";
+  if (c.includes("ms_id")) return "meta";
+  return "customer";
+}
+
+function conflictFor(parameter: string) {
+  const what =
+    parameter === "phone"
+      ? "Этот телефон уже указан у другого покупателя."
+      : parameter === "discountCardNumber"
+        ? "Эта карта уже выдана другому покупателю."
+        : "Покупатель с такими данными уже есть.";
+  return errors.conflict(what, parameter);
+}
+
+/**
+ * Creating a customer who already exists (same МойСклад id, phone or card) links and
+ * updates them; data that would belong to two different customers is a conflict.
+ */
+export async function upsertCustomer(
+  sql: Sql,
+  tenantId: string,
+  f: CustomerFields,
+): Promise<{ customer: CustomerRow; created: boolean }> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await sql.begin(async (tx) => {
+        const matches = await tx<{ id: string }[]>`
+          select id from customer
+          where tenant_id = ${tenantId}
+            and (ms_id = ${f.msId}::uuid or phone = ${f.phone} or card_number = ${f.card})
+          for update`;
+        if (matches.length > 1) {
+          throw errors.conflict(
+            "Телефон, карта и МойСклад-идентификатор указывают на разных покупателей.",
+            f.phone ? "phone" : "discountCardNumber",
+          );
+        }
+        const existing = matches[0];
+        if (existing) {
+          // Only fields the POS sent overwrite what we have.
+          const [row] = await tx<CustomerRow[]>`
+            update customer set
+              ms_id = coalesce(${f.msId}::uuid, ms_id),
+              sync_id = coalesce(${f.syncId}, sync_id),
+              name = coalesce(${f.name}, name),
+              legal_first_name = coalesce(${f.legalFirstName}, legal_first_name),
+              legal_middle_name = coalesce(${f.legalMiddleName}, legal_middle_name),
+              legal_last_name = coalesce(${f.legalLastName}, legal_last_name),
+              phone = coalesce(${f.phone}, phone),
+              card_number = coalesce(${f.card}, card_number),
+              email = coalesce(${f.email}, email),
+              birth_date = coalesce(${f.birthDate}::date, birth_date),
+              sex = coalesce(${f.sex}, sex),
+              status_check = case when ${f.statusCheck} = 'CHECKED' then 'CHECKED' else status_check end,
+              updated_at = now()
+            where tenant_id = ${tenantId} and id = ${existing.id}
+            returning ${customerColumns(tx as unknown as Sql)}`;
+          return { customer: row!, created: false };
+        }
+        if (f.requireVerification) throw errors.registrationVerificationRequired();
+        const [row] = await tx<CustomerRow[]>`
+          insert into customer (tenant_id, ms_id, sync_id, name, legal_first_name, legal_middle_name,
+            legal_last_name, phone, card_number, qr_token, email, birth_date, sex, status_check)
+          values (${tenantId}, ${f.msId}::uuid, ${f.syncId}, ${f.name}, ${f.legalFirstName}, ${f.legalMiddleName},
+            ${f.legalLastName}, ${f.phone}, ${f.card}, ${newQrToken()}, ${f.email}, ${f.birthDate}::date, ${f.sex},
+            ${f.statusCheck})
+          returning ${customerColumns(tx as unknown as Sql)}`;
+        return { customer: row!, created: true };
+      });
+    } catch (e: any) {
+      const param = uniqueViolation(e);
+      if (!param) throw e;
+      // A concurrent create of the same person: look again and link. An update that
+      // collides with another customer's phone or card is a real conflict.
+      if (attempt === 2) throw conflictFor(param);
+      const again = await sql`
+        select count(*)::int as n from customer
+        where tenant_id = ${tenantId} and (ms_id = ${f.msId}::uuid or phone = ${f.phone} or card_number = ${f.card})`;
+      if (again[0]!.n === 0) throw conflictFor(param);
+      if (again[0]!.n > 1) throw conflictFor(param);
+    }
+  }
+  throw errors.conflict("Не удалось сохранить покупателя, повторите.");
+}

@@ -1,0 +1,82 @@
+import type { Sql } from "../db/client.ts";
+
+export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
+
+export interface LedgerEntryRow {
+  id: number;
+  customer_id: string;
+  kind: LedgerKind;
+  points: number;
+  available_at: Date;
+  released_at: Date | null;
+  document_id: string | null;
+  idempotency_key: string;
+  reason: string | null;
+  created_at: Date;
+}
+
+export interface NewLedgerEntry {
+  customerId: string;
+  kind: LedgerKind;
+  /** Signed: positive adds points, negative takes them. Never zero. */
+  points: number;
+  idempotencyKey: string;
+  documentId?: string | null;
+  reason?: string | null;
+  /** Pending until then (accrual delay); omitted or past means available now. */
+  availableAt?: Date | null;
+}
+
+/** A transaction handle: entries and running balances move together or not at all. */
+type Tx = Sql;
+
+const entryColumns = (sql: Sql) => sql`
+  id, customer_id, kind, points, available_at, released_at, document_id, idempotency_key, reason, created_at`;
+
+/**
+ * Appends one entry and moves the customer's running balance with it, in the caller's
+ * transaction. A repeated idempotency key changes nothing and returns the first entry.
+ */
+export async function postLedgerEntry(
+  tx: Tx,
+  tenantId: string,
+  e: NewLedgerEntry,
+): Promise<{ entry: LedgerEntryRow; inserted: boolean }> {
+  const pending = e.availableAt != null && e.availableAt.getTime() > Date.now();
+  const [inserted] = await tx<LedgerEntryRow[]>`
+    insert into ledger_entry (tenant_id, customer_id, kind, points, available_at, released_at,
+      document_id, idempotency_key, reason)
+    values (${tenantId}, ${e.customerId}, ${e.kind}, ${e.points},
+      ${pending ? e.availableAt! : tx`now()`}, ${pending ? null : tx`now()`},
+      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null})
+    on conflict (tenant_id, idempotency_key) do nothing
+    returning ${entryColumns(tx)}`;
+  if (!inserted) {
+    const [existing] = await tx<LedgerEntryRow[]>`
+      select ${entryColumns(tx)} from ledger_entry
+      where tenant_id = ${tenantId} and idempotency_key = ${e.idempotencyKey}`;
+    return { entry: existing!, inserted: false };
+  }
+  if (pending) {
+    await tx`update customer set pending_balance = pending_balance + ${e.points}, updated_at = now()
+             where tenant_id = ${tenantId} and id = ${e.customerId}`;
+  } else {
+    await tx`update customer set balance = balance + ${e.points}, updated_at = now()
+             where tenant_id = ${tenantId} and id = ${e.customerId}`;
+  }
+  return { entry: inserted, inserted: true };
+}
+
+export async function listLedger(
+  sql: Sql,
+  tenantId: string,
+  customerId: string,
+  opts: { limit: number; beforeId?: number | null },
+): Promise<LedgerEntryRow[]> {
+  return sql<LedgerEntryRow[]>`
+    select ${entryColumns(sql)} from ledger_entry
+    where tenant_id = ${tenantId} and customer_id = ${customerId}
+      ${opts.beforeId ? sql`and id < ${opts.beforeId}` : sql``}
+    order by id desc
+    limit ${opts.limit}`;
+}

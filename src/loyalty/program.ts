@@ -1,0 +1,76 @@
+import type { ProgramRules } from "./engine.ts";
+import { DEFAULT_RECEIPT_TEMPLATE } from "./engine.ts";
+
+/** A merchant's program settings as the admin API shows them (see product.md). */
+export interface ProgramSettings {
+  earnPercent: number;
+  spendRate: number;
+  maxSpendPercent: number;
+  earnWhileRedeeming: boolean;
+  accrualDelayDays: number;
+  excludedAssortmentIds: string[];
+  requireSpendVerification: boolean;
+  requireRegistrationVerification: boolean;
+  receiptTemplate: string;
+}
+
+export interface ProgramRow {
+  earn_percent: string;
+  spend_rate: string;
+  max_spend_percent: string;
+  earn_while_redeeming: boolean;
+  accrual_delay_days: number;
+  excluded_assortment_ids: string[];
+  require_spend_verification: boolean;
+  require_registration_verification: boolean;
+  receipt_template: string | null;
+}
+
+/** Settings plus the engine's integer form of them, computed once per cache fill. */
+export interface Program {
+  settings: ProgramSettings;
+  rules: ProgramRules;
+}
+
+// numeric(…, 2) arrives as a decimal string; hundredths are exact integers.
+function hundredths(decimal: string): number {
+  const [whole = "0", frac = ""] = decimal.split(".");
+  const sign = whole.startsWith("-") ? -1 : 1;
+  return sign * (Math.abs(Number(whole)) * 100 + Number((frac + "00").slice(0, 2)));
+}
+
+export function programFromRow(row: ProgramRow): Program {
+  const settings: ProgramSettings = {
+    earnPercent: Number(row.earn_percent),
+    spendRate: Number(row.spend_rate),
+    maxSpendPercent: Number(row.max_spend_percent),
+    earnWhileRedeeming: row.earn_while_redeeming,
+    accrualDelayDays: row.accrual_delay_days,
+    excludedAssortmentIds: row.excluded_assortment_ids,
+    requireSpendVerification: row.require_spend_verification,
+    requireRegistrationVerification: row.require_registration_verification,
+    receiptTemplate: row.receipt_template ?? DEFAULT_RECEIPT_TEMPLATE,
+  };
+  const rules: ProgramRules = {
+    earnPercentBp: hundredths(row.earn_percent),
+    spendRateKopecks: hundredths(row.spend_rate),
+    maxSpendPercentBp: hundredths(row.max_spend_percent),
+    earnWhileRedeeming: row.earn_while_redeeming,
+    excludedAssortmentIds: new Set(row.excluded_assortment_ids),
+    requireSpendVerification: row.require_spend_verification,
+    receiptTemplate: settings.receiptTemplate,
+  };
+  return { settings, rules };
+}
+
+export const PROGRAM_COLUMNS = [
+  "earn_percent",
+  "spend_rate",
+  "max_spend_percent",
+  "earn_while_redeeming",
+  "accrual_delay_days",
+  "excluded_assortment_ids",
+  "require_spend_verification",
+  "require_registration_verification",
+  "receipt_template",
+] as const;

@@ -1,0 +1,17 @@
+import { Elysia } from "elysia";
+import { errors } from "../errors.ts";
+import type { TenantDirectory } from "../loyalty/tenants.ts";
+
+export const AUTH_HEADER = "lognex-discount-api-auth-token";
+
+/** The access key the merchant typed into МойСклад names the tenant of every call. */
+export const moyskladAuth = (tenants: TenantDirectory) =>
+  new Elysia().derive({ as: "scoped" }, async ({ headers }) => {
+    const key = headers[AUTH_HEADER];
+    if (!key) throw errors.unauthorized();
+    const tenant = await tenants.byApiKey(key);
+    if (!tenant) throw errors.unauthorized();
+    return { tenant };
+  });
+
+export const moyskladSecurity = [{ moyskladKey: [] as string[] }];

@@ -1,0 +1,133 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../deps.ts";
+import { errors } from "../errors.ts";
+import {
+  type CustomerRow,
+  customerRef,
+  hasRef,
+  refId,
+  rememberMsId,
+  resolveCustomer,
+  searchCustomers,
+  upsertCustomer,
+} from "../loyalty/customers.ts";
+import { formatPhone, normalizePhone } from "../loyalty/phone.ts";
+import { moyskladAuth, moyskladSecurity } from "./auth.ts";
+import {
+  CounterpartyCreate,
+  CounterpartyDetail,
+  CounterpartyDetailRequest,
+  CounterpartyRow,
+  CounterpartySearchQuery,
+  CounterpartySearchResult,
+  ErrorBody,
+} from "./models.ts";
+
+type Row = typeof CounterpartyRow.static;
+
+/** A customer as the POS reads it; absent values are left out rather than sent as null. */
+export function counterpartyRow(c: CustomerRow): Row {
+  const row: Row = { id: c.id };
+  if (c.ms_id) row.msId = c.ms_id;
+  if (c.name) row.name = c.name;
+  if (c.card_number) row.discountCardNumber = c.card_number;
+  if (c.phone) row.phone = formatPhone(c.phone);
+  if (c.email) row.email = c.email;
+  if (c.legal_first_name) row.legalFirstName = c.legal_first_name;
+  if (c.legal_middle_name) row.legalMiddleName = c.legal_middle_name;
+  if (c.legal_last_name) row.legalLastName = c.legal_last_name;
+  if (c.birth_date) row.birthDate = `${c.birth_date} 00:00:00`;
+  if (c.sex) row.sex = c.sex;
+  return row;
+}
+
+function phoneOrError(raw: string | null | undefined): string | null {
+  if (raw == null || raw.trim() === "") return null;
+  const phone = normalizePhone(raw);
+  if (!phone) throw errors.validation(`Неверный номер телефона «${raw}».`, "phone");
+  return phone;
+}
+
+function blankToNull(s: string | null | undefined): string | null {
+  const v = s?.trim();
+  return v ? v : null;
+}
+
+const detail = (summary: string, description?: string) => ({
+  tags: ["МойСклад: покупатели"],
+  summary,
+  description,
+  security: moyskladSecurity,
+});
+
+export const counterpartyController = (deps: AppDeps) =>
+  new Elysia({ prefix: "/counterparty" })
+    .use(moyskladAuth(deps.tenants))
+    .post(
+      "",
+      async ({ body, tenant, set }) => {
+        const phone = phoneOrError(body.phone);
+        const card = blankToNull(body.discountCardNumber);
+        const msId = refId(body.meta);
+        if (!phone && !card && !msId) {
+          throw errors.validation("Укажите телефон или номер карты покупателя.", "phone");
+        }
+        const statusCheck = body.statusCheck ?? "UNCHECKED";
+        const { customer } = await upsertCustomer(deps.sql, tenant.id, {
+          msId,
+          syncId: blankToNull(body.syncId),
+          name: blankToNull(body.name),
+          legalFirstName: blankToNull(body.legalFirstName),
+          legalMiddleName: blankToNull(body.legalMiddleName),
+          legalLastName: blankToNull(body.legalLastName),
+          phone,
+          card,
+          email: blankToNull(body.email),
+          birthDate: body.birthDate ? body.birthDate.slice(0, 10) : null,
+          sex: body.sex ?? null,
+          statusCheck,
+          requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",
+        });
+        set.status = 201;
+        return counterpartyRow(customer);
+      },
+      {
+        body: CounterpartyCreate,
+        response: { 201: CounterpartyRow, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody, 412: ErrorBody },
+        detail: detail(
+          "Создать покупателя",
+          "Создаёт покупателя или связывает и обновляет уже известного (тот же id МойСклад, телефон или карта).",
+        ),
+      },
+    )
+    .get(
+      "",
+      async ({ query, tenant }) => {
+        const rows = await searchCustomers(deps.sql, tenant.id, query.search);
+        return { rows: rows.map(counterpartyRow) };
+      },
+      {
+        query: CounterpartySearchQuery,
+        response: { 200: CounterpartySearchResult, 400: ErrorBody, 401: ErrorBody },
+        detail: detail(
+          "Найти покупателей",
+          "По телефону в любой записи, номеру карты или содержимому QR-кода; сначала точные совпадения, не более 20 строк.",
+        ),
+      },
+    )
+    .post(
+      "/detail",
+      async ({ body, tenant }) => {
+        const ref = customerRef(body);
+        if (!hasRef(ref)) throw errors.validation("Не указан покупатель.", "meta");
+        const customer = await resolveCustomer(deps.sql, tenant.id, ref);
+        if (!customer) throw errors.customerNotFound("meta");
+        await rememberMsId(deps.sql, tenant.id, customer, ref);
+        return { bonusProgram: { agentBonusBalance: customer.balance } };
+      },
+      {
+        body: CounterpartyDetailRequest,
+        response: { 200: CounterpartyDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        detail: detail("Баланс покупателя"),
+      },
+    );

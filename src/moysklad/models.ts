@@ -1,0 +1,152 @@
+import { t } from "elysia";
+
+// Shapes of the МойСклад Loyalty API 1.0. Unknown extra fields are accepted (the POS
+// sends more than we read); what we read is checked here, and the same schemas make the
+// OpenAPI page.
+
+const str = (max = 255) => t.String({ maxLength: max });
+const opt = <T extends Parameters<typeof t.Optional>[0]>(s: T) => t.Optional(t.Nullable(s));
+
+export const Meta = t.Object(
+  {
+    href: t.Optional(str(2048)),
+    id: t.Optional(str(64)),
+    type: t.Optional(str(64)),
+    idType: t.Optional(str(16)),
+    mediaType: t.Optional(str(64)),
+  },
+  { description: "Ссылка на сущность МойСклад" },
+);
+
+export const RetailStore = t.Object(
+  { meta: t.Optional(Meta), name: t.Optional(str()) },
+  { description: "Точка продаж" },
+);
+
+export const DateTime = t.String({
+  pattern: "^\\d{4}-\\d{2}-\\d{2}( \\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?)?$",
+  description: "YYYY-MM-DD HH:mm:ss",
+});
+
+/** Counterparty fields the POS may send about a customer. */
+export const customerFields = {
+  name: opt(str()),
+  discountCardNumber: opt(str(64)),
+  phone: opt(str(64)),
+  email: opt(str(320)),
+  legalFirstName: opt(str()),
+  legalMiddleName: opt(str()),
+  legalLastName: opt(str()),
+  birthDate: opt(DateTime),
+  sex: opt(t.Union([t.Literal("MALE"), t.Literal("FEMALE")])),
+};
+
+export const ErrorItem = t.Object({
+  error: t.String(),
+  parameter: t.Optional(t.String()),
+  code: t.Integer(),
+  error_message: t.String(),
+});
+export const ErrorBody = t.Object({ errors: t.Array(ErrorItem) }, { description: "Ошибка" });
+
+// --- /counterparty ---------------------------------------------------------------
+
+export const StatusCheck = t.Union([t.Literal("UNCHECKED"), t.Literal("CHECKED"), t.Literal("IGNORE")]);
+
+export const CounterpartyCreate = t.Object({
+  retailStore: t.Optional(RetailStore),
+  meta: t.Optional(Meta),
+  syncId: opt(str(64)),
+  statusCheck: t.Optional(StatusCheck),
+  ...customerFields,
+});
+
+export const CounterpartySearchQuery = t.Object({
+  search: t.String({ maxLength: 500, description: "Телефон, номер карты или содержимое QR-кода" }),
+  retailStoreId: t.Optional(t.String()),
+});
+
+export const CounterpartyRow = t.Object({
+  id: t.String({ description: "Наш идентификатор покупателя" }),
+  msId: t.Optional(t.String()),
+  name: t.Optional(t.String()),
+  discountCardNumber: t.Optional(t.String()),
+  phone: t.Optional(t.String()),
+  email: t.Optional(t.String()),
+  legalFirstName: t.Optional(t.String()),
+  legalMiddleName: t.Optional(t.String()),
+  legalLastName: t.Optional(t.String()),
+  birthDate: t.Optional(t.String()),
+  sex: t.Optional(t.String()),
+});
+
+export const CounterpartySearchResult = t.Object({ rows: t.Array(CounterpartyRow) });
+
+export const CounterpartyDetailRequest = t.Object({
+  retailStore: t.Optional(RetailStore),
+  meta: t.Optional(Meta),
+  ...customerFields,
+});
+
+export const CounterpartyDetail = t.Object({
+  bonusProgram: t.Object({ agentBonusBalance: t.Integer() }),
+});
+
+// --- /retaildemand/recalc --------------------------------------------------------
+
+export const SerialNumber = t.Object({ meta: t.Optional(Meta), name: t.Optional(str(255)) });
+
+export const Pack = t.Object({
+  id: t.Optional(str(64)),
+  name: t.Optional(str()),
+  quantity: t.Optional(t.Number()),
+  barcode: t.Optional(str(128)),
+});
+
+export const RecalcPosition = t.Object({
+  assortment: t.Object({ meta: Meta }),
+  quantity: t.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: "до 3 знаков после запятой" }),
+  price: t.Number({ minimum: 0, maximum: 100_000_000, description: "цена за единицу, рубли, до 2 знаков" }),
+  sn: t.Optional(t.Array(SerialNumber, { maxItems: 10_000 })),
+  pack: t.Optional(Pack),
+});
+
+export const Agent = t.Object({ meta: t.Optional(Meta), ...customerFields });
+
+export const TransactionType = t.Union([t.Literal("EARNING"), t.Literal("SPENDING")]);
+
+export const RecalcRequest = t.Object({
+  retailStore: t.Optional(RetailStore),
+  agent: Agent,
+  positions: t.Array(RecalcPosition, { minItems: 1, maxItems: 1000 }),
+  bonusProgram: t.Optional(t.Object({ transactionType: t.Optional(TransactionType) })),
+  preferredBonusToSpend: t.Optional(t.Nullable(t.Number({ minimum: 0 }))),
+});
+
+export const RecalcResultPosition = t.Object(
+  {
+    assortment: t.Object({ meta: Meta }),
+    quantity: t.Number(),
+    price: t.Number(),
+    discountPercent: t.Number({ minimum: 0, maximum: 100 }),
+    discountedPrice: t.Number({ minimum: 0 }),
+    sn: t.Optional(t.Array(SerialNumber)),
+    pack: t.Optional(Pack),
+  },
+  { additionalProperties: true },
+);
+
+export const RecalcResponse = t.Object({
+  agent: t.Any(),
+  positions: t.Array(RecalcResultPosition),
+  bonusProgram: t.Object({
+    transactionType: TransactionType,
+    agentBonusBalance: t.Integer(),
+    bonusValueToSpend: t.Integer(),
+    bonusValueToEarn: t.Integer(),
+    agentBonusBalanceAfter: t.Integer(),
+    paidByBonusPoints: t.Number(),
+    receiptExtraInfo: t.String(),
+  }),
+  needVerification: t.Boolean(),
+});

@@ -1,0 +1,98 @@
+import { Elysia } from "elysia";
+import type { AppDeps } from "../deps.ts";
+import { errors } from "../errors.ts";
+import { customerRef, hasRef, resolveCustomer } from "../loyalty/customers.ts";
+import { computeReceipt, type ReceiptLine } from "../loyalty/engine.ts";
+import { kopecksToRoubles, parseKopecks, parseMilli } from "../loyalty/money.ts";
+import { moyskladAuth, moyskladSecurity } from "./auth.ts";
+import { ErrorBody, RecalcRequest, RecalcResponse } from "./models.ts";
+
+type RecalcBody = typeof RecalcRequest.static;
+type Position = RecalcBody["positions"][number];
+type Serial = NonNullable<Position["sn"]>[number];
+
+/** Protocol numbers → integer kopecks and thousandths, with the cashier told which field is wrong. */
+export function receiptLines(positions: readonly Position[]): ReceiptLine<Serial>[] {
+  return positions.map((p, i) => {
+    const priceKopecks = parseKopecks(p.price);
+    if (priceKopecks === null) {
+      throw errors.validation(`Цена в позиции ${i + 1} должна быть в рублях с не более чем 2 знаками после запятой.`, `positions[${i}].price`);
+    }
+    const quantityMilli = parseMilli(p.quantity);
+    if (quantityMilli === null || quantityMilli <= 0) {
+      throw errors.validation(`Количество в позиции ${i + 1} должно быть больше нуля, не более 3 знаков после запятой.`, `positions[${i}].quantity`);
+    }
+    const assortmentId = p.assortment.meta.id ?? p.assortment.meta.href ?? "";
+    return { assortmentId, priceKopecks, quantityMilli, serials: p.sn };
+  });
+}
+
+function preferredSpend(value: number | null | undefined): number | null {
+  if (value == null) return null;
+  if (!Number.isInteger(value)) {
+    throw errors.validation("Количество баллов к списанию должно быть целым числом.", "preferredBonusToSpend");
+  }
+  return value;
+}
+
+const detail = (summary: string, description?: string) => ({
+  tags: ["МойСклад: чеки"],
+  summary,
+  description,
+  security: moyskladSecurity,
+});
+
+export const retailDemandController = (deps: AppDeps) =>
+  new Elysia({ prefix: "/retaildemand" })
+    .use(moyskladAuth(deps.tenants))
+    .post(
+      "/recalc",
+      async ({ body, tenant }) => {
+        const lines = receiptLines(body.positions);
+        const preferred = preferredSpend(body.preferredBonusToSpend);
+        const ref = customerRef(body.agent);
+        if (!hasRef(ref)) throw errors.validation("Не указан покупатель.", "agent");
+        const customer = await resolveCustomer(deps.sql, tenant.id, ref);
+        if (!customer) throw errors.customerNotFound("agent");
+        const transactionType = body.bonusProgram?.transactionType ?? "EARNING";
+        const r = computeReceipt(tenant.program.rules, {
+          lines,
+          balance: customer.balance,
+          transactionType,
+          preferredSpend: preferred,
+        });
+        const positions = r.parts.map((part) => {
+          const source = body.positions[part.lineIndex]!;
+          const out: Record<string, unknown> = {
+            ...source,
+            quantity: part.quantityMilli / 1000,
+            discountPercent: part.discountPercentHundredths / 100,
+            discountedPrice: kopecksToRoubles(part.discountedPriceKopecks),
+          };
+          if (part.serials) out.sn = part.serials;
+          return out as (typeof RecalcResponse.static)["positions"][number];
+        });
+        return {
+          agent: body.agent,
+          positions,
+          bonusProgram: {
+            transactionType,
+            agentBonusBalance: r.balanceBefore,
+            bonusValueToSpend: r.spend,
+            bonusValueToEarn: r.earn,
+            agentBonusBalanceAfter: r.balanceAfter,
+            paidByBonusPoints: kopecksToRoubles(r.paidByPointsKopecks),
+            receiptExtraInfo: r.receiptText,
+          },
+          needVerification: r.needVerification,
+        };
+      },
+      {
+        body: RecalcRequest,
+        response: { 200: RecalcResponse, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        detail: detail(
+          "Рассчитать чек",
+          "Возвращает чек со скидкой за баллы и сколько баллов будет списано и начислено. Ничего не меняет.",
+        ),
+      },
+    );
