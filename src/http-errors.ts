@@ -27,6 +27,12 @@ export function isUnavailable(e: unknown): boolean {
   return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"));
 }
 
+/** Data exceptions (class 22) and check violations: bad values that reached the database. */
+export function isRejectedData(e: unknown): boolean {
+  const code = (e as any)?.code;
+  return (e as any)?.name === "PostgresError" && typeof code === "string" && (code.startsWith("22") || code === "23514");
+}
+
 /** "/positions/0/price" → "positions[0].price" */
 export function parameterFromPath(path: string): string {
   return path
@@ -126,6 +132,12 @@ export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "glo
     case "INVALID_COOKIE_SIGNATURE":
     case "INVALID_FILE_TYPE":
       return json(VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
+  }
+  if (isRejectedData(error)) {
+    // A check in the schema caught what request validation missed: the client's data,
+    // not our crash. Logged so the missing validation gets written.
+    log.warn("database rejected data", { method: request.method, path, ...errorFields(error) });
+    return json(VALIDATION_STATUS, errors.validation("Данные не прошли проверку.").body);
   }
   if (isUnavailable(error)) {
     log.warn("dependency unavailable", { method: request.method, path, ...errorFields(error) });

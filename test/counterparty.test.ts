@@ -77,7 +77,7 @@ describe("POST /counterparty", () => {
     expect(wrongSex.status).toBe(400);
     expect(wrongSex.body.errors[0].parameter).toBe("sex");
     expect(wrongSex.body.errors[0].error_message).toContain("MALE");
-    const [{ n }] = await t.db.sql`select count(*)::int as n from customer where phone = '79030000001'`;
+    const [{ n }] = (await t.db.sql<{ n: number }[]>`select count(*)::int as n from customer where phone = '79030000001'`) as unknown as [{ n: number }];
     expect(n).toBe(0);
   });
 

@@ -50,7 +50,7 @@ export const AdminCustomer = t.Object({
 });
 
 export const AdjustmentCreate = t.Object({
-  points: t.Integer({ not: t.Literal(0), minimum: -1_000_000_000, maximum: 1_000_000_000 }),
+  points: t.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000, description: "не ноль; отрицательное списывает" }),
   reason: t.String({ minLength: 1, maxLength: 500 }),
 });
 

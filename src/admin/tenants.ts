@@ -114,6 +114,7 @@ export const adminController = (deps: AppDeps) =>
     .post(
       "/tenants/:slug/customers/:id/adjustments",
       async ({ params, body, headers, set }) => {
+        if (body.points === 0) throw errors.validation("Корректировка на 0 баллов ничего не меняет.", "points");
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const given = headers["idempotency-key"];
         if (given !== undefined && (given.length < 1 || given.length > 200)) {
