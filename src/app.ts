@@ -1,18 +1,23 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { adminController } from "./admin/tenants.ts";
+import { operationsController } from "./admin/operations.ts";
 import type { AppDeps } from "./deps.ts";
 import { healthController } from "./health.ts";
 import { httpErrors } from "./http-errors.ts";
 import { AUTH_HEADER } from "./moysklad/auth.ts";
 import { counterpartyController } from "./moysklad/counterparty.ts";
 import { retailDemandController } from "./moysklad/retaildemand.ts";
+import { documentsController } from "./moysklad/documents.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
 /** The МойСклад Loyalty API, as the merchant's base address serves it. */
 export const moyskladApi = (deps: AppDeps) =>
-  new Elysia({ prefix: MOYSKLAD_PREFIX }).use(counterpartyController(deps)).use(retailDemandController(deps));
+  new Elysia({ prefix: MOYSKLAD_PREFIX })
+    .use(counterpartyController(deps))
+    .use(retailDemandController(deps))
+    .use(documentsController(deps));
 
 /**
  * The whole HTTP app. Web-standard: `createApp(deps).fetch` is a (Request) => Response
@@ -46,7 +51,8 @@ export function createApp(deps: AppDeps) {
     )
     .use(healthController(deps))
     .use(moyskladApi(deps))
-    .use(adminController(deps));
+    .use(adminController(deps))
+    .use(operationsController(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -30,6 +30,24 @@ export async function provideDatabase(config: Config): Promise<Database> {
   }
 }
 
+export interface Redis {
+  url: string;
+  local: boolean;
+  stop(): Promise<void>;
+}
+
+/** REDIS_URL when set; otherwise a Redis on 127.0.0.1:6379, or one started from redis-server. */
+export async function provideRedis(config: Config): Promise<Redis> {
+  if (config.redisUrl) return { url: config.redisUrl, local: false, stop: async () => {} };
+  const { ensureLocalRedis } = await import("./runtime/local-redis.ts");
+  try {
+    const redis = await ensureLocalRedis({ dataDir: resolve(config.dataDir, "redis"), log: (msg) => log.info(msg) });
+    return { url: redis.url, local: true, stop: () => redis.stop() };
+  } catch (e) {
+    throw new StartupError((e as Error).message);
+  }
+}
+
 /** Connects and applies pending migrations; a clear message when Postgres does not answer. */
 export async function connectDatabase(url: string, opts: { max: number; applicationName: string; migrate: boolean }): Promise<Sql> {
   const sql = createSql(url, { max: opts.max, applicationName: opts.applicationName });

@@ -15,6 +15,12 @@ export interface Config {
   /** Seconds a tenant's key and program settings may be served from memory. */
   cacheTtlSeconds: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Base of every queue's Redis key prefix (several deployments may share one Redis). */
+  queuePrefix: string;
+  workerConcurrency: number;
+  workerLockMs: number;
+  sweepIntervalMs: number;
+  releaseIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -27,6 +33,12 @@ function intVar(env: Record<string, string | undefined>, name: string, def: numb
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return n;
+}
+
+function queuePrefixVar(raw: string | undefined): string {
+  const v = raw || "loyalty";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(v)) throw new ConfigError(`QUEUE_PREFIX may hold letters, digits, "_", "." and "-" only`);
+  return v;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -55,5 +67,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: intVar(env, "DB_POOL_SIZE", 20, 1, 500),
     cacheTtlSeconds: intVar(env, "CACHE_TTL_SECONDS", 10, 0, 3600),
     logLevel,
+    queuePrefix: queuePrefixVar(env.QUEUE_PREFIX),
+    workerConcurrency: intVar(env, "WORKER_CONCURRENCY", 16, 1, 500),
+    workerLockMs: intVar(env, "WORKER_LOCK_MS", 30_000, 1000, 600_000),
+    sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
+    releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
   };
 }

@@ -1,12 +1,15 @@
 import type { Config } from "./config.ts";
 import type { Sql } from "./db/client.ts";
 import type { TenantDirectory } from "./loyalty/tenants.ts";
+import type { Queues } from "./queue/queues.ts";
 
 /** What the HTTP app needs from the process that serves it. */
 export interface AppDeps {
   config: Config;
   sql: Sql;
   tenants: TenantDirectory;
+  /** Producers; absent in tests of the synchronous calls (stored documents wait for the sweeper). */
+  queues?: Queues;
   /** Extra readiness checks (e.g. Redis once queues exist): name → ok? */
   readiness?: Record<string, () => Promise<boolean>>;
 }

@@ -1,29 +1,51 @@
-// The Bun entry: `bun run start` (API and workers in one process tree) and
-// `bun run api` (API only). Everything runtime-specific lives here.
+// The Bun entry: `bun run start` (API and workers in one process) and `bun run api`
+// (API only; run workers apart with `bun run worker`). Everything runtime-specific lives here.
+import { startWorkers } from "../workers/run.ts";
 import { createApp } from "./app.ts";
-import { provideAdminToken, provideDatabase, connectDatabase, StartupError } from "./boot.ts";
+import { connectDatabase, provideAdminToken, provideDatabase, provideRedis, StartupError } from "./boot.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
 import { TenantDirectory } from "./loyalty/tenants.ts";
+import { Queues } from "./queue/queues.ts";
 
 async function main(): Promise<void> {
+  const withWorkers = !process.argv.includes("--api");
   const config = loadConfig();
   setLogLevel(config.logLevel);
   const adminToken = await provideAdminToken(config);
   const db = await provideDatabase(config);
+  const redis = await provideRedis(config).catch(async (e) => {
+    await db.stop();
+    throw e;
+  });
   const sql = await connectDatabase(db.url, { max: config.dbPoolSize, applicationName: "loyalty-api", migrate: true });
+  const queues = new Queues(redis.url, config.queuePrefix);
   const deps: AppDeps = {
     config: { ...config, adminToken },
     sql,
     tenants: new TenantDirectory(sql, config.cacheTtlSeconds * 1000),
+    queues,
+    readiness: { redis: () => queues.ping() },
   };
   const app = createApp(deps);
   const server = Bun.serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
+  const workers = withWorkers
+    ? startWorkers(sql, queues, {
+        redisUrl: redis.url,
+        concurrency: config.workerConcurrency,
+        lockDurationMs: config.workerLockMs,
+        sweepIntervalMs: config.sweepIntervalMs,
+        releaseIntervalMs: config.releaseIntervalMs,
+      })
+    : null;
   log.info("API listening", {
     url: `http://localhost:${server.port}`,
     swagger: `http://localhost:${server.port}/swagger`,
+    queues: `http://localhost:${server.port}/admin/queues`,
     database: db.embedded ? "embedded" : "DATABASE_URL",
+    redis: redis.local ? redis.url : "REDIS_URL",
+    workers: withWorkers ? config.workerConcurrency : 0,
   });
   if (!config.adminToken) {
     log.info(`ADMIN_TOKEN is not set: using the generated token in ${config.dataDir}/admin-token`, { adminToken });
@@ -35,7 +57,10 @@ async function main(): Promise<void> {
     stopping = true;
     log.info("shutting down", { signal });
     await server.stop();
+    await workers?.close();
+    await queues.close();
     await sql.end({ timeout: 5 });
+    await redis.stop();
     await db.stop();
     process.exit(0);
   };

@@ -80,3 +80,32 @@ export async function listLedger(
     order by id desc
     limit ${opts.limit}`;
 }
+
+/**
+ * Moves pending entries whose time has come into the spendable balance, a batch at a
+ * time, in one statement (entries and balances together). Returns how many it released.
+ */
+export async function releaseDuePending(sql: Sql, limit = 5000): Promise<number> {
+  const [row] = await sql<{ released: number }[]>`
+    with due as (
+      select tenant_id, id from ledger_entry
+      where released_at is null and available_at <= now()
+      order by available_at
+      limit ${limit}
+      for update skip locked
+    ), released as (
+      update ledger_entry e set released_at = now()
+      from due where e.tenant_id = due.tenant_id and e.id = due.id
+      returning e.tenant_id, e.customer_id, e.points
+    ), per_customer as (
+      select tenant_id, customer_id, sum(points)::bigint as points, count(*) as n
+      from released group by tenant_id, customer_id
+    ), moved as (
+      update customer c set balance = c.balance + p.points, pending_balance = c.pending_balance - p.points,
+        updated_at = now()
+      from per_customer p where c.tenant_id = p.tenant_id and c.id = p.customer_id
+      returning p.n
+    )
+    select coalesce(sum(n), 0)::int as released from moved`;
+  return row?.released ?? 0;
+}

@@ -150,3 +150,56 @@ export const RecalcResponse = t.Object({
   }),
   needVerification: t.Boolean(),
 });
+
+// --- /retaildemand (completed sale) and /retailsalesreturn ------------------------
+
+export const DocumentPosition = t.Object({
+  assortment: t.Object({ meta: Meta, syncId: t.Optional(t.Nullable(str(64))) }),
+  quantity: t.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
+  price: t.Number({ minimum: 0, maximum: 100_000_000 }),
+  discountPercent: t.Optional(t.Nullable(t.Number({ minimum: 0, maximum: 100 }))),
+  discountedPrice: t.Optional(t.Nullable(t.Number({ minimum: 0, maximum: 100_000_000 }))),
+});
+
+const roubles = t.Number({ minimum: 0, maximum: 10_000_000_000, description: "рубли, до 2 знаков" });
+
+export const GiftCardPayment = t.Object({
+  id: t.Optional(str(64)),
+  name: t.Optional(str(128)),
+  paymentSum: t.Integer({ minimum: 0, description: "копейки" }),
+});
+
+export const RetailDemand = t.Object({
+  retailStore: t.Optional(RetailStore),
+  name: t.Optional(t.Nullable(str())),
+  moment: t.Optional(t.Nullable(DateTime)),
+  meta: t.Optional(Meta),
+  agent: t.Optional(t.Nullable(Agent)),
+  positions: t.Array(DocumentPosition, { minItems: 1, maxItems: 1000 }),
+  bonusProgram: t.Optional(
+    t.Nullable(
+      t.Object({
+        bonusValueToSpend: t.Optional(t.Nullable(t.Number({ minimum: 0 }))),
+        bonusValueToEarn: t.Optional(t.Nullable(t.Number({ minimum: 0 }))),
+      }),
+    ),
+  ),
+  cashSum: t.Optional(t.Nullable(roubles)),
+  noCashSum: t.Optional(t.Nullable(roubles)),
+  giftCards: t.Optional(t.Array(GiftCardPayment, { maxItems: 50 })),
+});
+
+export const RetailSalesReturn = t.Object({
+  retailStore: t.Optional(RetailStore),
+  name: t.Optional(t.Nullable(str())),
+  moment: t.Optional(t.Nullable(DateTime)),
+  meta: t.Optional(Meta),
+  demand: t.Optional(t.Nullable(t.Object({ meta: t.Optional(t.Nullable(Meta)) }))),
+  // Flat { href, id } here, not wrapped in meta; may be {}.
+  agent: t.Optional(t.Nullable(t.Object({ href: t.Optional(str(2048)), id: t.Optional(str(64)) }))),
+  positions: t.Array(DocumentPosition, { minItems: 1, maxItems: 1000 }),
+  cashSum: t.Optional(t.Nullable(roubles)),
+  noCashSum: t.Optional(t.Nullable(roubles)),
+});
+
+export const DocumentAccepted = t.Object({ id: t.String({ description: "наш идентификатор документа" }) });

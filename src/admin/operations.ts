@@ -1,0 +1,184 @@
+// What an operator looks at when something is off: documents that need a person,
+// negative balances, the queues and their failed jobs.
+import { Elysia, t } from "elysia";
+import type { AppDeps } from "../deps.ts";
+import { errors } from "../errors.ts";
+import type { CustomerRow } from "../loyalty/customers.ts";
+import { ErrorBody } from "../moysklad/models.ts";
+import { ALL_QUEUES } from "../queue/queues.ts";
+import { adminAuth, adminSecurity } from "./auth.ts";
+import { AdminCustomer } from "./models.ts";
+import { adminCustomer } from "./tenants.ts";
+
+const Document = t.Object({
+  id: t.String(),
+  kind: t.String(),
+  externalKey: t.String(),
+  name: t.Nullable(t.String()),
+  moment: t.Nullable(t.String()),
+  customerId: t.Nullable(t.String()),
+  matchStatus: t.String(),
+  state: t.String(),
+  flagReason: t.Nullable(t.String()),
+  totalKopecks: t.Integer(),
+  pointsSpent: t.Integer(),
+  pointsEarned: t.Integer(),
+  saleKey: t.Nullable(t.String()),
+  receivedAt: t.String(),
+  settledAt: t.Nullable(t.String()),
+});
+
+const DocumentQuery = t.Object({
+  attention: t.Optional(t.BooleanString({ description: "только требующие внимания: не найден покупатель, возврат без продажи, ждут продажу" })),
+  state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
+  customerId: t.Optional(t.String({ format: "uuid" })),
+  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
+});
+
+const QueueCounts = t.Object({
+  name: t.String(),
+  waiting: t.Integer(),
+  active: t.Integer(),
+  delayed: t.Integer(),
+  prioritized: t.Integer(),
+  failed: t.Integer(),
+  completed: t.Integer(),
+});
+
+const FailedJob = t.Object({
+  id: t.Nullable(t.String()),
+  name: t.String(),
+  data: t.Any(),
+  failedReason: t.Nullable(t.String()),
+  attemptsMade: t.Integer(),
+  timestamp: t.Number(),
+  finishedOn: t.Nullable(t.Number()),
+});
+
+const detail = (summary: string, description?: string) => ({ tags: ["Операторы"], summary, description, security: adminSecurity });
+
+export const operationsController = (deps: AppDeps) => {
+  const queue = (name: string) => {
+    const q = deps.queues?.all().find((x) => x.name === name);
+    if (!q) throw errors.notFound(`Очереди «${name}» нет. Есть: ${ALL_QUEUES.join(", ")}.`, "name");
+    return q;
+  };
+  return new Elysia({ prefix: "/admin/v1" })
+    .use(adminAuth(deps.config.adminToken))
+    .get(
+      "/tenants/:slug/negative-balances",
+      async ({ params }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const rows = await deps.sql<CustomerRow[]>`
+          select id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
+            card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
+            status_check, balance, pending_balance, created_at, updated_at
+          from customer where tenant_id = ${tenant.id} and balance < 0
+          order by balance limit 500`;
+        return { rows: rows.map(adminCustomer) };
+      },
+      { response: { 200: t.Object({ rows: t.Array(AdminCustomer) }), 401: ErrorBody, 404: ErrorBody }, detail: detail("Отрицательные балансы") },
+    )
+    .get(
+      "/tenants/:slug/documents",
+      async ({ params, query }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const rows = await deps.sql`
+          select id, kind, external_key, name, moment, customer_id, match_status, state, flag_reason,
+            total_kopecks, points_spent, points_earned, sale_key, received_at, settled_at
+          from document
+          where tenant_id = ${tenant.id}
+            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched')` : deps.sql``}
+            ${query.state ? deps.sql`and state = ${query.state}` : deps.sql``}
+            ${query.customerId ? deps.sql`and customer_id = ${query.customerId}` : deps.sql``}
+          order by received_at desc
+          limit ${query.limit ?? 100}`;
+        return {
+          rows: rows.map((r) => ({
+            id: r.id,
+            kind: r.kind,
+            externalKey: r.external_key,
+            name: r.name,
+            moment: r.moment?.toISOString() ?? null,
+            customerId: r.customer_id,
+            matchStatus: r.match_status,
+            state: r.state,
+            flagReason: r.flag_reason,
+            totalKopecks: r.total_kopecks,
+            pointsSpent: r.points_spent,
+            pointsEarned: r.points_earned,
+            saleKey: r.sale_key,
+            receivedAt: r.received_at.toISOString(),
+            settledAt: r.settled_at?.toISOString() ?? null,
+          })),
+        };
+      },
+      {
+        query: DocumentQuery,
+        response: { 200: t.Object({ rows: t.Array(Document) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        detail: detail("Продажи и возвраты", "?attention=true — не найден покупатель, возврат без продажи или ждёт продажу."),
+      },
+    )
+    .get(
+      "/queues",
+      async () => {
+        const queues = deps.queues?.all() ?? [];
+        return {
+          rows: await Promise.all(
+            queues.map(async (q) => {
+              const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed");
+              return {
+                name: q.name,
+                waiting: c.waiting ?? 0,
+                active: c.active ?? 0,
+                delayed: c.delayed ?? 0,
+                prioritized: c.prioritized ?? 0,
+                failed: c.failed ?? 0,
+                completed: c.completed ?? 0,
+              };
+            }),
+          ),
+        };
+      },
+      { response: { 200: t.Object({ rows: t.Array(QueueCounts) }), 401: ErrorBody, 503: ErrorBody }, detail: detail("Очереди: сколько задач в каком состоянии") },
+    )
+    .get(
+      "/queues/:name/failed",
+      async ({ params, query }) => {
+        const jobs = await queue(params.name).getFailed(0, (query.limit ?? 100) - 1);
+        return {
+          rows: jobs.map((j) => ({
+            id: j.id ?? null,
+            name: j.name,
+            data: j.data,
+            failedReason: j.failedReason ?? null,
+            attemptsMade: j.attemptsMade,
+            timestamp: j.timestamp,
+            finishedOn: j.finishedOn ?? null,
+          })),
+        };
+      },
+      {
+        params: t.Object({ name: t.String() }),
+        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000 })) }),
+        response: { 200: t.Object({ rows: t.Array(FailedJob) }), 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+        detail: detail("Упавшие задачи очереди с причиной"),
+      },
+    )
+    .post(
+      "/queues/:name/jobs/:id/retry",
+      async ({ params }) => {
+        const job = await queue(params.name).getJob(params.id);
+        if (!job) throw errors.notFound("Задача не найдена.", "id");
+        if (!(await job.isFailed())) throw errors.conflict("Задача не в состоянии failed.", "id");
+        await job.retry("failed");
+        return { id: params.id, retried: true };
+      },
+      {
+        params: t.Object({ name: t.String(), id: t.String() }),
+        response: { 200: t.Object({ id: t.String(), retried: t.Boolean() }), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        detail: detail("Повторить упавшую задачу"),
+      },
+    );
+};
+

@@ -1,0 +1,148 @@
+// Queue names, key prefixes and connections. Every queue's keys share one hash tag
+// (`<base>:{<name>}`), so each queue lives in one slot of a Redis Cluster.
+import { type JobsOptions, Queue } from "bullmq";
+import IORedis, { type RedisOptions } from "ioredis";
+import { errorFields, log } from "../log.ts";
+
+export const QueueName = {
+  /** Completed sales and returns → ledger entries. */
+  settlement: "settlement",
+  /** Messages to customers (SMS, push). */
+  notifications: "notifications",
+} as const;
+export type QueueName = (typeof QueueName)[keyof typeof QueueName];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications];
+
+export function queuePrefix(base: string, name: QueueName): string {
+  return `${base}:{${name}}`;
+}
+
+/** Deterministic job ids: the same document or message is never queued twice. */
+export const jobId = {
+  settle: (documentId: string) => `doc-${documentId}`,
+  pointsMessage: (documentId: string) => `points-${documentId}`,
+};
+
+export interface SettlementJob {
+  tenantId: string;
+  documentId: string;
+}
+
+export interface PointsMessageJob {
+  tenantId: string;
+  customerId: string;
+  documentId: string;
+  text: string;
+}
+
+const settlementJobOptions: JobsOptions = {
+  attempts: 8,
+  backoff: { type: "exponential", delay: 1000 },
+  // Completed jobs are kept a while so a redelivered document is recognised by id;
+  // failed ones stay for operators to read and retry.
+  removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: false,
+};
+
+const notificationJobOptions: JobsOptions = {
+  attempts: 10,
+  backoff: { type: "exponential", delay: 5000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 100_000 },
+  removeOnFail: false,
+};
+
+/** A connection for workers: blocking commands wait as long as Redis needs. */
+export function workerConnection(url: string, extra: RedisOptions = {}): IORedis {
+  return new IORedis(url, { maxRetriesPerRequest: null, lazyConnect: false, ...extra });
+}
+
+/**
+ * A connection for producers inside request handlers: commands fail at once while Redis
+ * is away instead of queueing up, so a sale is still answered (the sweeper queues it).
+ */
+export function producerConnection(url: string): IORedis {
+  return new IORedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+}
+
+function throttledErrorLog(what: string): (e: Error) => void {
+  let last = 0;
+  return (e) => {
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    log.warn(`${what}: Redis error`, errorFields(e));
+  };
+}
+
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis did not answer in ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The producers' side of the queues, shared by the API and the workers. */
+export class Queues {
+  readonly settlement: Queue<SettlementJob>;
+  readonly notifications: Queue<PointsMessageJob>;
+  private readonly connection: IORedis;
+
+  constructor(
+    redisUrl: string,
+    readonly base: string,
+    private readonly addTimeoutMs = 500,
+  ) {
+    this.connection = producerConnection(redisUrl);
+    this.connection.on("error", throttledErrorLog("queues"));
+    this.settlement = new Queue<SettlementJob>(QueueName.settlement, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.settlement),
+      defaultJobOptions: settlementJobOptions,
+    });
+    this.notifications = new Queue<PointsMessageJob>(QueueName.notifications, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.notifications),
+      defaultJobOptions: notificationJobOptions,
+    });
+    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+  }
+
+  all(): Queue[] {
+    return [this.settlement, this.notifications] as Queue[];
+  }
+
+  /** True when queued; false when Redis is away (the document stays for the sweeper). */
+  async enqueueSettlement(jobs: SettlementJob[]): Promise<boolean> {
+    if (jobs.length === 0) return true;
+    try {
+      await within(
+        this.addTimeoutMs,
+        this.settlement.addBulk(jobs.map((data) => ({ name: "settle", data, opts: { jobId: jobId.settle(data.documentId) } }))),
+      );
+      return true;
+    } catch (e) {
+      log.warn("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
+      return false;
+    }
+  }
+
+  async enqueuePointsMessage(job: PointsMessageJob): Promise<void> {
+    await this.notifications.add("points", job, { jobId: jobId.pointsMessage(job.documentId) });
+  }
+
+  async ping(): Promise<boolean> {
+    return (await within(1000, this.connection.ping())) === "PONG";
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.all().map((q) => q.close()));
+    this.connection.disconnect();
+  }
+}

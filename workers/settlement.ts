@@ -1,0 +1,22 @@
+// The settlement processor: one stored document → its ledger entries, then the message
+// to the customer and any returns that waited for this sale.
+import type { Job } from "bullmq";
+import type { Sql } from "../src/db/client.ts";
+import { settleDocument } from "../src/loyalty/settlement.ts";
+import type { Queues, SettlementJob } from "../src/queue/queues.ts";
+
+export function settlementProcessor(sql: Sql, queues: Queues) {
+  return async (job: Job<SettlementJob>): Promise<string> => {
+    const { tenantId, documentId } = job.data;
+    const outcome = await settleDocument(sql, tenantId, documentId);
+    // After the commit: if either add fails the job is retried, settleDocument answers
+    // "already" with the same message, and job ids keep both adds single.
+    if (outcome.message) await queues.enqueuePointsMessage({ tenantId, ...outcome.message });
+    if (outcome.releasedReturns.length > 0) {
+      await queues.settlement.addBulk(
+        outcome.releasedReturns.map((id) => ({ name: "settle", data: { tenantId, documentId: id }, opts: { jobId: `doc-${id}` } })),
+      );
+    }
+    return outcome.status;
+  };
+}
