@@ -22,6 +22,9 @@ create table document (
   state              text not null default 'received'
                        check (state in ('received', 'waiting', 'settled', 'flagged')),
   flag_reason        text,
+  -- Bumped each time a waiting return is released: its new job needs a new id, since the
+  -- first job (which found no sale) is still remembered under the old one.
+  settle_round       integer not null default 0,
   -- Integer kopecks and points computed at intake with the program rules then in force.
   total_kopecks      bigint not null check (total_kopecks >= 0),     -- Σ line sums at discounted prices
   eligible_kopecks   bigint not null check (eligible_kopecks >= 0),  -- same, goods not excluded

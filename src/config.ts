@@ -20,6 +20,8 @@ export interface Config {
   workerConcurrency: number;
   workerLockMs: number;
   sweepIntervalMs: number;
+  /** A stored document older than this with no settlement is queued again by the sweeper. */
+  sweepAfterMs: number;
   releaseIntervalMs: number;
 }
 
@@ -71,6 +73,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: intVar(env, "WORKER_CONCURRENCY", 16, 1, 500),
     workerLockMs: intVar(env, "WORKER_LOCK_MS", 30_000, 1000, 600_000),
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
+    sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
   };
 }

@@ -1,6 +1,6 @@
 // The Bun entry: `bun run start` (API and workers in one process) and `bun run api`
 // (API only; run workers apart with `bun run worker`). Everything runtime-specific lives here.
-import { startWorkers } from "../workers/run.ts";
+import { startWorkers, workerOptions } from "../workers/run.ts";
 import { createApp } from "./app.ts";
 import { connectDatabase, provideAdminToken, provideDatabase, provideRedis, StartupError } from "./boot.ts";
 import { ConfigError, loadConfig } from "./config.ts";
@@ -31,13 +31,7 @@ async function main(): Promise<void> {
   const app = createApp(deps);
   const server = Bun.serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
   const workers = withWorkers
-    ? startWorkers(sql, queues, {
-        redisUrl: redis.url,
-        concurrency: config.workerConcurrency,
-        lockDurationMs: config.workerLockMs,
-        sweepIntervalMs: config.sweepIntervalMs,
-        releaseIntervalMs: config.releaseIntervalMs,
-      })
+    ? startWorkers(sql, queues, workerOptions(config, redis.url))
     : null;
   log.info("API listening", {
     url: `http://localhost:${server.port}`,

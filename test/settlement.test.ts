@@ -232,7 +232,7 @@ describe("returns", () => {
     expect((await settle(ret.body.id)).status).toBe("waiting");
     const sr = await postSale(s.body);
     const out = await settle(sr.body.id);
-    expect(out.releasedReturns).toEqual([ret.body.id]);
+    expect(out.releasedReturns).toEqual([{ documentId: ret.body.id, round: 1 }]);
     expect((await balance(id)).balance).toBe(20);
     expect((await settle(ret.body.id)).status).toBe("settled");
     expect((await balance(id)).balance).toBe(10);

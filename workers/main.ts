@@ -4,7 +4,7 @@ import { connectDatabase, provideDatabase, provideRedis, StartupError } from "..
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { errorFields, log, setLogLevel } from "../src/log.ts";
 import { Queues } from "../src/queue/queues.ts";
-import { startWorkers } from "./run.ts";
+import { startWorkers, workerOptions } from "./run.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -14,13 +14,7 @@ async function main(): Promise<void> {
   // Whichever process starts first applies pending migrations (under an advisory lock).
   const sql = await connectDatabase(db.url, { max: config.workerConcurrency + 4, applicationName: "loyalty-worker", migrate: true });
   const queues = new Queues(redis.url, config.queuePrefix);
-  const workers = startWorkers(sql, queues, {
-    redisUrl: redis.url,
-    concurrency: config.workerConcurrency,
-    lockDurationMs: config.workerLockMs,
-    sweepIntervalMs: config.sweepIntervalMs,
-    releaseIntervalMs: config.releaseIntervalMs,
-  });
+  const workers = startWorkers(sql, queues, workerOptions(config, redis.url));
   log.info("workers running", { concurrency: config.workerConcurrency, pid: process.pid });
 
   let stopping = false;

@@ -1,6 +1,7 @@
 // Starts the workers of one process: the settlement worker and the sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
 import { Worker } from "bullmq";
+import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { errorFields, log } from "../src/log.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
@@ -13,6 +14,7 @@ export interface WorkerOptions {
   /** How long a job's lock lasts; a worker that dies loses its jobs to others after this. */
   lockDurationMs: number;
   sweepIntervalMs: number;
+  sweepAfterMs: number;
   releaseIntervalMs: number;
 }
 
@@ -42,6 +44,17 @@ function every(ms: number, name: string, task: () => Promise<unknown>): () => Pr
   };
 }
 
+export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
+  return {
+    redisUrl,
+    concurrency: config.workerConcurrency,
+    lockDurationMs: config.workerLockMs,
+    sweepIntervalMs: config.sweepIntervalMs,
+    sweepAfterMs: config.sweepAfterMs,
+    releaseIntervalMs: config.releaseIntervalMs,
+  };
+}
+
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
@@ -62,7 +75,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
   });
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
-    const n = await sweepIntake(sql, queues);
+    const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
   });
   const stopRelease = every(opts.releaseIntervalMs, "pending release", async () => {

@@ -3,7 +3,7 @@
 import type { Job } from "bullmq";
 import type { Sql } from "../src/db/client.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
-import type { Queues, SettlementJob } from "../src/queue/queues.ts";
+import { jobId, type Queues, type SettlementJob } from "../src/queue/queues.ts";
 
 export function settlementProcessor(sql: Sql, queues: Queues) {
   return async (job: Job<SettlementJob>): Promise<string> => {
@@ -14,7 +14,11 @@ export function settlementProcessor(sql: Sql, queues: Queues) {
     if (outcome.message) await queues.enqueuePointsMessage({ tenantId, ...outcome.message });
     if (outcome.releasedReturns.length > 0) {
       await queues.settlement.addBulk(
-        outcome.releasedReturns.map((id) => ({ name: "settle", data: { tenantId, documentId: id }, opts: { jobId: `doc-${id}` } })),
+        outcome.releasedReturns.map((r) => ({
+          name: "settle",
+          data: { tenantId, documentId: r.documentId, round: r.round },
+          opts: { jobId: jobId.settle(r.documentId, r.round) },
+        })),
       );
     }
     return outcome.status;

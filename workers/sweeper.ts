@@ -14,15 +14,19 @@ export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?
   return sql.begin(async (tx) => {
     const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${INTAKE_SWEEP_LOCK}) as locked`) as unknown as [{ locked: boolean }];
     if (!locked) return 0;
-    const rows = await tx<{ tenant_id: string; id: string }[]>`
-      select tenant_id, id from document
+    const rows = await tx<{ tenant_id: string; id: string; settle_round: number }[]>`
+      select tenant_id, id, settle_round from document
       where state = 'received' and received_at < now() - make_interval(secs => ${olderThan / 1000})
       order by received_at
       limit ${opts.limit ?? 1000}`;
     if (rows.length === 0) return 0;
     // A job still waiting, active or failed under the same id makes this add a no-op.
     await queues.settlement.addBulk(
-      rows.map((r) => ({ name: "settle", data: { tenantId: r.tenant_id, documentId: r.id }, opts: { jobId: jobId.settle(r.id) } })),
+      rows.map((r) => ({
+        name: "settle",
+        data: { tenantId: r.tenant_id, documentId: r.id, round: r.settle_round },
+        opts: { jobId: jobId.settle(r.id, r.settle_round) },
+      })),
     );
     return rows.length;
   });

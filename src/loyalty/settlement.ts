@@ -15,7 +15,7 @@ export interface PointsMessage {
 export interface SettleOutcome {
   status: "settled" | "already" | "waiting" | "flagged" | "missing";
   /** Returns that waited for this sale and may now be settled. */
-  releasedReturns: string[];
+  releasedReturns: { documentId: string; round: number }[];
   message: PointsMessage | null;
 }
 
@@ -143,11 +143,11 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow): Promise<S
   }
   await tx`update document set state = 'settled', settled_at = now() where tenant_id = ${tenantId} and id = ${doc.id}`;
   // Returns that arrived before this sale may go now; they lock this row, so they see it settled.
-  const waiting = await tx<{ id: string }[]>`
-    update document set state = 'received'
+  const waiting = await tx<{ id: string; settle_round: number }[]>`
+    update document set state = 'received', settle_round = settle_round + 1
     where tenant_id = ${tenantId} and state = 'waiting' and sale_key = ${doc.external_key}
-    returning id`;
-  return { status: "settled", releasedReturns: waiting.map((w) => w.id), message };
+    returning id, settle_round`;
+  return { status: "settled", releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
 /**

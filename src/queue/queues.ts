@@ -19,13 +19,15 @@ export function queuePrefix(base: string, name: QueueName): string {
 
 /** Deterministic job ids: the same document or message is never queued twice. */
 export const jobId = {
-  settle: (documentId: string) => `doc-${documentId}`,
+  settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   pointsMessage: (documentId: string) => `points-${documentId}`,
 };
 
 export interface SettlementJob {
   tenantId: string;
   documentId: string;
+  /** The document's settle_round when queued (0 for a new document). */
+  round?: number;
 }
 
 export interface PointsMessageJob {
@@ -124,7 +126,9 @@ export class Queues {
     try {
       await within(
         this.addTimeoutMs,
-        this.settlement.addBulk(jobs.map((data) => ({ name: "settle", data, opts: { jobId: jobId.settle(data.documentId) } }))),
+        this.settlement.addBulk(
+          jobs.map((data) => ({ name: "settle", data, opts: { jobId: jobId.settle(data.documentId, data.round ?? 0) } })),
+        ),
       );
       return true;
     } catch (e) {

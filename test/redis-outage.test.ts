@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Queues } from "../src/queue/queues.ts";
+import { startWorkers } from "../workers/run.ts";
+import { type TestContext, testContext } from "./support/app.ts";
+import { PrivateRedis, uniquePrefix } from "./support/redis.ts";
+import { sale, waitFor } from "./support/sales.ts";
+
+// A redis-server of this test's own, stopped and started again: the POS must not notice.
+let redis: PrivateRedis;
+let queues: Queues;
+let t: TestContext;
+
+beforeAll(async () => {
+  redis = await PrivateRedis.start();
+  queues = new Queues(redis.url, uniquePrefix());
+  t = await testContext({ queues, readiness: { redis: () => queues.ping() } });
+});
+afterAll(async () => {
+  await queues.close();
+  await redis.stop();
+  await t.close();
+});
+
+test("sales during a Redis outage are answered 201, stored, and settled once Redis is back", async () => {
+  const shop = await t.createTenant();
+  const c = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79171234567", statusCheck: "IGNORE" });
+  const customerId = c.body.id;
+  await t.admin("POST", `/tenants/${shop.slug}/customers/${customerId}/adjustments`, { points: 100, reason: "start" });
+
+  await redis.down();
+  expect((await t.fetch("/health/ready")).status).toBe(503);
+
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = sale({ customerId, lines: [{ id: "p", price: 100, quantity: 1, discountedPrice: 99 }], spend: 1 });
+    const r = await t.pos(shop.apiToken, "POST", "/retaildemand", s.body);
+    expect(r.status).toBe(201);
+    ids.push(r.body.id);
+  }
+  // Stored, spends already counted, nothing settled yet.
+  const stored = await t.db.sql`select count(*)::int as n from document where id = any(${ids}::uuid[]) and state = 'received'`;
+  expect(stored[0]!.n).toBe(10);
+  const detail = await t.pos(shop.apiToken, "POST", "/counterparty/detail", { meta: { id: customerId } });
+  expect(detail.body.bonusProgram.agentBonusBalance).toBe(90);
+
+  await redis.up();
+  await waitFor("redis ready", async () => (await t.fetch("/health/ready")).status === 200);
+  const workers = startWorkers(t.db.sql, queues, {
+    redisUrl: redis.url,
+    concurrency: 4,
+    lockDurationMs: 5000,
+    sweepIntervalMs: 100,
+    sweepAfterMs: 0,
+    releaseIntervalMs: 1000,
+  });
+  try {
+    await waitFor("all settled", async () => {
+      const [r] = await t.db.sql`select count(*)::int as n from document where id = any(${ids}::uuid[]) and state = 'settled'`;
+      return r!.n === 10;
+    });
+  } finally {
+    await workers.close();
+  }
+  const entries = await t.db.sql`select count(*)::int as n from ledger_entry where document_id = any(${ids}::uuid[])`;
+  expect(entries[0]!.n).toBe(10); // one spend each; points spent earn nothing by default
+  const view = await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`);
+  expect(view.body.balance).toBe(90);
+});
