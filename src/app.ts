@@ -1,5 +1,6 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
+import { queueBoard } from "./admin/board.ts";
 import { adminController } from "./admin/tenants.ts";
 import { operationsController } from "./admin/operations.ts";
 import type { AppDeps } from "./deps.ts";
@@ -52,7 +53,8 @@ export function createApp(deps: AppDeps) {
     .use(healthController(deps))
     .use(moyskladApi(deps))
     .use(adminController(deps))
-    .use(operationsController(deps));
+    .use(operationsController(deps))
+    .use(queueBoard(deps));
 }
 
 export type App = ReturnType<typeof createApp>;
