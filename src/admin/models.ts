@@ -24,6 +24,14 @@ export const ProgramSettings = t.Object({
   requireSpendVerification: t.Boolean(),
   requireRegistrationVerification: t.Boolean(),
   receiptTemplate: t.String({ maxLength: 2000, description: "плейсхолдеры {earned} {spent} {balance} {paid}" }),
+  codeLength: t.Integer({ minimum: 4, maximum: 8, description: "цифр в коде подтверждения" }),
+  codeTtlSeconds: t.Integer({ minimum: 30, maximum: 3600, description: "сколько секунд код действителен" }),
+  codeRepeatSeconds: t.Integer({ minimum: 10, maximum: 3600, description: "через сколько секунд можно запросить новый код" }),
+  codesPerPhonePerHour: t.Integer({ minimum: 1, maximum: 100 }),
+  codesPerTenantPerHour: t.Integer({ minimum: 1, maximum: 1_000_000 }),
+  codeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "SMS с кодом: {code} {shop}" }),
+  pointsMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после продажи: {change} {balance} {earned} {spent}" }),
+  returnMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после возврата: {change} {balance} {refunded} {clawed}" }),
 });
 
 export const ProgramPatch = t.Partial(ProgramSettings);

@@ -1,5 +1,6 @@
 import type { ProgramRules } from "./engine.ts";
 import { DEFAULT_RECEIPT_TEMPLATE } from "./engine.ts";
+import { DEFAULT_TEMPLATES } from "./messages.ts";
 
 /** A merchant's program settings as the admin API shows them (see product.md). */
 export interface ProgramSettings {
@@ -12,6 +13,14 @@ export interface ProgramSettings {
   requireSpendVerification: boolean;
   requireRegistrationVerification: boolean;
   receiptTemplate: string;
+  codeLength: number;
+  codeTtlSeconds: number;
+  codeRepeatSeconds: number;
+  codesPerPhonePerHour: number;
+  codesPerTenantPerHour: number;
+  codeMessageTemplate: string;
+  pointsMessageTemplate: string;
+  returnMessageTemplate: string;
 }
 
 export interface ProgramRow {
@@ -24,6 +33,14 @@ export interface ProgramRow {
   require_spend_verification: boolean;
   require_registration_verification: boolean;
   receipt_template: string | null;
+  code_length: number;
+  code_ttl_seconds: number;
+  code_repeat_seconds: number;
+  codes_per_phone_per_hour: number;
+  codes_per_tenant_per_hour: number;
+  code_message_template: string | null;
+  points_message_template: string | null;
+  return_message_template: string | null;
 }
 
 /** Settings plus the engine's integer form of them, computed once per cache fill. */
@@ -50,6 +67,14 @@ export function programFromRow(row: ProgramRow): Program {
     requireSpendVerification: row.require_spend_verification,
     requireRegistrationVerification: row.require_registration_verification,
     receiptTemplate: row.receipt_template ?? DEFAULT_RECEIPT_TEMPLATE,
+    codeLength: row.code_length,
+    codeTtlSeconds: row.code_ttl_seconds,
+    codeRepeatSeconds: row.code_repeat_seconds,
+    codesPerPhonePerHour: row.codes_per_phone_per_hour,
+    codesPerTenantPerHour: row.codes_per_tenant_per_hour,
+    codeMessageTemplate: row.code_message_template ?? DEFAULT_TEMPLATES.code,
+    pointsMessageTemplate: row.points_message_template ?? DEFAULT_TEMPLATES.points,
+    returnMessageTemplate: row.return_message_template ?? DEFAULT_TEMPLATES.return,
   };
   const rules: ProgramRules = {
     earnPercentBp: hundredths(row.earn_percent),
@@ -73,4 +98,12 @@ export const PROGRAM_COLUMNS = [
   "require_spend_verification",
   "require_registration_verification",
   "receipt_template",
+  "code_length",
+  "code_ttl_seconds",
+  "code_repeat_seconds",
+  "codes_per_phone_per_hour",
+  "codes_per_tenant_per_hour",
+  "code_message_template",
+  "points_message_template",
+  "return_message_template",
 ] as const;

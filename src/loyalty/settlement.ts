@@ -5,6 +5,7 @@
 import type { Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { postLedgerEntry } from "./ledger.ts";
+import { changePhrase, DEFAULT_TEMPLATES, renderTemplate } from "./messages.ts";
 
 export interface PointsMessage {
   customerId: string;
@@ -55,8 +56,11 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
       return { status: "already", releasedReturns: [], message };
     }
+    const t = await templates(tx as unknown as Tx, tenantId);
     const outcome =
-      doc.kind === "sale" ? await settleSale(tx as unknown as Tx, tenantId, doc) : await settleReturn(tx as unknown as Tx, tenantId, doc);
+      doc.kind === "sale"
+        ? await settleSale(tx as unknown as Tx, tenantId, doc, t)
+        : await settleReturn(tx as unknown as Tx, tenantId, doc, t);
     if (outcome.message) {
       await tx`update document set notice_text = ${outcome.message.text} where tenant_id = ${tenantId} and id = ${doc.id}`;
     }
@@ -64,33 +68,19 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
   });
 }
 
-function pointsWord(n: number): string {
-  const m10 = Math.abs(n) % 10;
-  const m100 = Math.abs(n) % 100;
-  if (m10 === 1 && m100 !== 11) return "балл";
-  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return "балла";
-  return "баллов";
+interface Templates {
+  points: string;
+  return: string;
 }
 
-function signed(n: number): string {
-  return n > 0 ? `+${n}` : `−${Math.abs(n)}`;
+async function templates(tx: Tx, tenantId: string): Promise<Templates> {
+  const [p] = await tx<{ points: string | null; return: string | null }[]>`
+    select points_message_template as points, return_message_template as return
+    from program where tenant_id = ${tenantId}`;
+  return { points: p?.points ?? DEFAULT_TEMPLATES.points, return: p?.return ?? DEFAULT_TEMPLATES.return };
 }
 
-/** "+12 баллов, баланс 183" — what the customer reads after a sale or a return. */
-export function pointsText(changes: number[], balance: number, pending: { points: number; at: Date } | null): string {
-  const moved = changes.filter((c) => c !== 0);
-  const parts: string[] = [];
-  if (moved.length > 0) parts.push(`${moved.map(signed).join(" ")} ${pointsWord(moved[moved.length - 1]!)}`);
-  if (pending && pending.points > 0) {
-    const d = pending.at;
-    const date = `${String(d.getUTCDate()).padStart(2, "0")}.${String(d.getUTCMonth() + 1).padStart(2, "0")}.${d.getUTCFullYear()}`;
-    parts.push(`+${pending.points} ${pointsWord(pending.points)} станут доступны ${date}`);
-  }
-  parts.push(`баланс ${balance}`);
-  return parts.join(", ");
-}
-
-async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow): Promise<SettleOutcome> {
+async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templates): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
@@ -133,11 +123,15 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow): Promise<S
       message = {
         customerId,
         documentId: doc.id,
-        text: pointsText(
-          [-doc.points_spent, pending ? 0 : doc.points_earned],
-          c!.balance,
-          pending ? { points: doc.points_earned, at: doc.accrual_available_at! } : null,
-        ),
+        text: renderTemplate(t.points, {
+          change: changePhrase(
+            [-doc.points_spent, pending ? 0 : doc.points_earned],
+            pending ? { points: doc.points_earned, at: doc.accrual_available_at! } : null,
+          ),
+          earned: doc.points_earned,
+          spent: doc.points_spent,
+          balance: c!.balance,
+        }),
       };
     }
   }
@@ -161,7 +155,7 @@ export function returnedShare(moved: number, returnedSoFar: number, saleBase: nu
   return Number((BigInt(moved) * BigInt(returnedSoFar)) / BigInt(saleBase));
 }
 
-async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow): Promise<SettleOutcome> {
+async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templates): Promise<SettleOutcome> {
   const [sale] = await tx<DocumentRow[]>`
     select * from document
     where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${ret.sale_key}
@@ -218,7 +212,12 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow): Promise
       message = {
         customerId: sale.customer_id,
         documentId: ret.id,
-        text: `Возврат: ${pointsText([refund, pendingClawback ? 0 : -clawback], c!.balance, null)}`,
+        text: renderTemplate(t.return, {
+          change: changePhrase([refund, pendingClawback ? 0 : -clawback], null),
+          refunded: refund,
+          clawed: clawback,
+          balance: c!.balance,
+        }),
       };
     }
   }

@@ -54,7 +54,8 @@ const programSelect = (sql: Sql) => sql`
   p.earn_percent::text as earn_percent, p.spend_rate::text as spend_rate,
   p.max_spend_percent::text as max_spend_percent, p.earn_while_redeeming, p.accrual_delay_days,
   p.excluded_assortment_ids, p.require_spend_verification, p.require_registration_verification,
-  p.receipt_template`;
+  p.receipt_template, p.code_length, p.code_ttl_seconds, p.code_repeat_seconds, p.codes_per_phone_per_hour,
+  p.codes_per_tenant_per_hour, p.code_message_template, p.points_message_template, p.return_message_template`;
 
 type TenantProgramRow = Tenant & ProgramRow;
 
@@ -120,6 +121,9 @@ export class TenantDirectory {
     if (patch.spendRate !== undefined && parsePercentHundredths(patch.spendRate) === 0) {
       throw errors.validation("«spendRate» должен быть не меньше 0.01.", "spendRate");
     }
+    if (patch.codeMessageTemplate !== undefined && !patch.codeMessageTemplate.includes("{code}")) {
+      throw errors.validation("Шаблон SMS с кодом должен содержать {code}.", "codeMessageTemplate");
+    }
     const tenant = await this.requireBySlug(slug);
     const columns: Record<string, unknown> = {};
     if (patch.earnPercent !== undefined) columns.earn_percent = patch.earnPercent;
@@ -133,6 +137,14 @@ export class TenantDirectory {
     if (patch.requireRegistrationVerification !== undefined)
       columns.require_registration_verification = patch.requireRegistrationVerification;
     if (patch.receiptTemplate !== undefined) columns.receipt_template = patch.receiptTemplate;
+    if (patch.codeLength !== undefined) columns.code_length = patch.codeLength;
+    if (patch.codeTtlSeconds !== undefined) columns.code_ttl_seconds = patch.codeTtlSeconds;
+    if (patch.codeRepeatSeconds !== undefined) columns.code_repeat_seconds = patch.codeRepeatSeconds;
+    if (patch.codesPerPhonePerHour !== undefined) columns.codes_per_phone_per_hour = patch.codesPerPhonePerHour;
+    if (patch.codesPerTenantPerHour !== undefined) columns.codes_per_tenant_per_hour = patch.codesPerTenantPerHour;
+    if (patch.codeMessageTemplate !== undefined) columns.code_message_template = patch.codeMessageTemplate;
+    if (patch.pointsMessageTemplate !== undefined) columns.points_message_template = patch.pointsMessageTemplate;
+    if (patch.returnMessageTemplate !== undefined) columns.return_message_template = patch.returnMessageTemplate;
     if (Object.keys(columns).length > 0) {
       await this.sql`update program set ${this.sql(columns)}, updated_at = now() where tenant_id = ${tenant.id}`;
       this.invalidate(tenant.id);

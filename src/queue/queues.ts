@@ -21,6 +21,7 @@ export function queuePrefix(base: string, name: QueueName): string {
 export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   pointsMessage: (documentId: string) => `points-${documentId}`,
+  codeMessage: (codeId: string) => `code-${codeId}`,
 };
 
 export interface SettlementJob {
@@ -30,12 +31,26 @@ export interface SettlementJob {
   round?: number;
 }
 
+/** "+12 баллов, баланс 183" after a settled sale or return. */
 export interface PointsMessageJob {
+  type?: "points";
   tenantId: string;
   customerId: string;
   documentId: string;
   text: string;
 }
+
+/** A confirmation code: the job names the code's row; the code itself never enters Redis. */
+export interface CodeMessageJob {
+  type: "code";
+  tenantId: string;
+  codeId: string;
+}
+
+export type NotificationJob = PointsMessageJob | CodeMessageJob;
+
+/** BullMQ priorities: lower goes first. A customer at the till waits for a code. */
+export const NotificationPriority = { code: 1, points: 10 } as const;
 
 const settlementJobOptions: JobsOptions = {
   attempts: 8,
@@ -93,7 +108,7 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 /** The producers' side of the queues, shared by the API and the workers. */
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
-  readonly notifications: Queue<PointsMessageJob>;
+  readonly notifications: Queue<NotificationJob>;
   private readonly connection: IORedis;
 
   constructor(
@@ -108,7 +123,7 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.settlement),
       defaultJobOptions: settlementJobOptions,
     });
-    this.notifications = new Queue<PointsMessageJob>(QueueName.notifications, {
+    this.notifications = new Queue<NotificationJob>(QueueName.notifications, {
       connection: this.connection,
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
@@ -138,7 +153,18 @@ export class Queues {
   }
 
   async enqueuePointsMessage(job: PointsMessageJob): Promise<void> {
-    await this.notifications.add("points", job, { jobId: jobId.pointsMessage(job.documentId) });
+    await this.notifications.add("points", { ...job, type: "points" }, {
+      jobId: jobId.pointsMessage(job.documentId),
+      priority: NotificationPriority.points,
+    });
+  }
+
+  /** Queues a code for sending; throws when Redis does not answer in time (the caller says so). */
+  async enqueueCodeMessage(job: Omit<CodeMessageJob, "type">): Promise<void> {
+    await within(
+      this.addTimeoutMs * 2,
+      this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
+    );
   }
 
   async ping(): Promise<boolean> {
