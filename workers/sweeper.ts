@@ -2,6 +2,7 @@
 // Redis was away (or whose job was lost) are queued again, and pending points whose day
 // has come are released. Each sweep runs in one worker at a time (advisory lock).
 import type { Sql } from "../src/db/client.ts";
+import { wipeExpiredCodes } from "../src/loyalty/codes.ts";
 import { releaseDuePending } from "../src/loyalty/ledger.ts";
 import { jobId, type Queues } from "../src/queue/queues.ts";
 
@@ -32,10 +33,12 @@ export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?
   });
 }
 
+/** Releases pending points whose day has come, and wipes confirmation codes past their time. */
 export async function releasePending(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
     const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${RELEASE_LOCK}) as locked`) as unknown as [{ locked: boolean }];
     if (!locked) return 0;
+    await wipeExpiredCodes(tx as unknown as Sql);
     return releaseDuePending(tx as unknown as Sql);
   });
 }

@@ -42,8 +42,8 @@ export function prettyPhone(stored: string): string {
   return "+" + stored;
 }
 
-/** For messages to a cashier: "+7 903 ***-**-67". */
+/** For messages to a cashier: "+7 903 ***-**-67" (others: "+375*******67"). */
 export function maskPhone(stored: string): string {
-  const f = prettyPhone(stored);
-  return f.length > 6 ? f.slice(0, -8).concat(f.slice(-8, -2).replace(/\d/g, "*"), f.slice(-2)) : f;
+  if (stored.length === 11 && stored[0] === "7") return `+7 ${stored.slice(1, 4)} ***-**-${stored.slice(9)}`;
+  return `+${stored.slice(0, 3)}${"*".repeat(Math.max(0, stored.length - 5))}${stored.slice(-2)}`;
 }

@@ -20,8 +20,11 @@ import {
   CounterpartyRow,
   CounterpartySearchQuery,
   CounterpartySearchResult,
+  CounterpartyVerify,
   ErrorBody,
+  VerificationCode,
 } from "./models.ts";
+import { sendCode } from "./verification.ts";
 
 type Row = typeof CounterpartyRow.static;
 
@@ -129,5 +132,21 @@ export const counterpartyController = (deps: AppDeps) =>
         body: CounterpartyDetailRequest,
         response: { 200: CounterpartyDetail, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
         detail: detail("Баланс покупателя"),
+      },
+    )
+    .post(
+      "/verify",
+      async ({ body, tenant }) => {
+        const phone = phoneOrError(body.phone);
+        if (!phone) throw errors.validation("Укажите телефон покупателя: на него придёт код.", "phone");
+        return sendCode(deps, tenant, "registration", phone, null);
+      },
+      {
+        body: CounterpartyVerify,
+        response: { 200: VerificationCode, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+        detail: detail(
+          "Код подтверждения регистрации",
+          "Отправляет покупателю SMS с кодом и возвращает код кассе для сверки. Повторный запрос раньше timeForRepeat — 429.",
+        ),
       },
     );

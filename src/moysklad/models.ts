@@ -203,3 +203,24 @@ export const RetailSalesReturn = t.Object({
 });
 
 export const DocumentAccepted = t.Object({ id: t.String({ description: "наш идентификатор документа" }) });
+
+// --- confirmation codes -----------------------------------------------------------
+
+export const CounterpartyVerify = t.Object({
+  retailStore: t.Optional(RetailStore),
+  // href only is fine: it can be a POS "syncid" URL with no id.
+  meta: t.Optional(Meta),
+  ...customerFields,
+});
+
+export const RetailDemandVerify = t.Object({
+  retailStore: t.Optional(RetailStore),
+  counterpartyId: t.Optional(t.Nullable(str(64))),
+  phone: t.Optional(t.Nullable(str(64))),
+});
+
+export const VerificationCode = t.Object({
+  verificationCode: t.String(),
+  timeForRepeat: t.Integer({ description: "секунд до повторного запроса" }),
+  messageForCashier: t.String({ maxLength: 140 }),
+});

@@ -5,7 +5,8 @@ import { customerRef, hasRef, resolveCustomer } from "../loyalty/customers.ts";
 import { computeReceipt, type ReceiptLine } from "../loyalty/engine.ts";
 import { kopecksToRoubles, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
-import { ErrorBody, RecalcRequest, RecalcResponse } from "./models.ts";
+import { ErrorBody, RecalcRequest, RecalcResponse, RetailDemandVerify, VerificationCode } from "./models.ts";
+import { sendCode } from "./verification.ts";
 
 type RecalcBody = typeof RecalcRequest.static;
 type Position = RecalcBody["positions"][number];
@@ -93,6 +94,27 @@ export const retailDemandController = (deps: AppDeps) =>
         detail: detail(
           "Рассчитать чек",
           "Возвращает чек со скидкой за баллы и сколько баллов будет списано и начислено. Ничего не меняет.",
+        ),
+      },
+    )
+    .post(
+      "/verify",
+      async ({ body, tenant }) => {
+        const ref = customerRef({ meta: { id: body.counterpartyId ?? null }, phone: body.phone ?? null });
+        if (!hasRef(ref)) throw errors.validation("Не указан покупатель.", "counterpartyId");
+        const customer = await resolveCustomer(deps.sql, tenant.id, ref);
+        if (!customer) throw errors.customerNotFound("counterpartyId");
+        // The code goes to the phone on record, never to one the till names: a spend is
+        // confirmed by the owner of the points.
+        if (!customer.phone) throw errors.validation("У покупателя не указан телефон: код отправить некуда.", "phone");
+        return sendCode(deps, tenant, "spend", customer.phone, customer.id);
+      },
+      {
+        body: RetailDemandVerify,
+        response: { 200: VerificationCode, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+        detail: detail(
+          "Код подтверждения списания",
+          "Отправляет SMS с кодом на телефон покупателя и возвращает код кассе для сверки.",
         ),
       },
     );
