@@ -5,11 +5,14 @@ import { adminController } from "./admin/tenants.ts";
 import { operationsController } from "./admin/operations.ts";
 import type { AppDeps } from "./deps.ts";
 import { healthController } from "./health.ts";
+import { webCardController } from "./web/cards.ts";
 import { httpErrors } from "./http-errors.ts";
 import { AUTH_HEADER } from "./moysklad/auth.ts";
 import { counterpartyController } from "./moysklad/counterparty.ts";
 import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
+import { giftCardController } from "./moysklad/giftcard.ts";
+import { giftCardsAdminController } from "./admin/giftcards.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -18,7 +21,8 @@ export const moyskladApi = (deps: AppDeps) =>
   new Elysia({ prefix: MOYSKLAD_PREFIX })
     .use(counterpartyController(deps))
     .use(retailDemandController(deps))
-    .use(documentsController(deps));
+    .use(documentsController(deps))
+    .use(giftCardController(deps));
 
 /**
  * The whole HTTP app. Web-standard: `createApp(deps).fetch` is a (Request) => Response
@@ -54,6 +58,8 @@ export function createApp(deps: AppDeps) {
     .use(moyskladApi(deps))
     .use(adminController(deps))
     .use(operationsController(deps))
+    .use(webCardController(deps))
+    .use(giftCardsAdminController(deps))
     .use(queueBoard(deps));
 }
 

@@ -1,10 +1,14 @@
-// Starts the workers of one process: the settlement worker and the sweeps. Runtime-neutral;
+// Starts the workers of one process: the settlement worker, the notifications worker and the
+// sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
 import { Worker } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { errorFields, log } from "../src/log.ts";
+import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
+import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake } from "./sweeper.ts";
 
@@ -16,10 +20,18 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /**
+   * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
+   * it from the environment; absent → no notifications worker in this process (tests of
+   * settlement alone, which look at the queued messages).
+   */
+  notifications?: { senders: Senders; concurrency?: number };
 }
 
 export interface RunningWorkers {
   settlement: Worker;
+  /** Null when WorkerOptions.notifications was not given. */
+  notifications: Worker | null;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -52,6 +64,8 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
+    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
 }
 
@@ -74,6 +88,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   settlement.on("failed", (job, e) => {
     log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
   });
+  const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
@@ -84,10 +99,38 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   });
   return {
     settlement,
+    notifications: notifications?.worker ?? null,
     async close() {
       await Promise.all([stopSweep(), stopRelease()]);
-      await settlement.close();
+      await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
+      notifications?.connection.disconnect();
     },
   };
+}
+
+function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
+  const connection = workerConnection(opts.redisUrl);
+  connection.on("error", () => {}); // reported by the worker's own error event
+  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.notifications),
+    concurrency: n.concurrency ?? 8,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  let lastError = 0;
+  worker.on("error", (e) => {
+    if (Date.now() - lastError > 10_000) log.warn("notifications worker: Redis error", errorFields(e));
+    lastError = Date.now();
+  });
+  worker.on("failed", (job, e) => {
+    log.warn("notification job failed", failureFields(job, e));
+  });
+  log.info("notifications worker started", {
+    sms: n.senders.sms ? "SMS.ru" : "off (logged only)",
+    push: n.senders.push ? "Web Push" : "off",
+  });
+  return { worker, connection };
 }

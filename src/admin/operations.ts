@@ -21,6 +21,7 @@ const Document = t.Object({
   state: t.String(),
   flagReason: t.Nullable(t.String()),
   totalKopecks: t.Integer(),
+  giftCardShortfallKopecks: t.Integer({ description: "оплачено сертификатом, но не покрыто ни одним сертификатом" }),
   pointsSpent: t.Integer(),
   pointsEarned: t.Integer(),
   saleKey: t.Nullable(t.String()),
@@ -29,7 +30,7 @@ const Document = t.Object({
 });
 
 const DocumentQuery = t.Object({
-  attention: t.Optional(t.BooleanString({ description: "только требующие внимания: не найден покупатель, возврат без продажи, ждут продажу" })),
+  attention: t.Optional(t.BooleanString({ description: "только требующие внимания: не найден покупатель, возврат без продажи, ждут продажу, проблемы с сертификатом" })),
   state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
   customerId: t.Optional(t.String({ format: "uuid" })),
   limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
@@ -85,10 +86,10 @@ export const operationsController = (deps: AppDeps) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const rows = await deps.sql`
           select id, kind, external_key, name, moment, customer_id, match_status, state, flag_reason,
-            total_kopecks, points_spent, points_earned, sale_key, received_at, settled_at
+            total_kopecks, points_spent, points_earned, gift_card_shortfall_kopecks, sale_key, received_at, settled_at
           from document
           where tenant_id = ${tenant.id}
-            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched')` : deps.sql``}
+            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null)` : deps.sql``}
             ${query.state ? deps.sql`and state = ${query.state}` : deps.sql``}
             ${query.customerId ? deps.sql`and customer_id = ${query.customerId}` : deps.sql``}
           order by received_at desc
@@ -105,6 +106,7 @@ export const operationsController = (deps: AppDeps) => {
             state: r.state,
             flagReason: r.flag_reason,
             totalKopecks: r.total_kopecks,
+            giftCardShortfallKopecks: r.gift_card_shortfall_kopecks,
             pointsSpent: r.points_spent,
             pointsEarned: r.points_earned,
             saleKey: r.sale_key,
@@ -116,7 +118,7 @@ export const operationsController = (deps: AppDeps) => {
       {
         query: DocumentQuery,
         response: { 200: t.Object({ rows: t.Array(Document) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
-        detail: detail("Продажи и возвраты", "?attention=true — не найден покупатель, возврат без продажи или ждёт продажу."),
+        detail: detail("Продажи и возвраты", "?attention=true — не найден покупатель, возврат без продажи, ждёт продажу или проблема с сертификатом."),
       },
     )
     .get(

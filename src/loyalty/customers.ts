@@ -267,6 +267,9 @@ export async function upsertCustomer(
               legal_middle_name = coalesce(${f.legalMiddleName}, legal_middle_name),
               legal_last_name = coalesce(${f.legalLastName}, legal_last_name),
               phone = coalesce(${f.phone}, phone),
+              -- A new number may well take SMS: forget the old number's permanent failure.
+              sms_failed_at = case when ${f.phone}::text is distinct from phone and ${f.phone}::text is not null then null else sms_failed_at end,
+              sms_failure = case when ${f.phone}::text is distinct from phone and ${f.phone}::text is not null then null else sms_failure end,
               card_number = coalesce(${f.card}, card_number),
               email = coalesce(${f.email}, email),
               birth_date = coalesce(${f.birthDate}::date, birth_date),

@@ -4,6 +4,7 @@
 // jobs change nothing the second time.
 import type { Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
+import { redeemForSale, refundForReturn } from "./giftcards.ts";
 import { postLedgerEntry } from "./ledger.ts";
 import { changePhrase, DEFAULT_TEMPLATES, renderTemplate } from "./messages.ts";
 
@@ -135,6 +136,8 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
       };
     }
   }
+  // Certificate payments, customer or not (anonymous sales pay by certificate too).
+  await redeemForSale(tx, tenantId, doc);
   await tx`update document set state = 'settled', settled_at = now() where tenant_id = ${tenantId} and id = ${doc.id}`;
   // Returns that arrived before this sale may go now; they lock this row, so they see it settled.
   const waiting = await tx<{ id: string; settle_round: number }[]>`
@@ -221,6 +224,8 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
       };
     }
   }
+  // Certificate money goes back whether or not the sale had a customer.
+  await refundForReturn(tx, tenantId, ret, sale);
   await tx`
     update document set state = 'settled', settled_at = now(), sale_id = ${sale.id},
       customer_id = ${sale.customer_id}, match_status = ${sale.match_status}

@@ -1,0 +1,281 @@
+// The notifications processor: confirmation codes (by SMS) and "+N баллов, баланс M"
+// messages (by Web Push to the customer's browsers, else by SMS), each delivered once.
+//
+// Exactly once: the `notification` table has one row per (tenant, purpose, ref, channel).
+// Before sending, a message with a 'sent' row on any channel is not sent again; after a
+// provider accepts it, the 'sent' row is written (a 'failed' row of an earlier attempt is
+// turned into 'sent'; a 'sent' row is never overwritten). A retried job — after a crash,
+// a temporary failure, an operator's retry — therefore skips what already went out. The one
+// window left is a crash between the provider's answer and that insert.
+//
+// Failures (see src/notify/types.ts): temporary and configuration failures throw, and
+// BullMQ retries with the queue's backoff (a 'failed' row is written on the last attempt,
+// for operators). Permanent ones are recorded — customer.sms_failed_at for a number that
+// cannot receive SMS, push_subscription.expired_at for a browser that unsubscribed — and
+// that channel is not retried; when nothing at all could be delivered the job fails with
+// BullMQ's UnrecoverableError, so Bull Board shows it failed with the reason.
+import { type Job, UnrecoverableError } from "bullmq";
+import type { Sql } from "../src/db/client.ts";
+import { errorFields, log } from "../src/log.ts";
+import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
+import { type Channel, SendError, type Senders } from "../src/notify/types.ts";
+import type { CodeMessageJob, NotificationJob, PointsMessageJob } from "../src/queue/queues.ts";
+
+export type { Senders } from "../src/notify/types.ts";
+
+type Purpose = "code" | "points";
+
+export interface ChannelFailure {
+  channel: Channel;
+  kind: SendError["kind"];
+  error: string;
+}
+
+/** The job's return value (kept in Redis: never a code or its text). */
+export interface NotificationOutcome {
+  /** sent: delivered now; already: delivered by an earlier run; skipped: nothing to send. */
+  status: "sent" | "already" | "skipped";
+  channel?: Channel;
+  reason?: string;
+  /** Channels that failed permanently before the message went out on `channel`. */
+  failures?: ChannelFailure[];
+}
+
+interface Recorded {
+  tenantId: string;
+  customerId: string | null;
+  purpose: Purpose;
+  ref: string;
+  channel: Channel;
+  status: "sent" | "failed";
+  providerId?: string | null;
+  error?: string | null;
+  /** Null for codes. */
+  text: string | null;
+}
+
+const clip = (s: string, n = 500) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+
+async function record(sql: Sql, r: Recorded): Promise<void> {
+  await sql`
+    insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
+    values (${r.tenantId}, ${r.customerId}, ${r.purpose}, ${r.ref}, ${r.channel}, ${r.status},
+            ${r.providerId ?? null}, ${r.error ? clip(r.error) : null}, ${r.text})
+    on conflict (tenant_id, purpose, ref, channel) do update
+      set status = excluded.status, provider_id = excluded.provider_id, error = excluded.error,
+          text = excluded.text, created_at = now()
+      where notification.status <> 'sent'`;
+}
+
+async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
+  const [row] = await sql<{ channel: Channel }[]>`
+    select channel from notification
+    where tenant_id = ${tenantId} and purpose = ${purpose} and ref = ${ref} and status = 'sent'
+    limit 1`;
+  return row?.channel ?? null;
+}
+
+function asSendError(e: unknown, channel: Channel): SendError {
+  if (e instanceof SendError) return e;
+  // Our own bug or an unexpected library error: retry (the job shows it if it persists).
+  return new SendError(channel, "temporary", (e as Error)?.message ?? String(e));
+}
+
+function complainIfConfig(e: SendError, ctx: Record<string, unknown>): void {
+  if (e.kind === "config") {
+    log.error(`${e.channel === "sms" ? "SMS.ru" : "Web Push"} rejects our settings; messages wait and retry until fixed`, {
+      ...ctx,
+      code: e.code,
+      err: e.message,
+    });
+  } else if (e.code === 201 && e.channel === "sms") {
+    log.error("SMS.ru account is out of money; messages wait and retry", { ...ctx, err: e.message });
+  }
+}
+
+async function stopSms(sql: Sql, tenantId: string, customerId: string | null, phone: string, reason: string): Promise<void> {
+  if (customerId) {
+    await sql`update customer set sms_failed_at = now(), sms_failure = ${clip(reason)}
+              where tenant_id = ${tenantId} and id = ${customerId}`;
+  } else {
+    await sql`update customer set sms_failed_at = now(), sms_failure = ${clip(reason)}
+              where tenant_id = ${tenantId} and phone = ${phone}`;
+  }
+}
+
+/** A number that just took an SMS works again (e.g. it left a stop-list). */
+async function smsWorks(sql: Sql, tenantId: string, phone: string): Promise<void> {
+  await sql`update customer set sms_failed_at = null, sms_failure = null
+            where tenant_id = ${tenantId} and phone = ${phone} and sms_failed_at is not null`;
+}
+
+function isLastAttempt(job: Job): boolean {
+  return job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
+}
+
+export function notificationsProcessor(sql: Sql, senders: Senders) {
+  async function code(job: Job<NotificationJob>, data: CodeMessageJob): Promise<NotificationOutcome> {
+    const { tenantId, codeId } = data;
+    const [row] = await sql<
+      { phone: string; customer_id: string | null; code: string | null; expired: boolean; shop: string; template: string | null }[]
+    >`
+      select vc.phone, vc.customer_id, vc.code, vc.expires_at <= now() as expired,
+             t.name as shop, p.code_message_template as template
+      from verification_code vc
+      join tenant t on t.id = vc.tenant_id
+      join program p on p.tenant_id = vc.tenant_id
+      where vc.tenant_id = ${tenantId} and vc.id = ${codeId}`;
+    if (!row) return { status: "skipped", reason: "code withdrawn" };
+    if (row.code === null || row.expired) return { status: "skipped", reason: "code expired" };
+    const already = await sentOn(sql, tenantId, "code", codeId);
+    if (already) return { status: "already", channel: already };
+
+    const base = { tenantId, customerId: row.customer_id, purpose: "code" as const, ref: codeId, text: null };
+    if (!senders.sms) {
+      await senders.log.send({ purpose: "code", tenantId, customerId: row.customer_id, phone: row.phone, reason: "SMS is not configured", text: "" });
+      await record(sql, { ...base, channel: "log", status: "sent" });
+      return { status: "sent", channel: "log" };
+    }
+    const text = renderTemplate(row.template ?? DEFAULT_TEMPLATES.code, { code: row.code, shop: row.shop });
+    try {
+      const d = await senders.sms.send(row.phone, text);
+      await record(sql, { ...base, channel: "sms", status: "sent", providerId: d.providerId });
+      await smsWorks(sql, tenantId, row.phone);
+      return { status: "sent", channel: "sms" };
+    } catch (err) {
+      const e = asSendError(err, "sms");
+      const ctx = { purpose: "code", tenantId, codeId, jobId: job.id };
+      if (e.retryable) {
+        complainIfConfig(e, ctx);
+        if (isLastAttempt(job)) await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+        throw e;
+      }
+      if (e.kind === "recipient") await stopSms(sql, tenantId, row.customer_id, row.phone, e.message);
+      await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+      log.warn("code not sent: permanent failure", { ...ctx, kind: e.kind, err: e.message });
+      throw new UnrecoverableError(`SMS not sent (${e.kind}): ${e.message}`);
+    }
+  }
+
+  async function points(job: Job<NotificationJob>, data: PointsMessageJob): Promise<NotificationOutcome> {
+    const { tenantId, customerId, documentId, text } = data;
+    const ref = documentId;
+    const already = await sentOn(sql, tenantId, "points", ref);
+    if (already) return { status: "already", channel: already };
+    const [customer] = await sql<{ phone: string | null; sms_failed_at: Date | null; sms_failure: string | null; shop: string }[]>`
+      select c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
+      from customer c join tenant t on t.id = c.tenant_id
+      where c.tenant_id = ${tenantId} and c.id = ${customerId}`;
+    if (!customer) return { status: "skipped", reason: "customer not found" };
+
+    const base = { tenantId, customerId, purpose: "points" as const, ref, text };
+    const ctx = { purpose: "points", tenantId, customerId, documentId, jobId: job.id };
+    const failures: ChannelFailure[] = [];
+    const lastAttempt = isLastAttempt(job);
+
+    // 1. Web Push to every active browser of the customer.
+    const push = senders.push;
+    if (push) {
+      const subs = await sql<{ id: string; endpoint: string; p256dh: string; auth: string }[]>`
+        select id, endpoint, p256dh, auth from push_subscription
+        where tenant_id = ${tenantId} and customer_id = ${customerId} and expired_at is null
+        order by created_at`;
+      if (subs.length > 0) {
+        const payload = { title: customer.shop, body: text, tag: "points" };
+        const results = await Promise.allSettled(subs.map((s) => push.send(s, payload)));
+        const accepted: string[] = [];
+        const retryable: SendError[] = [];
+        const permanent: SendError[] = [];
+        for (const [i, r] of results.entries()) {
+          if (r.status === "fulfilled") {
+            accepted.push(r.value.providerId ?? "");
+            continue;
+          }
+          const e = asSendError(r.reason, "push");
+          if (e.retryable) {
+            retryable.push(e);
+            continue;
+          }
+          permanent.push(e);
+          if (e.kind === "recipient") {
+            await sql`update push_subscription set expired_at = now(), failure = ${clip(e.message)}
+                      where tenant_id = ${tenantId} and id = ${subs[i]!.id} and expired_at is null`;
+          }
+        }
+        if (accepted.length > 0) {
+          // At least one browser has it: delivered. Browsers that failed for now are not
+          // retried, so the ones that got it never get it twice.
+          await record(sql, { ...base, channel: "push", status: "sent", providerId: accepted.find(Boolean) || null });
+          if (retryable.length + permanent.length > 0) {
+            log.info("push delivered to some browsers only", { ...ctx, accepted: accepted.length, failed: retryable.length + permanent.length });
+          }
+          return { status: "sent", channel: "push" };
+        }
+        if (retryable.length > 0) {
+          const e = retryable[0]!;
+          complainIfConfig(e, ctx);
+          if (lastAttempt) await record(sql, { ...base, channel: "push", status: "failed", error: e.message });
+          throw e;
+        }
+        // Every browser failed for good: recorded; the message falls back to SMS.
+        const summary = permanent.map((e) => e.message).join("; ");
+        await record(sql, { ...base, channel: "push", status: "failed", error: summary });
+        failures.push({ channel: "push", kind: permanent[0]!.kind, error: summary });
+        log.info("push failed permanently; falling back to SMS", { ...ctx, err: summary });
+      }
+    }
+
+    // 2. SMS, unless the number failed for good before.
+    const sms = senders.sms;
+    if (sms && customer.phone && !customer.sms_failed_at) {
+      try {
+        const d = await sms.send(customer.phone, text);
+        await record(sql, { ...base, channel: "sms", status: "sent", providerId: d.providerId });
+        return { status: "sent", channel: "sms", ...(failures.length ? { failures } : {}) };
+      } catch (err) {
+        const e = asSendError(err, "sms");
+        if (e.retryable) {
+          complainIfConfig(e, ctx);
+          if (lastAttempt) await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+          throw e;
+        }
+        if (e.kind === "recipient") await stopSms(sql, tenantId, customerId, customer.phone, e.message);
+        await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+        failures.push({ channel: "sms", kind: e.kind, error: e.message });
+        log.warn("message not sent: permanent failure", { ...ctx, kind: e.kind, err: e.message });
+      }
+    }
+
+    if (failures.length > 0) {
+      throw new UnrecoverableError(`not delivered: ${failures.map((f) => `${f.channel} (${f.kind}): ${f.error}`).join("; ")}`);
+    }
+
+    // 3. No channel to try: the log sender.
+    const reason = !customer.phone
+      ? "no push subscription and no phone"
+      : customer.sms_failed_at
+        ? `SMS stopped after a permanent failure: ${customer.sms_failure ?? "unknown"}`
+        : "neither push nor SMS is configured";
+    await senders.log.send({ purpose: "points", tenantId, customerId, phone: customer.phone, reason, text });
+    await record(sql, { ...base, channel: "log", status: "sent" });
+    return { status: "sent", channel: "log", reason };
+  }
+
+  return async (job: Job<NotificationJob>): Promise<NotificationOutcome> => {
+    const data = job.data;
+    if (data.type === "code") return code(job, data);
+    return points(job, data);
+  };
+}
+
+/** For the worker's "failed" event: what to log without the message text. */
+export function failureFields(job: Job<NotificationJob> | undefined, e: Error): Record<string, unknown> {
+  return {
+    jobId: job?.id,
+    type: job?.data?.type ?? "points",
+    tenantId: job?.data?.tenantId,
+    attempts: job?.attemptsMade,
+    final: e instanceof UnrecoverableError || (job ? job.attemptsMade >= (job.opts?.attempts ?? 1) : true),
+    ...errorFields(e),
+  };
+}
