@@ -20,6 +20,8 @@ export function createSql(url: string, opts: DbOptions = {}): Sql {
     },
     transform: { undefined: null },
     onnotice: () => {},
-    connection: { application_name: opts.applicationName ?? "loyalty" },
+    // Our statements are tenant-scoped index lookups: keep one generic plan per statement
+    // instead of re-planning on every call (search spent ~0.5 ms a call planning).
+    connection: { application_name: opts.applicationName ?? "loyalty", plan_cache_mode: "force_generic_plan" },
   }) as unknown as Sql;
 }

@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
+import type { PendingQuery, Row } from "postgres";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { normalizePhone, phonePrefix } from "./phone.ts";
+
+type Fragment = PendingQuery<Row[]>;
 
 export type StatusCheck = "UNCHECKED" | "CHECKED" | "IGNORE";
 export type Sex = "MALE" | "FEMALE";
@@ -84,21 +87,23 @@ export interface ResolvedCustomer extends CustomerRow {
   via: number;
 }
 
-/** One round trip: every way the reference can name a customer, best match first. */
+/**
+ * One round trip: every way the reference can name a customer, best match first. Only
+ * the keys the POS sent become branches, each a single unique-index probe; Postgres runs
+ * UNION ALL branches in order and LIMIT 1 stops at the first hit, so the usual call
+ * (a known МойСклад id) costs one probe.
+ */
 export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
   if (!hasRef(ref)) return null;
-  const [row] = await sql<ResolvedCustomer[]>`
-    select ${customerColumns(sql)},
-      case when ms_id = ${ref.metaId}::uuid then 1
-           when id = ${ref.metaId}::uuid then 2
-           when card_number = ${ref.card} then 3
-           else 4 end as via
-    from customer
-    where tenant_id = ${tenantId}
-      and (ms_id = ${ref.metaId}::uuid or id = ${ref.metaId}::uuid
-           or card_number = ${ref.card} or phone = ${ref.phone})
-    order by via
-    limit 1`;
+  const branch = (via: number, where: Fragment) =>
+    sql`(select ${customerColumns(sql)}, ${sql.unsafe(String(via))} as via from customer
+         where tenant_id = ${tenantId} and ${where})`;
+  const branches: Fragment[] = [];
+  if (ref.metaId) branches.push(branch(1, sql`ms_id = ${ref.metaId}::uuid`), branch(2, sql`id = ${ref.metaId}::uuid`));
+  if (ref.card) branches.push(branch(3, sql`card_number = ${ref.card}`));
+  if (ref.phone) branches.push(branch(4, sql`phone = ${ref.phone}`));
+  const union = branches.reduce((a, b) => sql`${a} union all ${b}`);
+  const [row] = await sql<ResolvedCustomer[]>`${union} limit 1`;
   return row ?? null;
 }
 
@@ -160,27 +165,34 @@ export async function searchCustomers(sql: Sql, tenantId: string, search: string
   const pPrefix = phonePrefix(text);
   const cardPrefix = text.length >= 3 ? text : null;
   const namePrefix = /\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null;
-  // Exact matches rank 0, prefix matches 1, names 2; each branch is an index range scan.
+  // What the POS sends is nearly always exact (a scanned card or QR code, a full phone):
+  // one statement of index probes answers it. Only when nothing matches exactly does a
+  // second statement look for prefixes (the cashier typing) and names.
+  const exact = await sql<CustomerRow[]>`
+    select ${customerColumns(sql)} from customer
+    where tenant_id = ${tenantId}
+      and (${phone ? sql`phone = ${phone} or ` : sql``}card_number = any(${tokens}::text[]) or qr_token = any(${tokens}::text[]))
+    order by name nulls last, id
+    limit ${limit}`;
+  if (exact.length > 0) return exact;
+  const branches: Fragment[] = [];
+  if (pPrefix) {
+    branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
+      and phone >= ${pPrefix} and phone < ${prefixEnd(pPrefix)} order by phone limit ${limit})`);
+  }
+  if (cardPrefix) {
+    branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
+      and card_number >= ${cardPrefix} and card_number < ${prefixEnd(cardPrefix)} order by card_number limit ${limit})`);
+  }
+  if (namePrefix) {
+    branches.push(sql`(select id, 2 as rank from customer where tenant_id = ${tenantId}
+      and lower(name) collate "C" >= ${namePrefix} and lower(name) collate "C" < ${prefixEnd(namePrefix)}
+      order by lower(name) collate "C" limit ${limit})`);
+  }
+  if (branches.length === 0) return [];
+  const hit = branches.reduce((a, b) => sql`${a} union all ${b}`);
   return sql<CustomerRow[]>`
-    with hit as (
-      select id, 0 as rank from customer where tenant_id = ${tenantId} and phone = ${phone}
-      union all
-      select id, 0 from customer where tenant_id = ${tenantId} and card_number = any(${tokens}::text[])
-      union all
-      select id, 0 from customer where tenant_id = ${tenantId} and qr_token = any(${tokens}::text[])
-      union all
-      (select id, 1 from customer where tenant_id = ${tenantId}
-         and phone >= ${pPrefix} and phone < ${pPrefix ? prefixEnd(pPrefix) : null}
-         order by phone limit ${limit})
-      union all
-      (select id, 1 from customer where tenant_id = ${tenantId}
-         and card_number >= ${cardPrefix} and card_number < ${cardPrefix ? prefixEnd(cardPrefix) : null}
-         order by card_number limit ${limit})
-      union all
-      (select id, 2 from customer where tenant_id = ${tenantId}
-         and lower(name) collate "C" >= ${namePrefix} and lower(name) collate "C" < ${namePrefix ? prefixEnd(namePrefix) : null}
-         order by lower(name) collate "C" limit ${limit})
-    ), best as (
+    with hit as (${hit}), best as (
       select id as hit_id, min(rank) as hit_rank from hit group by id
     )
     select ${customerColumns(sql)}
