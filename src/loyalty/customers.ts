@@ -4,7 +4,7 @@ import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { normalizePhone, phonePrefix } from "./phone.ts";
 
-type Fragment = PendingQuery<Row[]>;
+export type Fragment = PendingQuery<Row[]>;
 
 export type StatusCheck = "UNCHECKED" | "CHECKED" | "IGNORE";
 export type Sex = "MALE" | "FEMALE";
@@ -95,16 +95,23 @@ export interface ResolvedCustomer extends CustomerRow {
  */
 export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
   if (!hasRef(ref)) return null;
+  const [row] = await sql<ResolvedCustomer[]>`${customerLookup(sql, tenantId, ref, customerColumns(sql))}`;
+  return row ?? null;
+}
+
+/**
+ * The lookup behind resolveCustomer as a query fragment (columns plus `via`, at most one
+ * row), for statements that resolve the customer and act in one round trip. `ref` must
+ * name at least one key.
+ */
+export function customerLookup(sql: Sql, tenantId: string, ref: CustomerRef, columns: Fragment): Fragment {
   const branch = (via: number, where: Fragment) =>
-    sql`(select ${customerColumns(sql)}, ${sql.unsafe(String(via))} as via from customer
-         where tenant_id = ${tenantId} and ${where})`;
+    sql`(select ${columns}, ${sql.unsafe(String(via))} as via from customer where tenant_id = ${tenantId} and ${where})`;
   const branches: Fragment[] = [];
   if (ref.metaId) branches.push(branch(1, sql`ms_id = ${ref.metaId}::uuid`), branch(2, sql`id = ${ref.metaId}::uuid`));
   if (ref.card) branches.push(branch(3, sql`card_number = ${ref.card}`));
   if (ref.phone) branches.push(branch(4, sql`phone = ${ref.phone}`));
-  const union = branches.reduce((a, b) => sql`${a} union all ${b}`);
-  const [row] = await sql<ResolvedCustomer[]>`${union} limit 1`;
-  return row ?? null;
+  return sql`${branches.reduce((a, b) => sql`${a} union all ${b}`)} limit 1`;
 }
 
 /**

@@ -3,7 +3,7 @@
 // recalc already sees them.
 import { createHash } from "node:crypto";
 import type { Sql } from "../db/client.ts";
-import type { CustomerRef } from "./customers.ts";
+import { type CustomerRef, customerLookup } from "./customers.ts";
 
 export interface DocumentLine {
   assortmentId: string;
@@ -80,14 +80,7 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
   const ref = s.customer;
   const [row] = await sql<{ id: string; created: boolean; state: string }[]>`
     with c as (
-      select id from customer
-      where ${ref !== null} and tenant_id = ${tenantId}
-        and (ms_id = ${ref?.metaId ?? null}::uuid or id = ${ref?.metaId ?? null}::uuid
-             or card_number = ${ref?.card ?? null} or phone = ${ref?.phone ?? null})
-      order by case when ms_id = ${ref?.metaId ?? null}::uuid then 1
-                    when id = ${ref?.metaId ?? null}::uuid then 2
-                    when card_number = ${ref?.card ?? null} then 3 else 4 end
-      limit 1
+      ${ref ? customerLookup(sql, tenantId, ref, sql`id`) : sql`select null::uuid as id where false`}
     ), d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
         match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks, points_spent, points_earned, points_earn_reported,

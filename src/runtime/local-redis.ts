@@ -6,8 +6,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
 import { access, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { delimiter, join, resolve } from "node:path";
+import { freePort, isPortFree } from "./ports.ts";
 
 export interface LocalRedisOptions {
   /** Working folder of a spawned redis-server (nothing is persisted there), e.g. `<project>/.data/redis`. */
@@ -256,25 +257,6 @@ async function stopPid(pid: number, stateFile: string): Promise<void> {
   while (isAlive(pid) && Date.now() < deadline) await sleep(50);
   if (isAlive(pid)) signal(pid, "SIGKILL");
   await clearState(stateFile);
-}
-
-function isPortFree(port: number): Promise<boolean> {
-  return new Promise((resolveFree) => {
-    const srv = createServer();
-    srv.once("error", () => resolveFree(false));
-    srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => srv.close(() => resolveFree(true)));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen({ port: 0, host: "127.0.0.1", exclusive: true }, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 function isAlive(pid: number): boolean {

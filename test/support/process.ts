@@ -1,19 +1,8 @@
 // Real processes for tests that must see the service as an operator does.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+export { freePort } from "../../src/runtime/ports.ts";
 
 export const BUN = process.execPath; // the bun running the tests
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Spawned {
   child: ChildProcess;
