@@ -49,8 +49,11 @@ export async function provideRedis(config: Config): Promise<Redis> {
 }
 
 /** Connects and applies pending migrations; a clear message when Postgres does not answer. */
-export async function connectDatabase(url: string, opts: { max: number; applicationName: string; migrate: boolean }): Promise<Sql> {
-  const sql = createSql(url, { max: opts.max, applicationName: opts.applicationName });
+export async function connectDatabase(
+  url: string,
+  opts: { max: number; applicationName: string; migrate: boolean; genericPlans?: boolean },
+): Promise<Sql> {
+  const sql = createSql(url, { max: opts.max, applicationName: opts.applicationName, genericPlans: opts.genericPlans });
   try {
     await sql`select 1`;
   } catch (e) {

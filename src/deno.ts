@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     throw new ConfigError("under Deno set DATABASE_URL and REDIS_URL (the embedded defaults start with Bun: npm start)");
   }
   const adminToken = await provideAdminToken(config);
-  const sql = await connectDatabase(config.databaseUrl, { max: config.dbPoolSize, applicationName: "loyalty-api-deno", migrate: true });
+  const sql = await connectDatabase(config.databaseUrl, { max: config.dbPoolSize, applicationName: "loyalty-api-deno", migrate: true, genericPlans: true });
   const queues = new Queues(config.redisUrl, config.queuePrefix);
   const app = createApp({
     config: { ...config, adminToken },

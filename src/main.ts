@@ -19,7 +19,10 @@ async function main(): Promise<void> {
     await db.stop();
     throw e;
   });
-  const sql = await connectDatabase(db.url, { max: config.dbPoolSize, applicationName: "loyalty-api", migrate: true });
+  const sql = await connectDatabase(db.url, { max: config.dbPoolSize, applicationName: "loyalty-api", migrate: true, genericPlans: true });
+  const workerSql = withWorkers
+    ? await connectDatabase(db.url, { max: config.workerConcurrency + 4, applicationName: "loyalty-worker", migrate: false })
+    : null;
   const queues = new Queues(redis.url, config.queuePrefix);
   const deps: AppDeps = {
     config: { ...config, adminToken },
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   const app = createApp(deps);
   const server = Bun.serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
   const workers = withWorkers
-    ? startWorkers(sql, queues, workerOptions(config, redis.url))
+    ? startWorkers(workerSql!, queues, workerOptions(config, redis.url))
     : null;
   log.info("API listening", {
     url: `http://localhost:${server.port}`,
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
     await workers?.close();
     await queues.close();
     await sql.end({ timeout: 5 });
+    await workerSql?.end({ timeout: 5 });
     await redis.stop();
     await db.stop();
     process.exit(0);

@@ -62,9 +62,6 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
       doc.kind === "sale"
         ? await settleSale(tx as unknown as Tx, tenantId, doc, t)
         : await settleReturn(tx as unknown as Tx, tenantId, doc, t);
-    if (outcome.message) {
-      await tx`update document set notice_text = ${outcome.message.text} where tenant_id = ${tenantId} and id = ${doc.id}`;
-    }
     return outcome;
   });
 }
@@ -138,7 +135,9 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
   }
   // Certificate payments, customer or not (anonymous sales pay by certificate too).
   await redeemForSale(tx, tenantId, doc);
-  await tx`update document set state = 'settled', settled_at = now() where tenant_id = ${tenantId} and id = ${doc.id}`;
+  // The message is kept with the state change (one row version): a retried job re-queues it.
+  await tx`update document set state = 'settled', settled_at = now(), notice_text = ${message?.text ?? null}
+           where tenant_id = ${tenantId} and id = ${doc.id}`;
   // Returns that arrived before this sale may go now; they lock this row, so they see it settled.
   const waiting = await tx<{ id: string; settle_round: number }[]>`
     update document set state = 'received', settle_round = settle_round + 1
@@ -228,7 +227,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
   await refundForReturn(tx, tenantId, ret, sale);
   await tx`
     update document set state = 'settled', settled_at = now(), sale_id = ${sale.id},
-      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}
+      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null}
     where tenant_id = ${tenantId} and id = ${ret.id}`;
   return { status: "settled", releasedReturns: [], message };
 }
