@@ -66,3 +66,20 @@ test("sales during a Redis outage are answered 201, stored, and settled once Red
   const view = await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`);
   expect(view.body.balance).toBe(90);
 });
+
+test("the sweeper leaves a backlog alone while its jobs are queued, and requeues what was lost", async () => {
+  const { sweepIntake } = await import("../workers/sweeper.ts");
+  const shop = await t.createTenant();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 10, quantity: 1 }] }).body);
+    ids.push(r.body.id);
+  }
+  // All three are queued (no worker runs here): nothing to sweep.
+  expect(await sweepIntake(t.db.sql, queues, { olderThanMs: 0 })).toBe(0);
+  // One job is lost (as when Redis loses its data): the sweep queues the stored documents again.
+  await queues.settlement.remove(`doc-${ids[1]}`);
+  const swept = await sweepIntake(t.db.sql, queues, { olderThanMs: 0 });
+  expect(swept).toBeGreaterThanOrEqual(3);
+  expect(await queues.settlement.getJob(`doc-${ids[1]}`)).toBeTruthy();
+});

@@ -15,6 +15,16 @@ export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?
   return sql.begin(async (tx) => {
     const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${INTAKE_SWEEP_LOCK}) as locked`) as unknown as [{ locked: boolean }];
     if (!locked) return 0;
+    // During a backlog every unsettled document still has its job waiting: re-adding
+    // them would be a thousand no-op Redis calls per sweep. Only when fewer jobs are
+    // queued than documents wait can one have been lost.
+    const [{ unsettled }] = (await tx`select count(*)::int as unsettled from document where state = 'received'`) as unknown as [
+      { unsettled: number },
+    ];
+    if (unsettled === 0) return 0;
+    const c = await queues.settlement.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
+    const queued = Object.values(c).reduce((a, b) => a + b, 0);
+    if (queued >= unsettled) return 0;
     const rows = await tx<{ tenant_id: string; id: string; settle_round: number }[]>`
       select tenant_id, id, settle_round from document
       where state = 'received' and received_at < now() - make_interval(secs => ${olderThan / 1000})
