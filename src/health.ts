@@ -1,19 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "./deps.ts";
+import { within } from "./within.ts";
 
-async function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("timeout")), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const Ready = t.Object({ status: t.String(), checks: t.Record(t.String(), t.Boolean()) });
 

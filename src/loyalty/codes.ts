@@ -4,16 +4,15 @@
 import { randomInt } from "node:crypto";
 import type { Sql } from "../db/client.ts";
 import { ApiError, ErrorCode } from "../errors.ts";
+import type { ProgramSettings } from "./program.ts";
 
 export type CodePurpose = "registration" | "spend";
 
-export interface CodeLimits {
-  codeLength: number;
-  codeTtlSeconds: number;
-  codeRepeatSeconds: number;
-  codesPerPhonePerHour: number;
-  codesPerTenantPerHour: number;
-}
+/** The program settings that govern codes. */
+export type CodeLimits = Pick<
+  ProgramSettings,
+  "codeLength" | "codeTtlSeconds" | "codeRepeatSeconds" | "codesPerPhonePerHour" | "codesPerTenantPerHour"
+>;
 
 export interface IssuedCode {
   id: string;

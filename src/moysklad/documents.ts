@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
-import { type DocumentLine, documentKey, storeReturn, storeSale } from "../loyalty/documents.ts";
+import { type DocumentLine, documentKey, type Stored, storeReturn, storeSale } from "../loyalty/documents.ts";
 import { earnedPoints } from "../loyalty/engine.ts";
 import { lineSumKopecks, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import type { ProgramRules } from "../loyalty/engine.ts";
@@ -82,8 +82,39 @@ function points(value: number | null | undefined, parameter: string): number | n
   return value;
 }
 
-function retailStoreId(body: { retailStore?: { meta?: { id?: string; href?: string } } }): string | null {
-  return body.retailStore?.meta?.id ?? body.retailStore?.meta?.href ?? null;
+type DocumentBody = {
+  retailStore?: { meta?: { id?: string; href?: string } };
+  meta?: { id?: string; href?: string };
+  name?: string | null;
+  moment?: string | null;
+  cashSum?: number | null;
+  noCashSum?: number | null;
+  giftCards?: { paymentSum: number }[];
+};
+
+/** What names a sale or a return, and where and when it happened. */
+function documentHeader(body: DocumentBody) {
+  const retailStoreId = body.retailStore?.meta?.id ?? body.retailStore?.meta?.href ?? null;
+  const name = body.name ?? null;
+  const moment = body.moment ?? null;
+  return { externalKey: documentKey(body.meta, { retailStoreId, name, moment }), name, moment, retailStoreId };
+}
+
+/** Money paid (cash, card, certificates) in kopecks; null when the POS sent no payments. */
+function payments(body: DocumentBody): number | null {
+  const hasPayments = body.cashSum != null || body.noCashSum != null || (body.giftCards?.length ?? 0) > 0;
+  if (!hasPayments) return null;
+  return (
+    kopecks(body.cashSum, "cashSum", "Наличные") +
+    kopecks(body.noCashSum, "noCashSum", "Безналичные") +
+    (body.giftCards ?? []).reduce((sum, g) => sum + g.paymentSum, 0)
+  );
+}
+
+/** Stored: hand it to settlement (a Redis failure only delays it; see the sweeper) and answer. */
+async function accepted(deps: AppDeps, tenantId: string, stored: Stored): Promise<{ id: string }> {
+  if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId, documentId: stored.documentId }]);
+  return { id: stored.documentId };
 }
 
 const detail = (summary: string, description: string) => ({ tags: ["МойСклад: чеки"], summary, description, security: moyskladSecurity });
@@ -106,20 +137,11 @@ export const documentsController = (deps: AppDeps) =>
         if (paidByPoints > sums.fullKopecks - sums.totalKopecks) {
           throw errors.validation("Оплата баллами не отражена в ценах со скидкой: позиции не сходятся.", "positions");
         }
-        const hasPayments = body.cashSum != null || body.noCashSum != null || (body.giftCards?.length ?? 0) > 0;
-        const payments =
-          kopecks(body.cashSum, "cashSum", "Наличные") +
-          kopecks(body.noCashSum, "noCashSum", "Безналичные") +
-          (body.giftCards ?? []).reduce((s, g) => s + g.paymentSum, 0);
-        checkPayments(sums.totalKopecks, hasPayments ? payments : null);
+        checkPayments(sums.totalKopecks, payments(body));
         const agent = body.agent ?? null;
         const ref = agent ? customerRef(agent) : null;
-        const fallback = { retailStoreId: retailStoreId(body), name: body.name ?? null, moment: body.moment ?? null };
         const stored = await storeSale(deps.sql, tenant.id, {
-          externalKey: documentKey(body.meta, fallback),
-          name: body.name ?? null,
-          moment: body.moment ?? null,
-          retailStoreId: fallback.retailStoreId,
+          ...documentHeader(body),
           customer: ref && hasRef(ref) ? ref : null,
           totalKopecks: sums.totalKopecks,
           eligibleKopecks: sums.eligibleKopecks,
@@ -131,9 +153,8 @@ export const documentsController = (deps: AppDeps) =>
           accrualDelayDays: tenant.program.settings.accrualDelayDays,
           body,
         });
-        if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId: tenant.id, documentId: stored.documentId }]);
         set.status = 201;
-        return { id: stored.documentId };
+        return accepted(deps, tenant.id, stored);
       },
       {
         body: RetailDemand,
@@ -149,19 +170,12 @@ export const documentsController = (deps: AppDeps) =>
       async ({ body, tenant, set }) => {
         const lines = documentLines(body.positions);
         const sums = documentSums(lines, tenant.program.rules);
-        const hasPayments = body.cashSum != null || body.noCashSum != null;
-        checkPayments(
-          sums.totalKopecks,
-          hasPayments ? kopecks(body.cashSum, "cashSum", "Наличные") + kopecks(body.noCashSum, "noCashSum", "Безналичные") : null,
-        );
-        const fallback = { retailStoreId: retailStoreId(body), name: body.name ?? null, moment: body.moment ?? null };
+        checkPayments(sums.totalKopecks, payments(body));
+        const header = documentHeader(body);
         const saleMeta = body.demand?.meta;
-        const saleKey = saleMeta && (saleMeta.id?.trim() || saleMeta.href?.trim()) ? documentKey(saleMeta, fallback) : null;
+        const saleKey = saleMeta && (saleMeta.id?.trim() || saleMeta.href?.trim()) ? documentKey(saleMeta, header) : null;
         const stored = await storeReturn(deps.sql, tenant.id, {
-          externalKey: documentKey(body.meta, fallback),
-          name: body.name ?? null,
-          moment: body.moment ?? null,
-          retailStoreId: fallback.retailStoreId,
+          ...header,
           saleKey,
           totalKopecks: sums.totalKopecks,
           eligibleKopecks: sums.eligibleKopecks,
@@ -169,9 +183,8 @@ export const documentsController = (deps: AppDeps) =>
           eligibleFullKopecks: sums.eligibleFullKopecks,
           body,
         });
-        if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId: tenant.id, documentId: stored.documentId }]);
         set.status = 201;
-        return { id: stored.documentId };
+        return accepted(deps, tenant.id, stored);
       },
       {
         body: RetailSalesReturn,

@@ -3,6 +3,7 @@
 import { type JobsOptions, Queue } from "bullmq";
 import IORedis, { type RedisOptions } from "ioredis";
 import { errorFields, log } from "../log.ts";
+import { within } from "../within.ts";
 
 export const QueueName = {
   /** Completed sales and returns → ledger entries. */
@@ -91,19 +92,7 @@ function throttledErrorLog(what: string): (e: Error) => void {
   };
 }
 
-async function within<T>(ms: number, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis did not answer in ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const REDIS_SLOW = "Redis did not answer in time";
 
 /** The producers' side of the queues, shared by the API and the workers. */
 export class Queues {
@@ -144,6 +133,7 @@ export class Queues {
         this.settlement.addBulk(
           jobs.map((data) => ({ name: "settle", data, opts: { jobId: jobId.settle(data.documentId, data.round ?? 0) } })),
         ),
+        REDIS_SLOW,
       );
       return true;
     } catch (e) {
@@ -164,11 +154,12 @@ export class Queues {
     await within(
       this.addTimeoutMs * 2,
       this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
+      REDIS_SLOW,
     );
   }
 
   async ping(): Promise<boolean> {
-    return (await within(1000, this.connection.ping())) === "PONG";
+    return (await within(1000, this.connection.ping(), REDIS_SLOW)) === "PONG";
   }
 
   async close(): Promise<void> {
