@@ -9,6 +9,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Sql } from "../src/db/client.ts";
 import { lineSumKopecks } from "../src/loyalty/money.ts";
+import { int, pick, type Rand, rng, uuid } from "./lib.ts";
 
 export const RETAILDEMAND = "/rest/integration/moysklad/v1/retaildemand";
 export const ID_MARK = "@ID@";
@@ -35,25 +36,6 @@ export interface SaleMix {
   positions: number;
   meanBodyBytes: number;
 }
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-type Rand = () => number;
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-const int = (r: Rand, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
-const uuid = (r: Rand) =>
-  "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, (c) => {
-    const v = Math.floor(r() * 16);
-    return (c === "x" ? v : (v & 3) | 8).toString(16);
-  });
 
 /** A random sample of customers with a phone and a card (the sales name them). */
 export async function sampleSaleCustomers(sql: Sql, tenantId: string, n: number): Promise<SaleCustomer[]> {

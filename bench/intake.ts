@@ -37,15 +37,15 @@
 import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import IORedis from "ioredis";
 import { loadConfig } from "../src/config.ts";
 import { createSql, type Sql } from "../src/db/client.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { buildSaleTemplates, type LoadOutcome, sampleSaleCustomers, sendSales, writeTemplateFile } from "./intake-sales.ts";
 import { createBenchTenant, generateCustomers, recreateDatabase } from "./seed.ts";
+import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const env = process.env;
 const num = (name: string, def: number) => {
   const v = Number(env[name] ?? def);
@@ -91,66 +91,18 @@ const hideUser = (url: string) => url.replace(/\/\/[^@/]*@/, "//");
 
 // --- processes --------------------------------------------------------------------
 
-type Proc = ReturnType<typeof Bun.spawn>;
 const children: { name: string; proc: Proc }[] = [];
 
 function start(name: string, cmd: string[], extraEnv: Record<string, string>, logFile: string): Proc {
-  const proc = Bun.spawn(cmd, {
-    cwd: ROOT,
-    env: { ...env, ...extraEnv },
-    stdout: Bun.file(logFile),
-    stderr: Bun.file(logFile + ".err"),
-  });
+  const proc = spawnLogged(cmd, extraEnv, logFile);
   children.push({ name, proc });
   return proc;
 }
 
-async function stop(proc: Proc, graceMs = 15_000): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill("SIGTERM");
-  const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-  await proc.exited;
-  clearTimeout(killer);
-}
-
+const stop = stopProcess;
 const stopAll = () => Promise.all(children.map(({ proc }) => stop(proc)));
 
-async function freePort(): Promise<number> {
-  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  await s.stop(true);
-  return port;
-}
-
-async function waitHealthy(proc: Proc, url: string, logFile: string) {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    if (proc.exitCode !== null) break;
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await Bun.sleep(100);
-  }
-  const log = await readFile(logFile + ".err", "utf8").catch(() => "");
-  throw new Error(`API did not answer ${url} within 30 s${proc.exitCode !== null ? ` (exited ${proc.exitCode})` : ""}\n${log.slice(-2000)}`);
-}
-
-// --- CPU accounting from /proc (as in run.ts; Linux, zeros elsewhere) --------------
-
-const cpus = navigator.hardwareConcurrency;
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
-
-async function processCpuMs(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK; // utime + stime
-  } catch {
-    return 0;
-  }
-}
+// --- CPU accounting (bench/lib.ts, plus per-process categories here) -----------------
 
 type Category = "postgres" | "pgBg" | "redis" | "bench";
 
@@ -180,14 +132,6 @@ async function scanCpuMs(dbName: string, benchPids: Set<number>): Promise<Map<nu
     if (cat) out.set(pid, { cat, ms: await processCpuMs(pid) });
   }
   return out;
-}
-
-/** Busy and iowait CPU of the whole machine, in ms summed over all cores. */
-async function machineMs(): Promise<{ busy: number; iowait: number }> {
-  const line = (await readFile("/proc/stat", "utf8").catch(() => "cpu 0 0 0 0")).split("\n")[0]!;
-  const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
-  const busy = v.reduce((s, x) => s + x, 0) - (v[3] ?? 0) - (v[4] ?? 0);
-  return { busy: (busy * 1000) / CLK_TCK, iowait: ((v[4] ?? 0) * 1000) / CLK_TCK };
 }
 
 interface CpuSnapshot {
@@ -353,15 +297,6 @@ function codeVersion(): string {
   return Bun.hash(trees + diff + untracked).toString(16);
 }
 
-function gitDescribe(): string {
-  const rev = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout?.toString().trim() || "unknown";
-  const dirty = spawnSync("git", ["status", "--porcelain", "--", "src", "sql", "workers"], { cwd: ROOT }).stdout?.toString().trim();
-  if (!dirty) return rev;
-  // Which uncommitted changes: a hash of the diff and of untracked files' names.
-  const diff = spawnSync("git", ["diff", "HEAD", "--", "src", "sql", "workers"], { cwd: ROOT }).stdout?.toString() ?? "";
-  return `${rev}+uncommitted src/sql/workers changes (${Bun.hash(diff + dirty).toString(16).slice(0, 8)})`;
-}
-
 async function logLines(file: string): Promise<number> {
   return (await readFile(file, "utf8").catch(() => "")).split("\n").filter(Boolean).length;
 }
@@ -480,7 +415,7 @@ async function main() {
     const api = start("api", [process.execPath, ...profileFlags, "src/main.ts", "--api"],
       { ...common, DB_POOL_SIZE: String(cfg.poolSize), PORT: String(apiPort), HOST: "127.0.0.1", ADMIN_TOKEN: "bench-" + crypto.randomUUID() }, apiLog);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    await waitHealthy(api, apiUrl + "/health", apiLog);
+    await waitHealthy("API", api, apiUrl + "/health", apiLog);
     console.log(`API pid ${api.pid} on ${apiPort}; pool ${cfg.poolSize}; queue prefix ${queuePrefix}; ${cfg.connections} connections, wrk ${cfg.wrkThreads} threads`);
 
     const workers: Proc[] = [];

@@ -4,6 +4,7 @@
 // sample to that, the load generator only to a target-wide marker.
 import { writeFile } from "node:fs/promises";
 import type { Sql } from "../src/db/client.ts";
+import { int, pick, type Rand, rng, uuid } from "./lib.ts";
 
 export interface BenchRequest {
   method: "GET" | "POST";
@@ -39,26 +40,6 @@ interface SampleCustomer {
 
 export const MOYSKLAD = "/rest/integration/moysklad/v1";
 const REMAP = "https://api.moysklad.ru/api/remap/1.2/entity";
-
-// A seeded generator, so the same sample gives the same mix run after run.
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-type Rand = () => number;
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-const int = (r: Rand, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
-const uuid = (r: Rand) =>
-  "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, (c) => {
-    const v = Math.floor(r() * 16);
-    return (c === "x" ? v : (v & 3) | 8).toString(16);
-  });
 
 export async function sampleCustomers(sql: Sql, tenantId: string, n: number): Promise<SampleCustomer[]> {
   const [{ total } = { total: 0 }] = await sql<{ total: number }[]>`

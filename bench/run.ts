@@ -21,18 +21,17 @@
 //   BENCH_REUSE=1 keep the existing bench database (skip generation; rotates the tenant's key),
 //   BENCH_PROFILE=1 the API writes a CPU profile (bun --cpu-prof-md) into bench/results/ when stopped,
 //   DB_POOL_SIZE (default as the API's, see src/config.ts).
-import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadConfig } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { createSql } from "../src/db/client.ts";
+import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
 import { rotateApiKey } from "../src/loyalty/tenants.ts";
 import { type BenchRequest, buildTargets, checkAnswer, sampleCustomers, type Target, writeRequestFile } from "./requests.ts";
 import { createBenchTenant, DEFAULT_BENCH_URL, generateCustomers, type GenerateTimings, recreateDatabase } from "./seed.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const env = process.env;
 const num = (name: string, def: number) => {
   const v = Number(env[name] ?? def);
@@ -60,67 +59,17 @@ const cfg = {
 
 // --- processes --------------------------------------------------------------------
 
-const children: { name: string; proc: ReturnType<typeof Bun.spawn> }[] = [];
+const children: { name: string; proc: Proc }[] = [];
 
-function start(name: string, cmd: string[], extraEnv: Record<string, string>, logFile: string) {
-  const proc = Bun.spawn(cmd, {
-    cwd: ROOT,
-    env: { ...env, ...extraEnv },
-    stdout: Bun.file(logFile),
-    stderr: Bun.file(logFile + ".err"),
-  });
+function start(name: string, cmd: string[], extraEnv: Record<string, string>, logFile: string): Proc {
+  const proc = spawnLogged(cmd, extraEnv, logFile);
   children.push({ name, proc });
   return proc;
 }
 
-async function stopAll(): Promise<void> {
-  await Promise.all(
-    children.map(async ({ proc }) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
-      const killer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-      await proc.exited;
-      clearTimeout(killer);
-    }),
-  );
-}
+const stopAll = () => Promise.all(children.map(({ proc }) => stopProcess(proc, 5000)));
 
-async function freePort(): Promise<number> {
-  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  await s.stop(true);
-  return port;
-}
-
-async function waitHealthy(name: string, proc: ReturnType<typeof Bun.spawn>, url: string, logFile: string) {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    if (proc.exitCode !== null) break;
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await Bun.sleep(100);
-  }
-  const log = await readFile(logFile + ".err", "utf8").catch(() => "");
-  throw new Error(`${name} did not answer ${url} within 30 s${proc.exitCode !== null ? ` (exited ${proc.exitCode})` : ""}\n${log.slice(-2000)}`);
-}
-
-// --- CPU accounting from /proc (Linux; zeros elsewhere) ----------------------------
-
-const cpus = navigator.hardwareConcurrency;
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
-
-async function processCpuMs(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK; // utime + stime
-  } catch {
-    return 0;
-  }
-}
+// --- CPU accounting (bench/lib.ts) ---------------------------------------------------
 
 /** CPU of the Postgres backends serving the bench database (by their process title). */
 async function benchBackendsCpuMs(dbName: string): Promise<number> {
@@ -132,14 +81,6 @@ async function benchBackendsCpuMs(dbName: string): Promise<number> {
     if (/^postgres: (?:\S+: )?\S+ (\S+) /.exec(title)?.[1] === dbName) total += await processCpuMs(Number(pid));
   }
   return total;
-}
-
-/** Busy CPU of the whole machine, in ms summed over all cores. */
-async function machineBusyMs(): Promise<number> {
-  const line = (await readFile("/proc/stat", "utf8").catch(() => "cpu 0 0 0 0")).split("\n")[0]!;
-  const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
-  const busy = v.reduce((s, x) => s + x, 0) - (v[3] ?? 0) - (v[4] ?? 0);
-  return (busy * 1000) / CLK_TCK;
 }
 
 // --- load -------------------------------------------------------------------------
@@ -286,12 +227,6 @@ function printTable(rows: Row[]) {
   for (const l of lines) console.log(show(l));
 }
 
-function gitDescribe(): string {
-  const rev = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout?.toString().trim() || "unknown";
-  const dirty = spawnSync("git", ["status", "--porcelain", "--", "src", "sql"], { cwd: ROOT }).stdout?.toString().trim();
-  return dirty ? `${rev}+uncommitted src/sql changes` : rev;
-}
-
 // --- the run ----------------------------------------------------------------------
 
 async function prepare(): Promise<{ sql: Sql; tenantId: string; apiKey: string; generation: GenerateTimings | null }> {
@@ -365,7 +300,7 @@ async function main() {
       const { base, server } = endpoint(t);
       const file = files.get(t.name)!;
       await drive(base, file, apiKey, t, cfg.warmupSeconds);
-      const cpu = () => Promise.all([processCpuMs(server.pid), benchBackendsCpuMs(dbName), machineBusyMs(), performance.now()]);
+      const cpu = () => Promise.all([processCpuMs(server.pid), benchBackendsCpuMs(dbName), machineMs().then((m) => m.busy), performance.now()]);
       const [srv0, pg0, m0, w0] = await cpu();
       const r = await drive(base, file, apiKey, t, cfg.seconds);
       const [srv1, pg1, m1, w1] = await cpu();

@@ -46,10 +46,11 @@ export function refId(meta: { id?: string | null; href?: string | null } | null 
 }
 
 // Only columns a caller can read: selecting them by name keeps the row shape stable.
-const customerColumns = (sql: Sql) => sql`
+const CUSTOMER_COLUMNS = `
   id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
   card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
   status_check, balance, pending_balance, created_at, updated_at`;
+const customerColumns = (sql: Sql) => sql.unsafe(CUSTOMER_COLUMNS);
 
 export async function getCustomer(sql: Sql, tenantId: string, id: string): Promise<CustomerRow | null> {
   const uuid = asUuid(id);
@@ -95,8 +96,33 @@ export interface ResolvedCustomer extends CustomerRow {
  */
 export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
   if (!hasRef(ref)) return null;
-  const [row] = await sql<ResolvedCustomer[]>`${customerLookup(sql, tenantId, ref, customerColumns(sql))}`;
+  // The hot path of every recalc and detail: the statement text is built once per
+  // combination of keys (fragments would be rebuilt on every call).
+  const keys = lookupKeys(ref);
+  const shape = keys.map((k) => k.via).join();
+  let text = resolveTexts.get(shape);
+  if (!text) {
+    text = keys.map((k, i) => `(select ${CUSTOMER_COLUMNS}, ${k.via} as via from customer where tenant_id = $1 and ${k.column} = $${i + 2}${k.cast})`).join(" union all ") + " limit 1";
+    resolveTexts.set(shape, text);
+  }
+  const [row] = await sql.unsafe<ResolvedCustomer[]>(text, [tenantId, ...keys.map((k) => k.value)], { prepare: true });
   return row ?? null;
+}
+
+const resolveTexts = new Map<string, string>();
+
+/**
+ * The keys a reference names, best match first: МойСклад id, our id, card, phone.
+ * Postgres runs UNION ALL branches in order and LIMIT 1 stops at the first hit.
+ */
+function lookupKeys(ref: CustomerRef): { via: number; column: string; cast: string; value: string }[] {
+  const keys = [];
+  if (ref.metaId) {
+    keys.push({ via: 1, column: "ms_id", cast: "::uuid", value: ref.metaId }, { via: 2, column: "id", cast: "::uuid", value: ref.metaId });
+  }
+  if (ref.card) keys.push({ via: 3, column: "card_number", cast: "", value: ref.card });
+  if (ref.phone) keys.push({ via: 4, column: "phone", cast: "", value: ref.phone });
+  return keys;
 }
 
 /**
@@ -105,12 +131,11 @@ export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerR
  * name at least one key.
  */
 export function customerLookup(sql: Sql, tenantId: string, ref: CustomerRef, columns: Fragment): Fragment {
-  const branch = (via: number, where: Fragment) =>
-    sql`(select ${columns}, ${sql.unsafe(String(via))} as via from customer where tenant_id = ${tenantId} and ${where})`;
-  const branches: Fragment[] = [];
-  if (ref.metaId) branches.push(branch(1, sql`ms_id = ${ref.metaId}::uuid`), branch(2, sql`id = ${ref.metaId}::uuid`));
-  if (ref.card) branches.push(branch(3, sql`card_number = ${ref.card}`));
-  if (ref.phone) branches.push(branch(4, sql`phone = ${ref.phone}`));
+  const branches = lookupKeys(ref).map(
+    (k) =>
+      sql`(select ${columns}, ${sql.unsafe(String(k.via))} as via from customer
+           where tenant_id = ${tenantId} and ${sql.unsafe(k.column)} = ${k.value}${sql.unsafe(k.cast)})`,
+  );
   return sql`${branches.reduce((a, b) => sql`${a} union all ${b}`)} limit 1`;
 }
 
