@@ -13,6 +13,7 @@ import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
+import { assetsController } from "./pages/assets.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .use(healthController(deps))
+    .use(assetsController)
     .use(moyskladApi(deps))
     .use(adminController(deps))
     .use(operationsController(deps))
