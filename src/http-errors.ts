@@ -126,6 +126,14 @@ export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "glo
       return json(VALIDATION_STATUS, { errors: validationItems(ve) });
     }
     case "PARSE":
+      // Logged so a completed sale the till could not express as JSON never vanishes
+      // silently; its shape only (no body: it may hold personal data).
+      log.warn("unreadable request body", {
+        method: request.method,
+        path,
+        contentType: request.headers.get("content-type"),
+        bytes: request.headers.get("content-length"),
+      });
       return json(VALIDATION_STATUS, errors.malformedJson().body);
     case "NOT_FOUND":
       return json(404, errors.routeNotFound(request.method, path).body);

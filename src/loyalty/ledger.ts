@@ -1,4 +1,4 @@
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 
 export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
 
@@ -27,10 +27,7 @@ export interface NewLedgerEntry {
   availableAt?: Date | null;
 }
 
-/** A transaction handle: entries and running balances move together or not at all. */
-type Tx = Sql;
-
-const entryColumns = (sql: Sql) => sql`
+const entryColumns = (sql: Queryable) => sql`
   id, customer_id, kind, points, available_at, released_at, document_id, idempotency_key, reason, created_at`;
 
 /**
@@ -38,7 +35,7 @@ const entryColumns = (sql: Sql) => sql`
  * transaction. A repeated idempotency key changes nothing and returns the first entry.
  */
 export async function postLedgerEntry(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   e: NewLedgerEntry,
 ): Promise<{ entry: LedgerEntryRow; inserted: boolean }> {

@@ -7,6 +7,7 @@ import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
 import { postLedgerEntry } from "./ledger.ts";
 import { changePhrase, DEFAULT_TEMPLATES, renderTemplate } from "./messages.ts";
+import { formatRoubles } from "./money.ts";
 
 export interface PointsMessage {
   customerId: string;
@@ -33,6 +34,7 @@ interface DocumentRow {
   full_kopecks: number;
   eligible_full_kopecks: number;
   points_spent: number;
+  points_spent_reported: number;
   points_earned: number;
   accrual_available_at: Date | null;
   sale_key: string | null;
@@ -86,13 +88,19 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
     const found = await resolveCustomer(tx, tenantId, customerRef(doc.body.agent));
     if (found) {
       customerId = found.id;
-      await tx`update document set customer_id = ${customerId}, match_status = 'matched'
+      // The same rule as at intake: spent up to what the customer has; the rest is held.
+      const posted = Math.min(doc.points_spent_reported, Math.max(found.balance, 0));
+      const held = doc.points_spent_reported - posted;
+      await tx`update document set customer_id = ${customerId}, match_status = 'matched',
+                 points_spent = ${posted}, held_spend_points = ${held},
+                 flag_reason = nullif(concat_ws('; ', flag_reason, ${held > 0 ? heldSpendReason(doc.points_spent_reported, posted) : null}::text), '')
                where tenant_id = ${tenantId} and id = ${doc.id}`;
-      if (doc.points_spent > 0) {
+      doc.points_spent = posted;
+      if (posted > 0) {
         await postLedgerEntry(tx, tenantId, {
           customerId,
           kind: "spend",
-          points: -doc.points_spent,
+          points: -posted,
           documentId: doc.id,
           idempotencyKey: `sale:${doc.id}:spend`,
         });
@@ -146,6 +154,11 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
   return { status: "settled", releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
+/** The operator's sentence for a spend the balance did not cover (intake words it the same). */
+export function heldSpendReason(reported: number, posted: number): string {
+  return `Списано больше баллов, чем было у покупателя (${reported} при балансе ${posted}): ${reported - posted} баллов ждут решения оператора.`;
+}
+
 /**
  * How much of what a sale moved goes back after returns worth `returnedSoFar` of its
  * `saleBase` money: proportional, floored, and exact once everything came back — so
@@ -168,13 +181,18 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
     return nothing("waiting");
   }
   let message: PointsMessage | null = null;
+  let overReturn: string | null = null;
   if (sale.customer_id) {
     // Points follow the full-price value of the goods that took part in the program (goods
     // paid entirely with points count too); a sale of only excluded goods falls back to
     // the value of all its goods.
     const byEligible = sale.eligible_full_kopecks > 0;
     const saleBase = byEligible ? sale.eligible_full_kopecks : sale.full_kopecks;
-    const returned = Math.min(saleBase, sale.returned_kopecks + (byEligible ? ret.eligible_full_kopecks : ret.full_kopecks));
+    const claimed = sale.returned_kopecks + (byEligible ? ret.eligible_full_kopecks : ret.full_kopecks);
+    const returned = Math.min(saleBase, claimed);
+    if (claimed > saleBase) {
+      overReturn = `Возвращено больше, чем продано: с этим возвратом ${formatRoubles(claimed)} ₽ при продаже на ${formatRoubles(saleBase)} ₽; баллы пересчитаны не больше, чем двигала продажа.`;
+    }
     const refund = returnedShare(sale.points_spent, returned, saleBase) - sale.points_refunded;
     const clawback = returnedShare(sale.points_earned, returned, saleBase) - sale.points_clawed_back;
     if (refund > 0) {
@@ -227,7 +245,8 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
   await refundForReturn(tx, tenantId, ret, sale);
   await tx`
     update document set state = 'settled', settled_at = now(), sale_id = ${sale.id},
-      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null}
+      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null},
+      flag_reason = nullif(concat_ws('; ', flag_reason, ${overReturn}::text), '')
     where tenant_id = ${tenantId} and id = ${ret.id}`;
   return { status: "settled", releasedReturns: [], message };
 }
