@@ -162,7 +162,7 @@ function labelOf(q: string): string {
   const s = q.replace(/\s+/g, " ").trim();
   if (/^with c as/.test(s)) return "intake: find customer + insert document + spend + balance (storeSale)";
   if (/^select \* from document .* for update/.test(s)) return "lock the document (select * … for update)";
-  if (/points_message_template/.test(s)) return "program's message templates";
+  if (/pointsMessageTemplate/.test(s)) return "program's message templates";
   if (/^insert into ledger_entry/.test(s)) return "insert ledger entry (accrual)";
   if (/^update customer set balance/.test(s)) return "customer balance += points";
   if (/^update customer set pending_balance/.test(s)) return "customer pending balance += points";

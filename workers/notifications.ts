@@ -120,7 +120,7 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
       { phone: string; customer_id: string | null; code: string | null; expired: boolean; shop: string; template: string | null }[]
     >`
       select vc.phone, vc.customer_id, vc.code, vc.expires_at <= now() as expired,
-             t.name as shop, p.code_message_template as template
+             t.name as shop, p.settings->>'codeMessageTemplate' as template
       from verification_code vc
       join tenant t on t.id = vc.tenant_id
       join program p on p.tenant_id = vc.tenant_id

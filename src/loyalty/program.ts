@@ -1,47 +1,77 @@
+import { t } from "elysia";
 import type { ProgramRules } from "./engine.ts";
 import { DEFAULT_RECEIPT_TEMPLATE } from "./engine.ts";
 import { DEFAULT_TEMPLATES } from "./messages.ts";
+import { parsePercentHundredths } from "./money.ts";
 
-/** A merchant's program settings as the admin API shows them (see product.md). */
-export interface ProgramSettings {
-  earnPercent: number;
-  spendRate: number;
-  maxSpendPercent: number;
-  earnWhileRedeeming: boolean;
-  accrualDelayDays: number;
-  excludedAssortmentIds: string[];
-  requireSpendVerification: boolean;
-  requireRegistrationVerification: boolean;
-  receiptTemplate: string;
-  codeLength: number;
-  codeTtlSeconds: number;
-  codeRepeatSeconds: number;
-  codesPerPhonePerHour: number;
-  codesPerTenantPerHour: number;
-  codeMessageTemplate: string;
-  pointsMessageTemplate: string;
-  returnMessageTemplate: string;
-}
+// A merchant's program settings, declared once. The schema is the type, the admin API's
+// validation and its OpenAPI description; DEFAULTS (typed by it, so a setting without a
+// default does not compile) fill what the merchant never set. The database keeps only
+// the merchant's own choices in one jsonb column, so a new setting needs no migration
+// and a changed default reaches every merchant who never overrode it.
 
-export interface ProgramRow {
-  earn_percent: string;
-  spend_rate: string;
-  max_spend_percent: string;
-  earn_while_redeeming: boolean;
-  accrual_delay_days: number;
-  excluded_assortment_ids: string[];
-  require_spend_verification: boolean;
-  require_registration_verification: boolean;
-  receipt_template: string | null;
-  code_length: number;
-  code_ttl_seconds: number;
-  code_repeat_seconds: number;
-  codes_per_phone_per_hour: number;
-  codes_per_tenant_per_hour: number;
-  code_message_template: string | null;
-  points_message_template: string | null;
-  return_message_template: string | null;
-}
+const percent = t.Number({ minimum: 0, maximum: 100, description: "до 2 знаков после запятой" });
+
+export const ProgramSettings = t.Object(
+  {
+    earnPercent: percent,
+    spendRate: t.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: "рублей за один балл, до 2 знаков" }),
+    maxSpendPercent: percent,
+    earnWhileRedeeming: t.Boolean(),
+    accrualDelayDays: t.Integer({ minimum: 0, maximum: 3650 }),
+    excludedAssortmentIds: t.Array(t.String({ minLength: 1, maxLength: 64 }), { maxItems: 10_000 }),
+    requireSpendVerification: t.Boolean(),
+    requireRegistrationVerification: t.Boolean(),
+    receiptTemplate: t.String({ maxLength: 2000, description: "плейсхолдеры {earned} {spent} {balance} {paid}" }),
+    codeLength: t.Integer({ minimum: 4, maximum: 8, description: "цифр в коде подтверждения" }),
+    codeTtlSeconds: t.Integer({ minimum: 30, maximum: 3600, description: "сколько секунд код действителен" }),
+    codeRepeatSeconds: t.Integer({ minimum: 10, maximum: 3600, description: "через сколько секунд можно запросить новый код" }),
+    codesPerPhonePerHour: t.Integer({ minimum: 1, maximum: 100 }),
+    codesPerTenantPerHour: t.Integer({ minimum: 1, maximum: 1_000_000 }),
+    codeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "SMS с кодом: {code} {shop}" }),
+    pointsMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после продажи: {change} {balance} {earned} {spent}" }),
+    returnMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после возврата: {change} {balance} {refunded} {clawed}" }),
+    timezone: t.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "часовой пояс магазина (IANA, например Europe/Moscow): по нему считаются дни, дни рождения и часы акций",
+    }),
+    maxPointsPerReceipt: t.Integer({
+      minimum: 0,
+      maximum: 1_000_000_000,
+      description: "баллов за один чек (списание или начисление) сверх этого — продажа ждёт решения оператора",
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ProgramSettings = typeof ProgramSettings.static;
+
+export const ProgramPatch = t.Partial(ProgramSettings, { additionalProperties: false });
+export type ProgramPatch = typeof ProgramPatch.static;
+
+export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
+  earnPercent: 5,
+  spendRate: 1,
+  maxSpendPercent: 100,
+  earnWhileRedeeming: false,
+  accrualDelayDays: 0,
+  excludedAssortmentIds: [],
+  requireSpendVerification: false,
+  requireRegistrationVerification: false,
+  receiptTemplate: DEFAULT_RECEIPT_TEMPLATE,
+  codeLength: 6,
+  codeTtlSeconds: 300,
+  codeRepeatSeconds: 60,
+  codesPerPhonePerHour: 5,
+  codesPerTenantPerHour: 500,
+  codeMessageTemplate: DEFAULT_TEMPLATES.code,
+  pointsMessageTemplate: DEFAULT_TEMPLATES.points,
+  returnMessageTemplate: DEFAULT_TEMPLATES.return,
+  timezone: "Europe/Moscow",
+  maxPointsPerReceipt: 100_000,
+};
+
+const SETTING_NAMES = Object.keys(DEFAULT_PROGRAM_SETTINGS) as (keyof ProgramSettings)[];
 
 /** Settings plus the engine's integer form of them, computed once per cache fill. */
 export interface Program {
@@ -49,61 +79,71 @@ export interface Program {
   rules: ProgramRules;
 }
 
-// numeric(…, 2) arrives as a decimal string; hundredths are exact integers.
-function hundredths(decimal: string): number {
-  const [whole = "0", frac = ""] = decimal.split(".");
-  const sign = whole.startsWith("-") ? -1 : 1;
-  return sign * (Math.abs(Number(whole)) * 100 + Number((frac + "00").slice(0, 2)));
+/** The stored choices (jsonb, possibly holding settings since retired) over the defaults. */
+export function programFromStored(stored: Record<string, unknown> | null): Program {
+  const settings: Record<string, unknown> = { ...DEFAULT_PROGRAM_SETTINGS };
+  for (const name of SETTING_NAMES) if (stored && stored[name] !== undefined && stored[name] !== null) settings[name] = stored[name];
+  return programFromSettings(settings as ProgramSettings);
 }
 
-export function programFromRow(row: ProgramRow): Program {
-  const settings: ProgramSettings = {
-    earnPercent: Number(row.earn_percent),
-    spendRate: Number(row.spend_rate),
-    maxSpendPercent: Number(row.max_spend_percent),
-    earnWhileRedeeming: row.earn_while_redeeming,
-    accrualDelayDays: row.accrual_delay_days,
-    excludedAssortmentIds: row.excluded_assortment_ids,
-    requireSpendVerification: row.require_spend_verification,
-    requireRegistrationVerification: row.require_registration_verification,
-    receiptTemplate: row.receipt_template ?? DEFAULT_RECEIPT_TEMPLATE,
-    codeLength: row.code_length,
-    codeTtlSeconds: row.code_ttl_seconds,
-    codeRepeatSeconds: row.code_repeat_seconds,
-    codesPerPhonePerHour: row.codes_per_phone_per_hour,
-    codesPerTenantPerHour: row.codes_per_tenant_per_hour,
-    codeMessageTemplate: row.code_message_template ?? DEFAULT_TEMPLATES.code,
-    pointsMessageTemplate: row.points_message_template ?? DEFAULT_TEMPLATES.points,
-    returnMessageTemplate: row.return_message_template ?? DEFAULT_TEMPLATES.return,
-  };
+function programFromSettings(settings: ProgramSettings): Program {
   const rules: ProgramRules = {
-    earnPercentBp: hundredths(row.earn_percent),
-    spendRateKopecks: hundredths(row.spend_rate),
-    maxSpendPercentBp: hundredths(row.max_spend_percent),
-    earnWhileRedeeming: row.earn_while_redeeming,
-    excludedAssortmentIds: new Set(row.excluded_assortment_ids),
-    requireSpendVerification: row.require_spend_verification,
+    earnPercentBp: parsePercentHundredths(settings.earnPercent)!,
+    spendRateKopecks: parsePercentHundredths(settings.spendRate)!,
+    maxSpendPercentBp: parsePercentHundredths(settings.maxSpendPercent)!,
+    earnWhileRedeeming: settings.earnWhileRedeeming,
+    excludedAssortmentIds: new Set(settings.excludedAssortmentIds),
+    requireSpendVerification: settings.requireSpendVerification,
     receiptTemplate: settings.receiptTemplate,
   };
   return { settings, rules };
 }
 
-export const PROGRAM_COLUMNS = [
-  "earn_percent",
-  "spend_rate",
-  "max_spend_percent",
-  "earn_while_redeeming",
-  "accrual_delay_days",
-  "excluded_assortment_ids",
-  "require_spend_verification",
-  "require_registration_verification",
-  "receipt_template",
-  "code_length",
-  "code_ttl_seconds",
-  "code_repeat_seconds",
-  "codes_per_phone_per_hour",
-  "codes_per_tenant_per_hour",
-  "code_message_template",
-  "points_message_template",
-  "return_message_template",
-] as const;
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A problem with one setting: the field and the Russian words for the merchant. */
+export interface SettingProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * What the schema cannot say about a patch, checked against the settings it would
+ * produce (so cross-field rules see the merged result). The first problem, or null.
+ */
+export function checkProgramPatch(patch: ProgramPatch): SettingProblem | null {
+  for (const field of ["earnPercent", "spendRate", "maxSpendPercent"] as const) {
+    const v = patch[field];
+    if (v !== undefined && parsePercentHundredths(v) === null) {
+      return { field, message: `«${field}»: не более 2 знаков после запятой.` };
+    }
+  }
+  if (patch.spendRate !== undefined && parsePercentHundredths(patch.spendRate) === 0) {
+    return { field: "spendRate", message: "«spendRate» должен быть не меньше 0.01." };
+  }
+  if (patch.codeMessageTemplate !== undefined && !patch.codeMessageTemplate.includes("{code}")) {
+    return { field: "codeMessageTemplate", message: "Шаблон SMS с кодом должен содержать {code}." };
+  }
+  if (patch.timezone !== undefined && !isTimeZone(patch.timezone)) {
+    return { field: "timezone", message: `«timezone»: неизвестный часовой пояс «${patch.timezone}» (нужен IANA, например Europe/Moscow).` };
+  }
+  return null;
+}
+
+/** The patch as stored: the merchant's choices merged into what they chose before. */
+export function mergeStored(stored: Record<string, unknown> | null, patch: ProgramPatch): Record<string, unknown> {
+  const next: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) if (stored && stored[name] !== undefined) next[name] = stored[name];
+  for (const [name, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    next[name] = name === "excludedAssortmentIds" ? [...new Set(value as string[])] : value;
+  }
+  return next;
+}

@@ -75,7 +75,7 @@ interface Templates {
 
 async function templates(tx: Tx, tenantId: string): Promise<Templates> {
   const [p] = await tx<{ points: string | null; return: string | null }[]>`
-    select points_message_template as points, return_message_template as return
+    select settings->>'pointsMessageTemplate' as points, settings->>'returnMessageTemplate' as return
     from program where tenant_id = ${tenantId}`;
   return { points: p?.points ?? DEFAULT_TEMPLATES.points, return: p?.return ?? DEFAULT_TEMPLATES.return };
 }
