@@ -16,7 +16,7 @@ import type { Job } from "bullmq";
 import postgres from "postgres";
 import type { Sql } from "../src/db/client.ts";
 import { customerRef, hasRef } from "../src/loyalty/customers.ts";
-import { acceptSale, DEFAULT_TIME_ZONE, type ReportedSale } from "../src/loyalty/documents.ts";
+import { acceptSale, type ReportedSale } from "../src/loyalty/documents.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { TenantDirectory, type TenantContext } from "../src/loyalty/tenants.ts";
 import { readSale } from "../src/moysklad/document-reading.ts";
@@ -69,7 +69,7 @@ if (unsettled > 0) console.log(`note: ${unsettled} documents are not settled (a 
 
 /** What POST /retaildemand does before its statement: the same reader and use case. */
 function reportedOf(t: TenantContext, body: any): ReportedSale {
-  const read = readSale(body, { timeZone: DEFAULT_TIME_ZONE, isExcluded: (id) => t.program.rules.excludedAssortmentIds.has(id) });
+  const read = readSale(body, { timeZone: t.program.settings.timezone, isExcluded: (id) => t.program.rules.excludedAssortmentIds.has(id) });
   const ref = read.agent ? customerRef(read.agent) : null;
   return {
     externalKey: read.externalKey,

@@ -19,3 +19,8 @@ drop index if exists document_attention_idx;
 create index document_attention_idx on document (tenant_id, received_at)
   where state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null
      or ((held_spend_points > 0 or held_earn_points > 0) and hold_decision is null);
+
+-- МойСклад ids are kept as the POS sends them: its documentation's own examples carry ids
+-- that are not valid UUIDs, and the POS names the customer by them all the same.
+alter table customer alter column ms_id type text using ms_id::text;
+alter table customer add constraint customer_ms_id_length check (length(ms_id) between 1 and 64);

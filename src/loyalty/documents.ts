@@ -195,10 +195,6 @@ export async function storeReturn(sql: Sql, tenantId: string, r: ReturnIntake): 
   return row ? stored(row) : existing(sql, tenantId, "return", r.externalKey);
 }
 
-/** Until the program settings carry them (issue 9 adds both as merchant settings). */
-export const DEFAULT_MAX_POINTS_PER_RECEIPT = 100_000;
-export const DEFAULT_TIME_ZONE = "Europe/Moscow";
-
 /** A completed sale as the POS reported it, already read into integers. */
 export interface ReportedSale extends Omit<SaleIntake, "pointsEarned" | "heldEarnPoints" | "accrualDelayDays" | "flagReason" | keyof DocumentSums> {
   sums: DocumentSums;
@@ -213,7 +209,13 @@ export interface ReportedReturn extends Omit<ReturnIntake, "flagReason" | keyof 
 
 /** Intake of a completed sale: decide what it earns, store it once, anomalies in words. */
 export function acceptSale(sql: Sql, tenant: TenantContext, sale: ReportedSale): Promise<Stored> {
-  const earn = decideSaleEarn(tenant.program.rules, sale.sums, sale.paidKopecks, sale.pointsSpentReported, DEFAULT_MAX_POINTS_PER_RECEIPT);
+  const earn = decideSaleEarn(
+    tenant.program.rules,
+    sale.sums,
+    sale.paidKopecks,
+    sale.pointsSpentReported,
+    tenant.program.settings.maxPointsPerReceipt,
+  );
   const anomalies = [...sale.anomalies, ...earn.anomalies];
   const { sums, paidKopecks: _paid, anomalies: _a, ...rest } = sale;
   return storeSale(sql, tenant.id, {

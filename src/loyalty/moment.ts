@@ -86,3 +86,12 @@ export function readMoment(text: unknown, timeZone: string): Date | null {
   const date = new Date(epoch);
   return Number.isNaN(date.getTime()) ? null : date;
 }
+
+/** The calendar date a POS date names ("YYYY-MM-DD"), or null for a day the month lacks. */
+export function calendarDate(text: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (!m) return null;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return null;
+  return `${m[1]}-${m[2]}-${m[3]}`;
+}

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { isTimeZone } from "./moment.ts";
 import type { ProgramRules } from "./engine.ts";
 import { DEFAULT_RECEIPT_TEMPLATE } from "./engine.ts";
 import { DEFAULT_TEMPLATES } from "./messages.ts";
@@ -97,15 +98,6 @@ function programFromSettings(settings: ProgramSettings): Program {
     receiptTemplate: settings.receiptTemplate,
   };
   return { settings, rules };
-}
-
-export function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A problem with one setting: the field and the Russian words for the merchant. */

@@ -12,7 +12,6 @@
 //   wait for an operator (see the hold rules in loyalty/documents.ts).
 import { createHash } from "node:crypto";
 import type { DocumentSums } from "../loyalty/documents.ts";
-import { formatRoubles } from "../loyalty/money.ts";
 import { readMoment } from "../loyalty/moment.ts";
 
 /** What the protocol allows in one line, and more than any till sells in one receipt. */
@@ -95,7 +94,12 @@ function scaled(x: number, decimals: number): { units: bigint; rounded: boolean 
   return { units: negative ? -units : units, rounded: !noise };
 }
 
-const roubles = (k: bigint | number) => `${formatRoubles(Number(k))} ₽`;
+/** Kopecks as "1234.56 ₽", exact at any size (sums here may exceed 2^53 before capping). */
+const roubles = (k: bigint | number) => {
+  const b = BigInt(k);
+  const abs = b < 0n ? -b : b;
+  return `${b < 0n ? "-" : ""}${abs / 100n}.${String(abs % 100n).padStart(2, "0")} ₽`;
+};
 
 /** Canonical JSON: the same content always hashes the same, whatever the key order. */
 function canonical(v: unknown): string {
@@ -211,7 +215,7 @@ function sumLines(lines: readonly ReadLine[], isExcluded: (assortmentId: string)
 }
 
 /** A money field in roubles (or kopecks), as kopecks in each reading; null if absent. */
-function moneyField(v: unknown, field: string, anomalies: string[]): { asRoubles: bigint; asKopecks: bigint } | null {
+function moneyField(v: unknown, field: string, anomalies: string[]): { asRoubles: bigint; asKopecks: bigint | null } | null {
   if (v === undefined || v === null) return null;
   const n = numberOf(v);
   if (!n || n.value < 0) {
@@ -219,8 +223,9 @@ function moneyField(v: unknown, field: string, anomalies: string[]): { asRoubles
     return null;
   }
   const r = scaled(n.value, 2);
-  const k = scaled(n.value, 0);
-  return { asRoubles: r.units, asKopecks: k.units };
+  if (r.rounded) anomalies.push(`${field}: ${n.value} с более чем 2 знаками после запятой, округлено до ${roubles(r.units)}.`);
+  // Only a whole number can be a count of kopecks.
+  return { asRoubles: r.units, asKopecks: Number.isInteger(n.value) ? BigInt(n.value) : null };
 }
 
 /**
@@ -252,12 +257,15 @@ function readPayments(body: Json, totalKopecks: number, expectKopecks: Set<strin
     let sum = certificates;
     const kopeckFields: string[] = [];
     let surprises = 0;
+    let possible = true;
     present.forEach((x, i) => {
       const inKopecks = (mask >> i) & 1;
-      sum += inKopecks ? x.v!.asKopecks : x.v!.asRoubles;
+      if (inKopecks && x.v!.asKopecks === null) possible = false;
+      sum += inKopecks ? (x.v!.asKopecks ?? 0n) : x.v!.asRoubles;
       if (inKopecks) kopeckFields.push(x.field);
       if (Boolean(inKopecks) !== expectKopecks.has(x.field)) surprises++;
     });
+    if (!possible) continue;
     // Within the till's rounding counts as meeting the positions.
     const gap = total > sum ? total - sum : sum - total;
     const distance = sum <= total && gap <= BigInt(PAYMENT_ROUNDING_KOPECKS) ? 0n : gap;
@@ -269,14 +277,14 @@ function readPayments(body: Json, totalKopecks: number, expectKopecks: Set<strin
   // Only a reading that actually meets the positions overrides the protocol's unit.
   if (best!.distance !== 0n || best!.surprises === 0) {
     let sum = certificates;
-    for (const x of present) sum += expectKopecks.has(x.field) ? x.v!.asKopecks : x.v!.asRoubles;
+    for (const x of present) sum += expectKopecks.has(x.field) ? (x.v!.asKopecks ?? x.v!.asRoubles) : x.v!.asRoubles;
     best = { sum, kopeckFields: expected.filter((e) => e.kopecks).map((e) => e.field), distance: 0n, surprises: 0 };
   } else {
     for (const x of present) {
       const inKopecks = best!.kopeckFields.includes(x.field);
       if (inKopecks !== expectKopecks.has(x.field)) {
         anomalies.push(
-          `${x.field} похоже ${inKopecks ? "в копейках" : "в рублях"}, а ожидались ${expectKopecks.has(x.field) ? "копейки" : "рубли"}: прочитано как ${roubles(inKopecks ? x.v!.asKopecks : x.v!.asRoubles)}.`,
+          `${x.field} похоже ${inKopecks ? "в копейках" : "в рублях"}, а ожидались ${expectKopecks.has(x.field) ? "копейки" : "рубли"}: прочитано как ${roubles(inKopecks ? (x.v!.asKopecks ?? 0n) : x.v!.asRoubles)}.`,
         );
       }
     }

@@ -7,14 +7,14 @@ import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { log } from "../log.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
-import { acceptReturn, acceptSale, DEFAULT_TIME_ZONE, type Stored } from "../loyalty/documents.ts";
+import { acceptReturn, acceptSale, type Stored } from "../loyalty/documents.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import { type ReadDocument, type ReadOptions, readReturn, readSale, saleKeyOf, UnusableDocument } from "./document-reading.ts";
 import { DocumentAccepted, ErrorBody, RetailDemand, RetailSalesReturn } from "./models.ts";
 
 const readOptions = (tenant: TenantContext): ReadOptions => ({
-  timeZone: DEFAULT_TIME_ZONE,
+  timeZone: tenant.program.settings.timezone,
   isExcluded: (id) => tenant.program.rules.excludedAssortmentIds.has(id),
 });
 
