@@ -20,6 +20,8 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too many connections
   "40001", // serialization failure: retry is the answer
   "40P01", // deadlock
+  "57014", // statement_timeout: the database took too long (or a connection stalled)
+  "55P03", // lock_timeout: a row this call needs is held elsewhere
 ]);
 
 export function isUnavailable(e: unknown): boolean {
