@@ -23,6 +23,9 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
+  messageSweepIntervalMs: number;
+  messageSweepAfterMs: number;
   /** Request limits, timeouts and public rate limits (README "Limits and timeouts"). */
   limits: Limits;
 }
@@ -98,6 +101,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
+    messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
+    messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
     limits: loadLimits(env),
   };
 }

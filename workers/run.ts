@@ -11,7 +11,7 @@ import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
-import { releasePending, sweepIntake } from "./sweeper.ts";
+import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -21,6 +21,8 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The message recovery sweep (see sweepMessages); off when absent. */
+  messageSweep?: { intervalMs: number; afterMs: number };
   /**
    * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
    * it from the environment; absent → no notifications worker in this process (tests of
@@ -65,6 +67,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
@@ -95,11 +98,18 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     const n = await releasePending(sql);
     if (n > 0) log.info("pending points released", { entries: n });
   });
+  const ms = opts.messageSweep;
+  const stopMessageSweep = ms
+    ? every(ms.intervalMs, "message sweep", async () => {
+        const n = await sweepMessages(sql, queues, { olderThanMs: ms.afterMs });
+        if (n > 0) log.info("message sweep queued lost points messages", { messages: n });
+      })
+    : async () => {};
   return {
     settlement,
     notifications: notifications?.worker ?? null,
     async close() {
-      await Promise.all([stopSweep(), stopRelease()]);
+      await Promise.all([stopSweep(), stopRelease(), stopMessageSweep()]);
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
