@@ -14,6 +14,7 @@ import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
+import { guardApp, StuckCalls } from "./request-guard.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -30,7 +31,9 @@ export const moyskladApi = (deps: AppDeps) =>
  * handler that Bun, Deno or a test can call; only the entry files touch a runtime.
  */
 export function createApp(deps: AppDeps) {
-  return new Elysia({ normalize: false })
+  const { limits } = deps.config;
+  const stuck = new StuckCalls(limits.requestDeadlineMs + limits.apiStatementTimeoutMs);
+  const app = new Elysia({ normalize: false })
     .use(httpErrors)
     .use(
       openapi({
@@ -55,7 +58,7 @@ export function createApp(deps: AppDeps) {
         },
       }),
     )
-    .use(healthController(deps))
+    .use(healthController(deps, stuck))
     .use(assetsController)
     .use(moyskladApi(deps))
     .use(adminController(deps))
@@ -63,6 +66,7 @@ export function createApp(deps: AppDeps) {
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
     .use(queueBoard(deps));
+  return guardApp(app, limits, stuck);
 }
 
 export type App = ReturnType<typeof createApp>;

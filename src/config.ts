@@ -23,6 +23,32 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
+  messageSweepIntervalMs: number;
+  messageSweepAfterMs: number;
+  /** Request limits, timeouts and public rate limits (README "Limits and timeouts"). */
+  limits: Limits;
+}
+
+export interface Limits {
+  /** Largest request body per route family, bytes (checked before anything parses it). */
+  bodyBytes: { pos: number; admin: number; web: number; imports: number; other: number };
+  /** Deepest nesting of arrays and objects a JSON body may have. */
+  jsonDepth: number;
+  /** An interactive (POS, web card) call not answered by then gets 503. */
+  requestDeadlineMs: number;
+  /** Postgres statement_timeout / lock_timeout of the API's pool and of the workers' pool. */
+  apiStatementTimeoutMs: number;
+  apiLockTimeoutMs: number;
+  workerStatementTimeoutMs: number;
+  workerLockTimeoutMs: number;
+  /** Admin views and Bull Board give up on Redis after this. */
+  redisCommandTimeoutMs: number;
+  /** Public web-card endpoints: requests per minute per client address, and per card. */
+  webPerIpPerMinute: number;
+  webPerCardPerMinute: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -75,5 +101,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
+    messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
+    messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
+    limits: loadLimits(env),
+  };
+}
+
+const KB = 1024;
+
+function loadLimits(env: Record<string, string | undefined>): Limits {
+  const trust = env.TRUST_PROXY ?? "";
+  if (!["", "0", "1", "true", "false"].includes(trust)) throw new ConfigError(`TRUST_PROXY must be 1 or 0`);
+  return {
+    bodyBytes: {
+      pos: intVar(env, "BODY_LIMIT_POS_KB", 2048, 1, 1024 * KB) * KB,
+      admin: intVar(env, "BODY_LIMIT_ADMIN_KB", 1024, 1, 1024 * KB) * KB,
+      web: intVar(env, "BODY_LIMIT_WEB_KB", 16, 1, 1024 * KB) * KB,
+      imports: intVar(env, "BODY_LIMIT_IMPORTS_KB", 64 * KB, 1, 1024 * KB) * KB,
+      other: 64 * KB,
+    },
+    jsonDepth: intVar(env, "JSON_MAX_DEPTH", 32, 4, 1000),
+    requestDeadlineMs: intVar(env, "REQUEST_DEADLINE_MS", 5000, 100, 120_000),
+    apiStatementTimeoutMs: intVar(env, "DB_STATEMENT_TIMEOUT_MS", 3000, 100, 600_000),
+    apiLockTimeoutMs: intVar(env, "DB_LOCK_TIMEOUT_MS", 1000, 50, 600_000),
+    workerStatementTimeoutMs: intVar(env, "WORKER_STATEMENT_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    workerLockTimeoutMs: intVar(env, "WORKER_LOCK_TIMEOUT_MS", 10_000, 50, 3_600_000),
+    redisCommandTimeoutMs: intVar(env, "REDIS_COMMAND_TIMEOUT_MS", 2000, 100, 60_000),
+    webPerIpPerMinute: intVar(env, "WEB_RATE_PER_IP_PER_MINUTE", 60, 1, 1_000_000),
+    webPerCardPerMinute: intVar(env, "WEB_RATE_PER_CARD_PER_MINUTE", 10, 1, 1_000_000),
+    trustProxy: trust === "1" || trust === "true",
   };
 }

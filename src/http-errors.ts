@@ -20,11 +20,17 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too many connections
   "40001", // serialization failure: retry is the answer
   "40P01", // deadlock
+  "57014", // statement_timeout: the database took too long (or a connection stalled)
+  "55P03", // lock_timeout: a row this call needs is held elsewhere
 ]);
+
+// ioredis says "Redis is not answering" in messages, not codes.
+const REDIS_UNAVAILABLE = /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request)/;
 
 export function isUnavailable(e: unknown): boolean {
   const code = (e as any)?.code;
-  return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"));
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+  return e instanceof Error && REDIS_UNAVAILABLE.test(e.message);
 }
 
 /** Data exceptions (class 22) and check violations: bad values that reached the database. */
@@ -45,9 +51,6 @@ export function parameterFromPath(path: string): string {
 function describe(schema: any, value: unknown): string {
   if (value === undefined) return "обязательное поле не заполнено";
   const flat = (s: any): any[] => (s?.anyOf ? s.anyOf.flatMap(flat) : [s]);
-  const literals = flat(schema).map((s: any) => s?.const).filter((c: unknown) => typeof c === "string");
-  if (literals.length > 0) return `допустимые значения: ${literals.join(", ")}`;
-  const type = schema?.type ?? schema?.anyOf?.find((s: any) => s?.type && s.type !== "null")?.type;
   const bounds = (s: any) =>
     [
       s?.minimum !== undefined ? `не меньше ${s.minimum}` : s?.exclusiveMinimum !== undefined ? `больше ${s.exclusiveMinimum}` : "",
@@ -55,6 +58,19 @@ function describe(schema: any, value: unknown): string {
     ]
       .filter(Boolean)
       .join(" и ");
+  const literals = flat(schema).map((s: any) => s?.const).filter((c: unknown) => typeof c === "string");
+  if (literals.length > 0) return `допустимые значения: ${literals.join(", ")}`;
+  // A number in a query string: typebox's union of its text form and the number itself.
+  if (flat(schema).some((s: any) => s?.format === "integer" || s?.format === "numeric")) {
+    const integer = flat(schema).some((s: any) => s?.format === "integer" || s?.type === "integer");
+    const n = typeof value === "string" && value.trim() !== "" ? Number(value) : typeof value === "number" ? value : NaN;
+    const range = bounds(schema);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      return (integer ? "ожидается целое число" : "ожидается число") + (range ? ` ${range}` : "");
+    }
+    return range ? `значение должно быть ${range}` : "недопустимое число";
+  }
+  const type = schema?.type ?? schema?.anyOf?.find((s: any) => s?.type && s.type !== "null")?.type;
   switch (type) {
     case "number":
     case "integer": {

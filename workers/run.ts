@@ -5,12 +5,13 @@ import { Worker } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { errorFields, log } from "../src/log.ts";
+import { throttledErrors, throttledLog } from "../src/log-throttle.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
-import { releasePending, sweepIntake } from "./sweeper.ts";
+import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -20,6 +21,8 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The message recovery sweep (see sweepMessages); off when absent. */
+  messageSweep?: { intervalMs: number; afterMs: number };
   /**
    * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
    * it from the environment; absent → no notifications worker in this process (tests of
@@ -36,16 +39,16 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** Outages repeat the same failure for every job and sweep: one line per cause per interval. */
+const outageLog = throttledLog("warn", 10_000);
+const sweepLog = throttledLog("warn", 30_000);
+
 function every(ms: number, name: string, task: () => Promise<unknown>): () => Promise<void> {
   let running: Promise<unknown> | null = null;
-  let lastError = 0;
   const timer = setInterval(() => {
     if (running) return;
     running = task()
-      .catch((e) => {
-        if (Date.now() - lastError > 30_000) log.warn(`${name} failed; will retry`, errorFields(e));
-        lastError = Date.now();
-      })
+      .catch((e) => sweepLog(`${name} failed; will retry`, errorFields(e)))
       .finally(() => {
         running = null;
       });
@@ -64,6 +67,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
@@ -80,13 +84,10 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
     maxStalledCount: 3,
   });
-  let lastError = 0;
-  settlement.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("settlement worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
+  settlement.on("error", throttledErrors(outageLog, "settlement worker: Redis error"));
   settlement.on("failed", (job, e) => {
-    log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+    // The cause is the message: a database outage fails every job the same way.
+    outageLog(`settlement job failed: ${e.message}`, { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
@@ -97,11 +98,18 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     const n = await releasePending(sql);
     if (n > 0) log.info("pending points released", { entries: n });
   });
+  const ms = opts.messageSweep;
+  const stopMessageSweep = ms
+    ? every(ms.intervalMs, "message sweep", async () => {
+        const n = await sweepMessages(sql, queues, { olderThanMs: ms.afterMs });
+        if (n > 0) log.info("message sweep queued lost points messages", { messages: n });
+      })
+    : async () => {};
   return {
     settlement,
     notifications: notifications?.worker ?? null,
     async close() {
-      await Promise.all([stopSweep(), stopRelease()]);
+      await Promise.all([stopSweep(), stopRelease(), stopMessageSweep()]);
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
@@ -120,11 +128,7 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
     maxStalledCount: 3,
   });
-  let lastError = 0;
-  worker.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("notifications worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
+  worker.on("error", throttledErrors(outageLog, "notifications worker: Redis error"));
   worker.on("failed", (job, e) => {
     log.warn("notification job failed", failureFields(job, e));
   });

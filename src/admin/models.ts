@@ -60,8 +60,8 @@ export const LedgerPage = t.Object({
 });
 
 export const LedgerQuery = t.Object({
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
-  before: t.Optional(t.Numeric({ minimum: 1 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+  before: t.Optional(t.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
 });
 
 export const CustomerSearchQuery = t.Object({ search: t.String({ minLength: 1, maxLength: 500 }) });

@@ -2,7 +2,8 @@
 // negative balances, the queues and their failed jobs.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { ApiError, errors } from "../errors.ts";
+import { within } from "../within.ts";
 import type { CustomerRow } from "../loyalty/customers.ts";
 import { decideHold } from "../loyalty/holds.ts";
 import { ErrorBody } from "../moysklad/models.ts";
@@ -42,7 +43,7 @@ const DocumentQuery = t.Object({
   ),
   state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
   customerId: t.Optional(t.String({ format: "uuid" })),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
 });
 
 const HoldDecisionBody = t.Object({
@@ -81,12 +82,27 @@ const FailedJob = t.Object({
 
 const detail = (summary: string, description?: string) => ({ tags: ["Операторы"], summary, description, security: adminSecurity });
 
+/**
+ * Every Redis call of these views is bounded (the producer connection's command timeout,
+ * and this deadline around the whole view): a paused or lost Redis answers 503 in
+ * seconds instead of holding the operator's request.
+ */
+async function fromRedis<T>(deadlineMs: number, view: () => Promise<T>): Promise<T> {
+  try {
+    return await within(deadlineMs, view(), "Redis did not answer in time");
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw errors.unavailable("Очереди (Redis)");
+  }
+}
+
 export const operationsController = (deps: AppDeps) => {
   const queue = (name: string) => {
     const q = deps.queues?.all().find((x) => x.name === name);
     if (!q) throw errors.notFound(`Очереди «${name}» нет. Есть: ${ALL_QUEUES.join(", ")}.`, "name");
     return q;
   };
+  const redisDeadline = 2 * (deps.queues?.commandTimeoutMs ?? 2000);
   return new Elysia({ prefix: "/admin/v1" })
     .use(adminAuth(deps.config.adminToken))
     .get(
@@ -174,7 +190,7 @@ export const operationsController = (deps: AppDeps) => {
       "/queues",
       async () => {
         const queues = deps.queues?.all() ?? [];
-        return {
+        return fromRedis(redisDeadline, async () => ({
           rows: await Promise.all(
             queues.map(async (q) => {
               const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed");
@@ -189,14 +205,15 @@ export const operationsController = (deps: AppDeps) => {
               };
             }),
           ),
-        };
+        }));
       },
       { response: { 200: t.Object({ rows: t.Array(QueueCounts) }), 401: ErrorBody, 503: ErrorBody }, detail: detail("Очереди: сколько задач в каком состоянии") },
     )
     .get(
       "/queues/:name/failed",
       async ({ params, query }) => {
-        const jobs = await queue(params.name).getFailed(0, (query.limit ?? 100) - 1);
+        const q = queue(params.name);
+        const jobs = await fromRedis(redisDeadline, () => q.getFailed(0, (query.limit ?? 100) - 1));
         return {
           rows: jobs.map((j) => ({
             id: j.id ?? null,
@@ -211,7 +228,7 @@ export const operationsController = (deps: AppDeps) => {
       },
       {
         params: t.Object({ name: t.String() }),
-        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000 })) }),
+        query: t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) }),
         response: { 200: t.Object({ rows: t.Array(FailedJob) }), 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
         detail: detail("Упавшие задачи очереди с причиной"),
       },
@@ -219,15 +236,18 @@ export const operationsController = (deps: AppDeps) => {
     .post(
       "/queues/:name/jobs/:id/retry",
       async ({ params }) => {
-        const job = await queue(params.name).getJob(params.id);
-        if (!job) throw errors.notFound("Задача не найдена.", "id");
-        if (!(await job.isFailed())) throw errors.conflict("Задача не в состоянии failed.", "id");
-        await job.retry("failed");
-        return { id: params.id, retried: true };
+        const q = queue(params.name);
+        return fromRedis(redisDeadline, async () => {
+          const job = await q.getJob(params.id);
+          if (!job) throw errors.notFound("Задача не найдена.", "id");
+          if (!(await job.isFailed())) throw errors.conflict("Задача не в состоянии failed.", "id");
+          await job.retry("failed");
+          return { id: params.id, retried: true };
+        });
       },
       {
         params: t.Object({ name: t.String(), id: t.String() }),
-        response: { 200: t.Object({ id: t.String(), retried: t.Boolean() }), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: { 200: t.Object({ id: t.String(), retried: t.Boolean() }), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
         detail: detail("Повторить упавшую задачу"),
       },
     );

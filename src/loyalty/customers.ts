@@ -188,18 +188,41 @@ export function qrCandidates(text: string): string[] {
   return [...out].filter((s) => s.length <= 200).slice(0, 10);
 }
 
-/** The smallest string greater than every string that starts with `prefix` (byte order). */
-function prefixEnd(prefix: string): string {
-  const last = prefix.charCodeAt(prefix.length - 1);
-  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+/**
+ * The smallest string greater than every string that starts with `prefix` (code point
+ * order, which is UTF-8 byte order). Steps over the surrogate range, and carries into the
+ * previous character past U+10FFFF; null when there is no such string (no upper bound).
+ */
+export function prefixEnd(prefix: string): string | null {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const cp = points.pop()!.codePointAt(0)!;
+    if (cp < 0x10ffff) return points.join("") + String.fromCodePoint(cp === 0xd7ff ? 0xe000 : cp + 1);
+  }
+  return null;
 }
 
-function nfc(s: string): string {
-  return s.normalize("NFC");
+/**
+ * What a search may hold: NFC text without control characters, noncharacters (U+FFFE,
+ * U+FFFF, …) and lone surrogates — none of them is in a name, phone or card, and
+ * Postgres refuses some of them in text.
+ */
+export function searchText(s: string): string {
+  let out = "";
+  for (const ch of s.normalize("NFC")) {
+    const cp = ch.codePointAt(0)!;
+    const control = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    const surrogate = cp >= 0xd800 && cp <= 0xdfff;
+    const nonchar = (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe;
+    if (!control && !surrogate && !nonchar) out += ch;
+  }
+  return out;
 }
+
+const below = (sql: Sql, column: Fragment, end: string | null) => (end === null ? sql`` : sql`and ${column} < ${end}`);
 
 export async function searchCustomers(sql: Sql, tenantId: string, search: string, limit = SEARCH_LIMIT): Promise<CustomerRow[]> {
-  const text = nfc(search.trim()).slice(0, 200);
+  const text = searchText(search).trim().slice(0, 200);
   if (!text) return [];
   const phone = normalizePhone(text);
   const tokens = qrCandidates(text);
@@ -219,15 +242,15 @@ export async function searchCustomers(sql: Sql, tenantId: string, search: string
   const branches: Fragment[] = [];
   if (pPrefix) {
     branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and phone >= ${pPrefix} and phone < ${prefixEnd(pPrefix)} order by phone limit ${limit})`);
+      and phone >= ${pPrefix} ${below(sql, sql`phone`, prefixEnd(pPrefix))} order by phone limit ${limit})`);
   }
   if (cardPrefix) {
     branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and card_number >= ${cardPrefix} and card_number < ${prefixEnd(cardPrefix)} order by card_number limit ${limit})`);
+      and card_number >= ${cardPrefix} ${below(sql, sql`card_number`, prefixEnd(cardPrefix))} order by card_number limit ${limit})`);
   }
   if (namePrefix) {
     branches.push(sql`(select id, 2 as rank from customer where tenant_id = ${tenantId}
-      and lower(name) collate "C" >= ${namePrefix} and lower(name) collate "C" < ${prefixEnd(namePrefix)}
+      and lower(name) collate "C" >= ${namePrefix} ${below(sql, sql`lower(name) collate "C"`, prefixEnd(namePrefix))}
       order by lower(name) collate "C" limit ${limit})`);
   }
   if (branches.length === 0) return [];

@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from "../db/client.ts";
+import { errors } from "../errors.ts";
 
 export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
 
@@ -105,4 +106,55 @@ export async function releaseDuePending(sql: Sql, limit = 5000): Promise<number>
     )
     select coalesce(sum(n), 0)::int as released from moved`;
   return row?.released ?? 0;
+}
+
+export interface Adjustment {
+  customerId: string;
+  /** Signed, never zero. */
+  points: number;
+  reason: string;
+  idempotencyKey: string;
+}
+
+/**
+ * An operator's manual change of points. The rule: taking points away may not bring the
+ * balance below zero (balances go negative only through facts from the till), while
+ * giving points is always allowed — that is how an operator repairs a negative balance,
+ * wholly or in part. A repeated key returns the first entry; the same key with other
+ * content is refused.
+ */
+export async function adjustPoints(sql: Sql, tenantId: string, a: Adjustment): Promise<LedgerEntryRow> {
+  // Postgres prints uuids in lower case: compare in the form the ledger will answer with.
+  const customerId = a.customerId.toLowerCase();
+  return sql.begin(async (tx) => {
+    const [customer] = await tx<{ balance: number }[]>`
+      select balance from customer where tenant_id = ${tenantId} and id = ${customerId}::uuid for update`;
+    if (!customer) throw errors.customerNotFound("id");
+    const { entry, inserted } = await postLedgerEntry(tx as unknown as Sql, tenantId, {
+      customerId,
+      kind: "adjustment",
+      points: a.points,
+      reason: a.reason,
+      idempotencyKey: a.idempotencyKey,
+    });
+    if (!inserted) {
+      if (entry.customer_id !== customerId || entry.points !== a.points || entry.reason !== a.reason) {
+        throw errors.conflict(
+          `Этот Idempotency-Key уже использован для другой корректировки (${entry.points > 0 ? "+" : ""}${entry.points} баллов, ${entry.created_at.toISOString()}).`,
+          "Idempotency-Key",
+        );
+      }
+      return entry;
+    }
+    if (a.points < 0 && customer.balance + a.points < 0) {
+      // Thrown after the insert: the transaction rolls it back with this answer.
+      throw errors.conflict(
+        customer.balance <= 0
+          ? `Списать нельзя: баланс ${customer.balance}. Начислить можно.`
+          : `Недостаточно баллов: на балансе ${customer.balance}, списать можно не больше ${customer.balance}.`,
+        "points",
+      );
+    }
+    return entry;
+  });
 }

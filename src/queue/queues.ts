@@ -2,7 +2,8 @@
 // (`<base>:{<name>}`), so each queue lives in one slot of a Redis Cluster.
 import { type JobsOptions, Queue } from "bullmq";
 import IORedis, { type RedisOptions } from "ioredis";
-import { errorFields, log } from "../log.ts";
+import { errorFields } from "../log.ts";
+import { throttledErrors, throttledLog } from "../log-throttle.ts";
 import { within } from "../within.ts";
 
 export const QueueName = {
@@ -75,22 +76,17 @@ export function workerConnection(url: string, extra: RedisOptions = {}): IORedis
 }
 
 /**
- * A connection for producers inside request handlers: commands fail at once while Redis
- * is away instead of queueing up, so a sale is still answered (the sweeper queues it).
+ * A connection for producers inside request handlers and for operators' views: commands
+ * fail at once while Redis is away instead of queueing up, so a sale is still answered
+ * (the sweeper queues it), and a Redis that accepts connections but does not answer
+ * (paused, overloaded) fails each command after `commandTimeoutMs` instead of hanging it.
  */
-export function producerConnection(url: string): IORedis {
-  return new IORedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+export function producerConnection(url: string, commandTimeoutMs = 2000): IORedis {
+  return new IORedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs });
 }
 
-function throttledErrorLog(what: string): (e: Error) => void {
-  let last = 0;
-  return (e) => {
-    const now = Date.now();
-    if (now - last < 10_000) return;
-    last = now;
-    log.warn(`${what}: Redis error`, errorFields(e));
-  };
-}
+/** One line per cause every 10 s, however many sales meet the same outage. */
+const outageLog = throttledLog("warn", 10_000);
 
 const REDIS_SLOW = "Redis did not answer in time";
 
@@ -100,13 +96,19 @@ export class Queues {
   readonly notifications: Queue<NotificationJob>;
   private readonly connection: IORedis;
 
+  private readonly addTimeoutMs: number;
+  /** How long an operator's view waits for Redis. */
+  readonly commandTimeoutMs: number;
+
   constructor(
     redisUrl: string,
     readonly base: string,
-    private readonly addTimeoutMs = 500,
+    opts: { addTimeoutMs?: number; commandTimeoutMs?: number } = {},
   ) {
-    this.connection = producerConnection(redisUrl);
-    this.connection.on("error", throttledErrorLog("queues"));
+    this.addTimeoutMs = opts.addTimeoutMs ?? 500;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
+    this.connection = producerConnection(redisUrl, this.commandTimeoutMs);
+    this.connection.on("error", throttledErrors(outageLog, "queues: Redis error"));
     this.settlement = new Queue<SettlementJob>(QueueName.settlement, {
       connection: this.connection,
       prefix: queuePrefix(base, QueueName.settlement),
@@ -117,7 +119,7 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
     });
-    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
   }
 
   all(): Queue[] {
@@ -137,7 +139,7 @@ export class Queues {
       );
       return true;
     } catch (e) {
-      log.warn("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
+      outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
       return false;
     }
   }
