@@ -4,7 +4,6 @@ import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
 import { type DocumentLine, documentKey, type Stored, storeReturn, storeSale } from "../loyalty/documents.ts";
-import { earnedPoints } from "../loyalty/engine.ts";
 import { lineSumKopecks, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import type { ProgramRules } from "../loyalty/engine.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
@@ -148,7 +147,8 @@ export const documentsController = (deps: AppDeps) =>
           fullKopecks: sums.fullKopecks,
           eligibleFullKopecks: sums.eligibleFullKopecks,
           pointsSpent: spent,
-          pointsEarned: earnedPoints(rules, sums.eligibleKopecks, spent),
+          // Decided at settlement (src/loyalty/points.ts saleEarn), once the customer's level is known.
+          pointsEarned: 0,
           pointsEarnReported: earnReported,
           accrualDelayDays: tenant.program.settings.accrualDelayDays,
           body,
