@@ -78,6 +78,7 @@ function reportedOf(t: TenantContext, body: any): ReportedSale {
     retailStoreId: read.retailStoreId,
     customer: ref && hasRef(ref) ? ref : null,
     sums: read.sums,
+    moneyLines: read.moneyLines,
     paidKopecks: read.paidKopecks,
     pointsSpentReported: read.pointsSpent,
     pointsEarnReported: read.pointsEarnReported,

@@ -10,7 +10,13 @@ alter table document
   add column held_earn_points  bigint not null default 0 check (held_earn_points >= 0),
   add column hold_decision     text check (hold_decision in ('approved', 'rejected')),
   add column hold_decided_at   timestamptz,
-  add column hold_note         text check (length(hold_note) <= 500);
+  add column hold_note         text check (length(hold_note) <= 500),
+  -- A sale's lines as read at intake ([{assortmentId, moneyKopecks}] at the prices paid,
+  -- capped with the totals) and the money the POS reported (cash + card + certificates,
+  -- in the unit we concluded; null when none was sent): settlement decides earned points
+  -- from these, never from the raw body.
+  add column lines             jsonb,
+  add column paid_kopecks      bigint check (paid_kopecks >= 0);
 
 update document set points_spent_reported = points_spent where kind = 'sale';
 

@@ -26,6 +26,8 @@ export interface CustomerRow {
   status_check: StatusCheck;
   balance: number;
   pending_balance: number;
+  /** The level as last computed (src/loyalty/tiers.ts); null = the base level. */
+  tier: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -56,7 +58,7 @@ export function refId(meta: { id?: string | null; href?: string | null } | null 
 const CUSTOMER_COLUMNS = `
   id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
   card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
-  status_check, balance, pending_balance, created_at, updated_at`;
+  status_check, balance, pending_balance, tier, created_at, updated_at`;
 const customerColumns = (sql: Sql) => sql.unsafe(CUSTOMER_COLUMNS);
 
 export async function getCustomer(sql: Sql, tenantId: string, id: string): Promise<CustomerRow | null> {

@@ -3,8 +3,7 @@
 // recalc already sees them.
 import type { Sql } from "../db/client.ts";
 import { type CustomerRef, customerLookup } from "./customers.ts";
-import { earnedPoints, type ProgramRules } from "./engine.ts";
-import { mulDivFloor } from "./money.ts";
+import type { ProgramRules } from "./engine.ts";
 import type { TenantContext } from "./tenants.ts";
 
 /** A document's money in integer kopecks, as read from its positions. */
@@ -29,10 +28,11 @@ export interface SaleIntake extends DocumentSums {
   customer: CustomerRef | null;
   /** Points the sale reports as spent: posted up to the customer's balance, the rest held. */
   pointsSpentReported: number;
-  pointsEarned: number;
-  /** Earned beyond the merchant's per-receipt bound: waits for an operator. */
-  heldEarnPoints: number;
   pointsEarnReported: number | null;
+  /** The lines earning looks at (settlement decides the points, once the customer's level is known). */
+  moneyLines: { assortmentId: string; moneyKopecks: number }[];
+  /** Money the POS reported (cash + card + certificates); null when it sent none. */
+  paidKopecks: number | null;
   accrualDelayDays: number;
   /** What did not add up, in words ("; "-joined); null when all is well. */
   flagReason: string | null;
@@ -58,46 +58,17 @@ export interface Stored {
   needsSettlement: boolean;
 }
 
-export interface EarnDecision {
-  /** Points the sale earns on its own. */
-  earned: number;
-  /** Points beyond the merchant's bound for one receipt: an operator approves or rejects them. */
-  held: number;
-  /** Sentences for an operator. */
-  anomalies: string[];
-}
-
 /**
- * What a completed sale earns. The base is the eligible money at the prices paid; when the
- * POS reports less money than the positions add up to, the base shrinks in proportion, so
- * a sale never earns on money nobody paid. Anything beyond `maxPointsPerReceipt` is held.
+ * What a sale's points spend says about its figures, in words for an operator: points
+ * worth more than the receipt, or a spend the discounted prices do not reflect.
  */
-export function decideSaleEarn(
-  rules: ProgramRules,
-  sums: DocumentSums,
-  paidKopecks: number | null,
-  spent: number,
-  maxPointsPerReceipt: number,
-): EarnDecision {
-  const anomalies: string[] = [];
-  let base = sums.eligibleKopecks;
-  if (paidKopecks !== null && paidKopecks < sums.totalKopecks && sums.totalKopecks > 0) {
-    base = mulDivFloor(sums.eligibleKopecks, paidKopecks, sums.totalKopecks);
-  }
+export function spendAnomalies(rules: ProgramRules, sums: DocumentSums, spent: number): string[] {
   const paidByPoints = spent * rules.spendRateKopecks;
-  if (paidByPoints > sums.fullKopecks) {
-    anomalies.push(`Баллами оплачено (${spent}) больше суммы чека.`);
-  } else if (paidByPoints > sums.fullKopecks - sums.totalKopecks) {
-    anomalies.push("Оплата баллами не отражена в ценах со скидкой: позиции не сходятся со списанием.");
+  if (paidByPoints > sums.fullKopecks) return [`Баллами оплачено (${spent}) больше суммы чека.`];
+  if (paidByPoints > sums.fullKopecks - sums.totalKopecks) {
+    return ["Оплата баллами не отражена в ценах со скидкой: позиции не сходятся со списанием."];
   }
-  const earned = earnedPoints(rules, base, spent);
-  if (earned > maxPointsPerReceipt) {
-    anomalies.push(
-      `Начисление ${earned} баллов больше предела на чек (${maxPointsPerReceipt}): ${earned - maxPointsPerReceipt} баллов ждут решения оператора.`,
-    );
-    return { earned: maxPointsPerReceipt, held: earned - maxPointsPerReceipt, anomalies };
-  }
-  return { earned, held: 0, anomalies };
+  return [];
 }
 
 // A moment in the future (a till with a wrong clock) counts as the time received.
@@ -122,22 +93,22 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
     ), d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
         match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
-        points_spent_reported, points_spent, held_spend_points, points_earned, held_earn_points, points_earn_reported,
-        accrual_available_at, flag_reason, body)
+        points_spent_reported, points_spent, held_spend_points, points_earn_reported,
+        accrual_available_at, flag_reason, lines, paid_kopecks, body)
       select ${tenantId}, 'sale', ${s.externalKey}, ${s.name}, ${momentSql(sql, s.moment)}, ${s.retailStoreId},
         decided.customer_id,
         case when ${ref === null} then 'anonymous' when decided.customer_id is null then 'unmatched' else 'matched' end,
         ${s.totalKopecks}, ${s.eligibleKopecks}, ${s.fullKopecks}, ${s.eligibleFullKopecks},
         ${spend}, decided.posted,
         case when decided.customer_id is null then 0 else ${spend} - decided.posted end,
-        ${s.pointsEarned}, ${s.heldEarnPoints}, ${s.pointsEarnReported},
+        ${s.pointsEarnReported},
         ${momentSql(sql, s.moment)} + make_interval(days => ${s.accrualDelayDays}),
         nullif(concat_ws('; ', ${s.flagReason}::text,
           case when decided.customer_id is not null and ${spend} > decided.posted then
             'Списано больше баллов, чем было у покупателя (' || ${spend} || ' при балансе ' || decided.posted ||
             '): ' || (${spend} - decided.posted) || ' баллов ждут решения оператора.' end,
           case when ${ref === null} and ${spend} > 0 then 'Баллы списаны в чеке без покупателя: не проведены.' end), ''),
-        ${sql.json(s.body as any)}
+        ${sql.json(s.moneyLines)}, ${s.paidKopecks}, ${sql.json(s.body as any)}
       from decided
       on conflict (tenant_id, kind, external_key) do nothing
       returning id, customer_id, points_spent
@@ -196,9 +167,8 @@ export async function storeReturn(sql: Sql, tenantId: string, r: ReturnIntake): 
 }
 
 /** A completed sale as the POS reported it, already read into integers. */
-export interface ReportedSale extends Omit<SaleIntake, "pointsEarned" | "heldEarnPoints" | "accrualDelayDays" | "flagReason" | keyof DocumentSums> {
+export interface ReportedSale extends Omit<SaleIntake, "accrualDelayDays" | "flagReason" | keyof DocumentSums> {
   sums: DocumentSums;
-  paidKopecks: number | null;
   anomalies: string[];
 }
 
@@ -207,22 +177,13 @@ export interface ReportedReturn extends Omit<ReturnIntake, "flagReason" | keyof 
   anomalies: string[];
 }
 
-/** Intake of a completed sale: decide what it earns, store it once, anomalies in words. */
+/** Intake of a completed sale: store it once, with what did not add up in words. */
 export function acceptSale(sql: Sql, tenant: TenantContext, sale: ReportedSale): Promise<Stored> {
-  const earn = decideSaleEarn(
-    tenant.program.rules,
-    sale.sums,
-    sale.paidKopecks,
-    sale.pointsSpentReported,
-    tenant.program.settings.maxPointsPerReceipt,
-  );
-  const anomalies = [...sale.anomalies, ...earn.anomalies];
-  const { sums, paidKopecks: _paid, anomalies: _a, ...rest } = sale;
+  const anomalies = [...sale.anomalies, ...spendAnomalies(tenant.program.rules, sale.sums, sale.pointsSpentReported)];
+  const { sums, anomalies: _read, ...rest } = sale;
   return storeSale(sql, tenant.id, {
     ...rest,
     ...sums,
-    pointsEarned: earn.earned,
-    heldEarnPoints: earn.held,
     accrualDelayDays: tenant.program.settings.accrualDelayDays,
     flagReason: anomalies.length ? anomalies.join("; ") : null,
   });

@@ -26,6 +26,10 @@ export interface NewLedgerEntry {
   reason?: string | null;
   /** Pending until then (accrual delay); omitted or past means available now. */
   availableAt?: Date | null;
+  /** When a credit's points burn (its lot's end); null = never. */
+  expiresAt?: Date | null;
+  /** The caller has already applied it to the lots (an expiry burns its own lot). */
+  lotsSynced?: boolean;
 }
 
 const entryColumns = (sql: Queryable) => sql`
@@ -43,10 +47,10 @@ export async function postLedgerEntry(
   const pending = e.availableAt != null && e.availableAt.getTime() > Date.now();
   const [inserted] = await tx<LedgerEntryRow[]>`
     insert into ledger_entry (tenant_id, customer_id, kind, points, available_at, released_at,
-      document_id, idempotency_key, reason)
+      document_id, idempotency_key, reason, expires_at, lots_synced)
     values (${tenantId}, ${e.customerId}, ${e.kind}, ${e.points},
       ${pending ? e.availableAt! : tx`now()`}, ${pending ? null : tx`now()`},
-      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null})
+      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null}, ${e.expiresAt ?? null}, ${e.lotsSynced ?? false})
     on conflict (tenant_id, idempotency_key) do nothing
     returning ${entryColumns(tx)}`;
   if (!inserted) {

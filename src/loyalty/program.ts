@@ -42,6 +42,36 @@ export const ProgramSettings = t.Object(
       maximum: 1_000_000_000,
       description: "баллов за один чек (списание или начисление) сверх этого — продажа ждёт решения оператора",
     }),
+    welcomePoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллов новому покупателю один раз (0 — выключено)" }),
+    welcomeOn: t.Union([t.Literal("registration"), t.Literal("firstPurchase")], {
+      description: "когда дарить: при регистрации или после первой покупки",
+    }),
+    birthdayPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллов ко дню рождения раз в год (0 — выключено)" }),
+    birthdayDaysBefore: t.Integer({ minimum: 0, maximum: 30, description: "за сколько дней до дня рождения" }),
+    pointsLifetimeDays: t.Nullable(t.Integer({ minimum: 1, maximum: 3650 }), { description: "через сколько дней сгорают начисленные баллы (null — не сгорают)" }),
+    welcomePointsLifetimeDays: t.Nullable(t.Integer({ minimum: 1, maximum: 3650 }), { description: "то же для приветственных (null — как pointsLifetimeDays)" }),
+    birthdayPointsLifetimeDays: t.Nullable(t.Integer({ minimum: 1, maximum: 3650 }), { description: "то же для подарка ко дню рождения (null — как pointsLifetimeDays)" }),
+    expiryReminderDays: t.Nullable(t.Integer({ minimum: 1, maximum: 365 }), { description: "за сколько дней напомнить о сгорании (null — не напоминать)" }),
+    tiers: t.Array(
+      t.Object(
+        {
+          name: t.String({ minLength: 1, maxLength: 100 }),
+          minPurchases: t.Integer({ minimum: 1, maximum: 1_000_000_000, description: "рублей покупок за окно tierWindowDays" }),
+          earnPercent: t.Optional(percent),
+          maxSpendPercent: t.Optional(percent),
+          spendRate: t.Optional(t.Number({ exclusiveMinimum: 0, maximum: 1_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 20, description: "уровни по возрастанию minPurchases" },
+    ),
+    tierWindowDays: t.Nullable(t.Integer({ minimum: 1, maximum: 3650 }), { description: "за сколько дней считать покупки (null — за всё время)" }),
+    baseTierName: t.String({ minLength: 1, maxLength: 100, description: "название уровня ниже первого" }),
+    tierMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "смена уровня: {tier} {earnPercent}" }),
+    welcomeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "приветственные баллы: {points} {balance}" }),
+    birthdayMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "подарок ко дню рождения: {points} {balance}" }),
+    expiryMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "баллы сгорели: {points} {balance}" }),
+    reminderMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "напоминание: {points} {date}" }),
   },
   { additionalProperties: false },
 );
@@ -70,7 +100,25 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   returnMessageTemplate: DEFAULT_TEMPLATES.return,
   timezone: "Europe/Moscow",
   maxPointsPerReceipt: 100_000,
+  welcomePoints: 0,
+  welcomeOn: "registration",
+  birthdayPoints: 0,
+  birthdayDaysBefore: 0,
+  pointsLifetimeDays: null,
+  welcomePointsLifetimeDays: null,
+  birthdayPointsLifetimeDays: null,
+  expiryReminderDays: 7,
+  tiers: [],
+  tierWindowDays: 365,
+  baseTierName: "Базовый",
+  tierMessageTemplate: DEFAULT_TEMPLATES.tier,
+  welcomeMessageTemplate: DEFAULT_TEMPLATES.welcome,
+  birthdayMessageTemplate: DEFAULT_TEMPLATES.birthday,
+  expiryMessageTemplate: DEFAULT_TEMPLATES.expiry,
+  reminderMessageTemplate: DEFAULT_TEMPLATES.reminder,
 };
+
+export type Tier = ProgramSettings["tiers"][number];
 
 const SETTING_NAMES = Object.keys(DEFAULT_PROGRAM_SETTINGS) as (keyof ProgramSettings)[];
 
@@ -83,7 +131,7 @@ export interface Program {
 /** The stored choices (jsonb, possibly holding settings since retired) over the defaults. */
 export function programFromStored(stored: Record<string, unknown> | null): Program {
   const settings: Record<string, unknown> = { ...DEFAULT_PROGRAM_SETTINGS };
-  for (const name of SETTING_NAMES) if (stored && stored[name] !== undefined && stored[name] !== null) settings[name] = stored[name];
+  for (const name of SETTING_NAMES) if (stored && stored[name] !== undefined) settings[name] = stored[name];
   return programFromSettings(settings as ProgramSettings);
 }
 
@@ -125,6 +173,27 @@ export function checkProgramPatch(patch: ProgramPatch): SettingProblem | null {
   }
   if (patch.timezone !== undefined && !isTimeZone(patch.timezone)) {
     return { field: "timezone", message: `«timezone»: неизвестный часовой пояс «${patch.timezone}» (нужен IANA, например Europe/Moscow).` };
+  }
+  if (patch.tiers !== undefined) {
+    const names = new Set<string>();
+    for (let i = 0; i < patch.tiers.length; i++) {
+      const tier = patch.tiers[i]!;
+      const field = `tiers[${i}]`;
+      if (i > 0 && tier.minPurchases <= patch.tiers[i - 1]!.minPurchases) {
+        return { field: `${field}.minPurchases`, message: "Уровни — по возрастанию minPurchases, без повторов." };
+      }
+      if (names.has(tier.name)) return { field: `${field}.name`, message: `Уровень «${tier.name}» указан дважды.` };
+      names.add(tier.name);
+      for (const f of ["earnPercent", "maxSpendPercent", "spendRate"] as const) {
+        const v = tier[f];
+        if (v !== undefined && parsePercentHundredths(v) === null) {
+          return { field: `${field}.${f}`, message: `«${f}»: не более 2 знаков после запятой.` };
+        }
+      }
+      if (tier.spendRate !== undefined && parsePercentHundredths(tier.spendRate) === 0) {
+        return { field: `${field}.spendRate`, message: "«spendRate» должен быть не меньше 0.01." };
+      }
+    }
   }
   return null;
 }

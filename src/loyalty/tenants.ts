@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { TtlCache } from "../cache.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { type Promotion, type PromotionRow, promotionFromRow } from "./promotions.ts";
 import { checkProgramPatch, mergeStored, type Program, type ProgramPatch, type ProgramSettings, programFromStored } from "./program.ts";
 
 export interface Tenant {
@@ -13,6 +14,8 @@ export interface Tenant {
 /** What a request needs to know about the merchant behind an access key. */
 export interface TenantContext extends Tenant {
   program: Program;
+  /** Promotions not ended and not over: recalc picks those covering the receipt's moment. */
+  promotions: Promotion[];
 }
 
 export function hashApiKey(key: string): Buffer {
@@ -49,11 +52,21 @@ export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { a
   return { ...tenant, apiToken };
 }
 
-type TenantProgramRow = Tenant & { settings: Record<string, unknown> | null };
+type TenantProgramRow = Tenant & { settings: Record<string, unknown> | null; promotions: PromotionRow[] | null };
 
 function contextFromRow(row: TenantProgramRow): TenantContext {
-  return { id: row.id, slug: row.slug, name: row.name, program: programFromStored(row.settings) };
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    program: programFromStored(row.settings),
+    promotions: (row.promotions ?? []).map(promotionFromRow),
+  };
 }
+
+// The live promotions ride along with the key lookup: no extra round trip for recalc.
+const TENANT_COLUMNS = `t.id, t.slug, t.name, p.settings,
+  (select json_agg(pr) from promotion pr where pr.tenant_id = t.id and pr.ended_at is null and pr.ends_at > now()) as promotions`;
 
 /**
  * Finds merchants by access key for every POS call. Interactive calls must cost one
@@ -76,7 +89,7 @@ export class TenantDirectory {
     const cached = this.byKeyHash.get(cacheKey);
     if (cached !== undefined) return cached;
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, p.settings
+      select ${this.sql.unsafe(TENANT_COLUMNS)}
       from tenant t join program p on p.tenant_id = t.id
       where t.api_key_hash = ${hash}`;
     const ctx = row ? contextFromRow(row) : null;
@@ -86,7 +99,7 @@ export class TenantDirectory {
 
   async bySlug(slug: string): Promise<TenantContext | null> {
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, p.settings
+      select ${this.sql.unsafe(TENANT_COLUMNS)}
       from tenant t join program p on p.tenant_id = t.id
       where t.slug = ${slug}`;
     return row ? contextFromRow(row) : null;

@@ -32,6 +32,12 @@ export interface ReadLine {
   discountedKopecks: number;
 }
 
+/** A line as earning sees it: the goods and the money paid for them (capped with the totals). */
+export interface MoneyLine {
+  assortmentId: string;
+  moneyKopecks: number;
+}
+
 export interface ReadDocument {
   externalKey: string;
   name: string | null;
@@ -39,6 +45,7 @@ export interface ReadDocument {
   retailStoreId: string | null;
   lines: ReadLine[];
   sums: DocumentSums;
+  moneyLines: MoneyLine[];
   /** Cash + card + certificates in kopecks, in the unit we concluded; null when none was sent. */
   paidKopecks: number | null;
   /** Points the sale reports as spent and earned (returns report none). */
@@ -192,26 +199,34 @@ const lineSum = (priceKopecks: number, quantityMilli: number): bigint => {
   return (p + 500n) / 1000n;
 };
 
-function sumLines(lines: readonly ReadLine[], isExcluded: (assortmentId: string) => boolean, anomalies: string[]): DocumentSums {
+function sumLines(
+  lines: readonly ReadLine[],
+  isExcluded: (assortmentId: string) => boolean,
+  anomalies: string[],
+): { sums: DocumentSums; moneyLines: MoneyLine[] } {
   let full = 0n;
   let total = 0n;
   let eligible = 0n;
   let eligibleFull = 0n;
-  for (const l of lines) {
+  const paid = lines.map((l) => lineSum(l.discountedKopecks, l.quantityMilli));
+  lines.forEach((l, i) => {
     const f = lineSum(l.priceKopecks, l.quantityMilli);
-    const paid = lineSum(l.discountedKopecks, l.quantityMilli);
     full += f;
-    total += paid;
+    total += paid[i]!;
     if (!isExcluded(l.assortmentId)) {
-      eligible += paid;
+      eligible += paid[i]!;
       eligibleFull += f;
     }
-  }
-  const cap = (v: bigint) => Number(v > LIMITS.documentKopecks ? LIMITS.documentKopecks : v);
-  if (full > LIMITS.documentKopecks) {
-    anomalies.push(`Сумма чека (${roubles(full)}) неправдоподобно велика: суммы ограничены ${roubles(LIMITS.documentKopecks)}.`);
-  }
-  return { fullKopecks: cap(full), totalKopecks: cap(total), eligibleKopecks: cap(eligible), eligibleFullKopecks: cap(eligibleFull) };
+  });
+  // Beyond the cap every figure shrinks in one proportion, so nothing downstream can
+  // overflow and lines still add up to the (capped) total.
+  const over = full > LIMITS.documentKopecks;
+  if (over) anomalies.push(`Сумма чека (${roubles(full)}) неправдоподобно велика: суммы ограничены ${roubles(LIMITS.documentKopecks)}.`);
+  const scale = (v: bigint) => Number(over ? (v * LIMITS.documentKopecks) / full : v);
+  return {
+    sums: { fullKopecks: scale(full), totalKopecks: scale(total), eligibleKopecks: scale(eligible), eligibleFullKopecks: scale(eligibleFull) },
+    moneyLines: lines.map((l, i) => ({ assortmentId: l.assortmentId, moneyKopecks: scale(paid[i]!) })),
+  };
 }
 
 /** A money field in roubles (or kopecks), as kopecks in each reading; null if absent. */
@@ -364,12 +379,13 @@ export function readSale(raw: unknown, opts: ReadOptions): ReadDocument {
   if (!hasPositions && spent === null && earnReported === null) {
     throw new UnusableDocument("В продаже нет ни позиций, ни баллов: сохранять нечего.");
   }
-  const sums = sumLines(lines, opts.isExcluded, anomalies);
+  const { sums, moneyLines } = sumLines(lines, opts.isExcluded, anomalies);
   const paid = readPayments(body, sums.totalKopecks, new Set(), anomalies);
   return {
     ...header(body, opts.timeZone, anomalies),
     lines,
     sums,
+    moneyLines,
     paidKopecks: paid,
     pointsSpent: spent ?? 0,
     pointsEarnReported: earnReported,
@@ -391,13 +407,14 @@ export function readReturn(raw: unknown, opts: ReadOptions): ReadDocument {
     throw new UnusableDocument("В возврате нет позиций: сохранять нечего.");
   }
   const lines = readLines(body.positions, anomalies);
-  const sums = sumLines(lines, opts.isExcluded, anomalies);
+  const { sums, moneyLines } = sumLines(lines, opts.isExcluded, anomalies);
   const paid = readPayments(body, sums.totalKopecks, new Set(["noCashSum"]), anomalies);
   const demand = isObject(body.demand) ? metaOf(body.demand.meta) : undefined;
   return {
     ...header(body, opts.timeZone, anomalies),
     lines,
     sums,
+    moneyLines,
     paidKopecks: paid,
     pointsSpent: 0,
     pointsEarnReported: null,

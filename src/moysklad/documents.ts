@@ -64,6 +64,7 @@ export const documentsController = (deps: AppDeps) =>
           retailStoreId: sale.retailStoreId,
           customer: ref && hasRef(ref) ? ref : null,
           sums: sale.sums,
+          moneyLines: sale.moneyLines,
           paidKopecks: sale.paidKopecks,
           pointsSpentReported: sale.pointsSpent,
           pointsEarnReported: sale.pointsEarnReported,
