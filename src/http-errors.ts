@@ -98,14 +98,22 @@ function describe(schema: any, value: unknown): string {
   }
 }
 
+const SECTIONS = new Set(["body", "query", "params", "headers", "cookie"]);
+
 function validationItems(e: ValidationError): ProtocolErrorItem[] {
   const seen = new Set<string>();
   const items: ProtocolErrorItem[] = [];
   const where = e.type === "query" ? "параметра запроса" : e.type === "headers" ? "заголовка" : "поля";
   for (const ve of e.all as any[]) {
-    const parameter = parameterFromPath(ve.path ?? "") || e.type;
+    // Elysia reports a query number that failed after coercion (?limit=1e30) at the root
+    // of a nested check ("property"), without the parameter's name.
+    const parameter = parameterFromPath(ve.path ?? "") || (SECTIONS.has(e.type) ? e.type : "");
     if (seen.has(parameter)) continue;
     seen.add(parameter);
+    if (!parameter) {
+      items.push({ error: "Неверные данные запроса", code: ErrorCode.validation, error_message: `Неверное значение в запросе: ${describe(ve.schema, ve.value)}.` });
+      continue;
+    }
     items.push({
       error: "Неверные данные запроса",
       parameter,

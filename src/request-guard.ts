@@ -6,7 +6,7 @@
 // - JSON bodies: nesting depth counted in one flat pass over the bytes (no recursion),
 //   before any parser or validator walks them (a deeply nested body used to overflow the
 //   validator's stack after seconds of CPU);
-// - POS calls take JSON only (415 otherwise);
+// - POS, web-card and admin API calls take JSON only (415 otherwise);
 // - interactive calls (POS, web card) get a deadline: not answered by then → 503 with
 //   errors[], and the call is remembered as stuck until it settles, which readiness reports.
 import type { Limits } from "./config.ts";
@@ -103,12 +103,29 @@ function countedStream(body: ReadableStream<Uint8Array>, limit: number): Readabl
 
 const isJson = (contentType: string | null) => !!contentType && /[/+]json\b/i.test(contentType);
 
-/** How the app's compiled handler is wrapped: `app.fetch` and `app.handle` both pass here. */
+/**
+ * Puts the guard in front of an Elysia app: `app.fetch` and `app.handle` (which calls
+ * `this.fetch`) both pass through it. Elysia installs its compiled handler as the
+ * instance's own `fetch` whenever it compiles (on first use, and again when a lazily
+ * loaded plugin arrives), so compiling is wrapped to take that handler as the inner one
+ * and put the guard back in front.
+ */
 export function guardApp<A extends object>(app: A, limits: Limits, stuck: StuckCalls): A {
-  const compiled = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(app), "fetch")!.get!.bind(app) as () => Handler;
+  const elysia = app as unknown as { compile(): unknown; _handle: Handler };
+  const compile = elysia.compile.bind(app);
   let inner: Handler | undefined;
-  const guarded = guardRequests((request) => (inner ??= compiled())(request), limits, stuck);
-  Object.defineProperty(app, "fetch", { value: guarded, configurable: true, writable: true });
+  const guarded = guardRequests((request) => (inner ??= recompile())(request), limits, stuck);
+  const install = () => Object.defineProperty(app, "fetch", { value: guarded, configurable: true, writable: true });
+  const recompile = (): Handler => {
+    compile();
+    install();
+    return elysia._handle;
+  };
+  elysia.compile = () => {
+    inner = recompile();
+    return app;
+  };
+  install();
   return app;
 }
 
@@ -145,13 +162,16 @@ export type Handler = (request: Request) => Promise<Response>;
 const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
 
 export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls): Handler {
-  async function admit(request: Request, family: RouteFamily): Promise<Request> {
+  async function admit(request: Request, family: RouteFamily, path: string): Promise<Request> {
     if (request.method === "GET" || request.method === "HEAD" || !request.body) return request;
     const limit = limits.bodyBytes[family];
     const declared = Number(request.headers.get("content-length") ?? NaN);
     if (declared > limit) throw errors.payloadTooLarge(limit);
     const contentType = request.headers.get("content-type");
-    if (family === "pos" && contentType && !isJson(contentType)) throw errors.unsupportedMediaType();
+    // The POS, the web card and the admin API speak JSON; a form would otherwise be parsed
+    // and validated as if it were one. (Imports and Bull Board take their own types.)
+    const jsonOnly = family === "pos" || family === "web" || (family === "admin" && path.startsWith("/admin/v1/"));
+    if (jsonOnly && contentType && !isJson(contentType)) throw errors.unsupportedMediaType();
     const address = clientAddresses.get(request);
     const init = { method: request.method, headers: request.headers, signal: request.signal };
     let next: Request;
@@ -166,10 +186,11 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
   }
 
   return async (request) => {
-    const family = routeFamily(new URL(request.url).pathname);
+    const path = new URL(request.url).pathname;
+    const family = routeFamily(path);
     const serve = async () => {
       try {
-        return await handle(await admit(request, family));
+        return await handle(await admit(request, family, path));
       } catch (e) {
         if (e instanceof ApiError) return json(e.status, e.body);
         log.error("request guard failed", { path: new URL(request.url).pathname, ...errorFields(e) });
