@@ -14,6 +14,7 @@ import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
+import { metricsController } from "./metrics/metrics.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -32,6 +33,7 @@ export const moyskladApi = (deps: AppDeps) =>
 export function createApp(deps: AppDeps) {
   return new Elysia({ normalize: false })
     .use(httpErrors)
+    .use(metricsController(deps)) // before the routes it times
     .use(
       openapi({
         path: "/swagger",

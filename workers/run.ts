@@ -20,6 +20,8 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** How often the SMS.ru balance is read for the metrics (when SMS is configured). */
+  smsBalanceIntervalMs?: number;
   /**
    * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
    * it from the environment; absent → no notifications worker in this process (tests of
@@ -36,10 +38,10 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-function every(ms: number, name: string, task: () => Promise<unknown>): () => Promise<void> {
+function every(ms: number, name: string, task: () => Promise<unknown>, atOnce = false): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   let lastError = 0;
-  const timer = setInterval(() => {
+  const tick = () => {
     if (running) return;
     running = task()
       .catch((e) => {
@@ -49,7 +51,9 @@ function every(ms: number, name: string, task: () => Promise<unknown>): () => Pr
       .finally(() => {
         running = null;
       });
-  }, ms);
+  };
+  const timer = setInterval(tick, ms);
+  if (atOnce) tick();
   return async () => {
     clearInterval(timer);
     await running;
@@ -64,6 +68,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    smsBalanceIntervalMs: config.smsBalanceIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
@@ -97,11 +102,15 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     const n = await releasePending(sql);
     if (n > 0) log.info("pending points released", { entries: n });
   });
+  const sms = opts.notifications?.senders.sms;
+  const stopBalance = sms?.balance
+    ? every(opts.smsBalanceIntervalMs ?? 300_000, "SMS.ru balance", async () => queues.metrics.smsBalance(await sms.balance!()), true)
+    : async () => {};
   return {
     settlement,
     notifications: notifications?.worker ?? null,
     async close() {
-      await Promise.all([stopSweep(), stopRelease()]);
+      await Promise.all([stopSweep(), stopRelease(), stopBalance()]);
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
@@ -112,7 +121,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders), {
+  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders, queues.metrics), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,

@@ -5,7 +5,7 @@
 import type { Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
-import { postLedgerEntry } from "./ledger.ts";
+import { type LedgerKind, type NewLedgerEntry, postLedgerEntry } from "./ledger.ts";
 import { changePhrase, DEFAULT_TEMPLATES, renderTemplate } from "./messages.ts";
 
 export interface PointsMessage {
@@ -19,6 +19,10 @@ export interface SettleOutcome {
   /** Returns that waited for this sale and may now be settled. */
   releasedReturns: { documentId: string; round: number }[];
   message: PointsMessage | null;
+  /** Ledger entries this settlement posted (for the metrics); empty unless "settled". */
+  movements: { kind: LedgerKind; points: number }[];
+  /** When the sale or return happened (the POS's moment; arrival when it sent none). */
+  moment: Date | null;
 }
 
 interface DocumentRow {
@@ -35,6 +39,8 @@ interface DocumentRow {
   points_spent: number;
   points_earned: number;
   accrual_available_at: Date | null;
+  moment: Date | null;
+  received_at: Date;
   sale_key: string | null;
   returned_kopecks: number;
   notice_text: string | null;
@@ -45,7 +51,15 @@ interface DocumentRow {
 
 type Tx = Sql;
 
-const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null });
+const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
+
+type Movements = SettleOutcome["movements"];
+
+/** Posts an entry and notes it among the settlement's movements when it is new. */
+async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntry): Promise<void> {
+  const { inserted } = await postLedgerEntry(tx, tenantId, e);
+  if (inserted) moved.push({ kind: e.kind, points: e.points });
+}
 
 export async function settleDocument(sql: Sql, tenantId: string, documentId: string): Promise<SettleOutcome> {
   return sql.begin(async (tx) => {
@@ -55,14 +69,15 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
     if (doc.state === "flagged") return nothing("flagged");
     if (doc.state === "settled") {
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
-      return { status: "already", releasedReturns: [], message };
+      return { ...nothing("already"), message };
     }
     const t = await templates(tx as unknown as Tx, tenantId);
+    const moved: Movements = [];
     const outcome =
       doc.kind === "sale"
-        ? await settleSale(tx as unknown as Tx, tenantId, doc, t)
-        : await settleReturn(tx as unknown as Tx, tenantId, doc, t);
-    return outcome;
+        ? await settleSale(tx as unknown as Tx, tenantId, doc, t, moved)
+        : await settleReturn(tx as unknown as Tx, tenantId, doc, t, moved);
+    return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
   });
 }
 
@@ -78,7 +93,7 @@ async function templates(tx: Tx, tenantId: string): Promise<Templates> {
   return { points: p?.points ?? DEFAULT_TEMPLATES.points, return: p?.return ?? DEFAULT_TEMPLATES.return };
 }
 
-async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templates): Promise<SettleOutcome> {
+async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templates, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
@@ -89,7 +104,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
       await tx`update document set customer_id = ${customerId}, match_status = 'matched'
                where tenant_id = ${tenantId} and id = ${doc.id}`;
       if (doc.points_spent > 0) {
-        await postLedgerEntry(tx, tenantId, {
+        await post(moved, tx, tenantId, {
           customerId,
           kind: "spend",
           points: -doc.points_spent,
@@ -102,7 +117,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
   let message: PointsMessage | null = null;
   if (customerId) {
     if (doc.points_earned > 0) {
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId,
         kind: "accrual",
         points: doc.points_earned,
@@ -143,7 +158,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
     update document set state = 'received', settle_round = settle_round + 1
     where tenant_id = ${tenantId} and state = 'waiting' and sale_key = ${doc.external_key}
     returning id, settle_round`;
-  return { status: "settled", releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
+  return { ...nothing("settled"), releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
 /**
@@ -157,7 +172,7 @@ export function returnedShare(moved: number, returnedSoFar: number, saleBase: nu
   return Number((BigInt(moved) * BigInt(returnedSoFar)) / BigInt(saleBase));
 }
 
-async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templates): Promise<SettleOutcome> {
+async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templates, moved: Movements): Promise<SettleOutcome> {
   const [sale] = await tx<DocumentRow[]>`
     select * from document
     where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${ret.sale_key}
@@ -178,7 +193,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
     const refund = returnedShare(sale.points_spent, returned, saleBase) - sale.points_refunded;
     const clawback = returnedShare(sale.points_earned, returned, saleBase) - sale.points_clawed_back;
     if (refund > 0) {
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "refund",
         points: refund,
@@ -193,7 +208,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
         select released_at, available_at from ledger_entry
         where tenant_id = ${tenantId} and idempotency_key = ${`sale:${sale.id}:accrual`}`;
       pendingClawback = !!accrual && accrual.released_at === null && accrual.available_at.getTime() > Date.now();
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "clawback",
         points: -clawback,
@@ -229,5 +244,5 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
     update document set state = 'settled', settled_at = now(), sale_id = ${sale.id},
       customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null}
     where tenant_id = ${tenantId} and id = ${ret.id}`;
-  return { status: "settled", releasedReturns: [], message };
+  return { ...nothing("settled"), message };
 }

@@ -113,6 +113,7 @@ function payments(body: DocumentBody): number | null {
 
 /** Stored: hand it to settlement (a Redis failure only delays it; see the sweeper) and answer. */
 async function accepted(deps: AppDeps, tenantId: string, stored: Stored): Promise<{ id: string }> {
+  if (stored.spendPosted) deps.queues?.metrics.ledger([{ kind: "spend", points: -stored.spendPosted }]);
   if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId, documentId: stored.documentId }]);
   return { id: stored.documentId };
 }
