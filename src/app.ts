@@ -15,6 +15,7 @@ import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
 import { metricsController } from "./metrics/metrics.ts";
+import { requestContext } from "./request-context.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -32,6 +33,7 @@ export const moyskladApi = (deps: AppDeps) =>
  */
 export function createApp(deps: AppDeps) {
   return new Elysia({ normalize: false })
+    .use(requestContext)
     .use(httpErrors)
     .use(metricsController(deps)) // before the routes it times
     .use(

@@ -45,7 +45,8 @@ async function main(): Promise<void> {
     workers: withWorkers ? config.workerConcurrency : 0,
   });
   if (!config.adminToken) {
-    log.info(`ADMIN_TOKEN is not set: using the generated token in ${config.dataDir}/admin-token`, { adminToken });
+    // The token itself stays out of the log (logs travel further than the data folder).
+    log.info(`ADMIN_TOKEN is not set: using the generated token kept in ${config.dataDir}/admin-token`);
   }
 
   let stopping = false;

@@ -1,10 +1,10 @@
 // Starts the workers of one process: the settlement worker, the notifications worker and the
 // sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
-import { Worker } from "bullmq";
+import { type Job, Worker } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
-import { errorFields, log } from "../src/log.ts";
+import { errorFields, log, withLogContext } from "../src/log.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
@@ -43,7 +43,7 @@ function every(ms: number, name: string, task: () => Promise<unknown>, atOnce = 
   let lastError = 0;
   const tick = () => {
     if (running) return;
-    running = task()
+    running = withLogContext({ task: name }, task)
       .catch((e) => {
         if (Date.now() - lastError > 30_000) log.warn(`${name} failed; will retry`, errorFields(e));
         lastError = Date.now();
@@ -58,6 +58,11 @@ function every(ms: number, name: string, task: () => Promise<unknown>, atOnce = 
     clearInterval(timer);
     await running;
   };
+}
+
+/** Every log line a job writes names the job, its queue and its tenant. */
+function inJobContext<J extends Job<{ tenantId?: string }>, R>(queue: string, processor: (job: J) => Promise<R>) {
+  return (job: J) => withLogContext({ jobId: job.id, queue, tenantId: job.data?.tenantId }, () => processor(job));
 }
 
 export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
@@ -77,7 +82,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const settlement = new Worker(QueueName.settlement, settlementProcessor(sql, queues), {
+  const settlement = new Worker(QueueName.settlement, inJobContext(QueueName.settlement, settlementProcessor(sql, queues)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.settlement),
     concurrency: opts.concurrency,
@@ -91,7 +96,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     lastError = Date.now();
   });
   settlement.on("failed", (job, e) => {
-    log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+    log.warn("settlement job failed", { jobId: job?.id, queue: QueueName.settlement, tenantId: job?.data.tenantId, attempts: job?.attemptsMade, ...errorFields(e) });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
@@ -121,7 +126,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders, queues.metrics), {
+  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, queues.metrics)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,
