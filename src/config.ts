@@ -7,6 +7,8 @@ export interface Config {
   databaseUrl: string;
   /** Empty when a local Redis should be used or started. */
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster ("host:port,host:port"); when set, REDIS_URL is not used. */
+  redisClusterNodes: string;
   adminToken: string;
   /** Where embedded services keep their data. */
   dataDir: string;
@@ -54,6 +56,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://`);
   }
+  const redisClusterNodes = (env.REDIS_CLUSTER_NODES ?? "").trim();
+  if (redisClusterNodes && !redisClusterNodes.split(",").every((n) => /^[A-Za-z0-9.\-]+:\d{1,5}$/.test(n.trim()))) {
+    throw new ConfigError(`REDIS_CLUSTER_NODES must list host:port pairs separated by commas, e.g. "10.0.0.1:7000,10.0.0.2:7000"`);
+  }
   const adminToken = env.ADMIN_TOKEN ?? "";
   if (adminToken && adminToken.length < 16) {
     throw new ConfigError(`ADMIN_TOKEN must be at least 16 characters long`);
@@ -66,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: intVar(env, "PORT", 3000, 0, 65535),
     databaseUrl,
     redisUrl,
+    redisClusterNodes,
     adminToken,
     dataDir: env.DATA_DIR || ".data",
     dbPoolSize: intVar(env, "DB_POOL_SIZE", 20, 1, 500),
