@@ -56,6 +56,8 @@ export interface Stored {
   created: boolean;
   /** Whether settlement still has to run for it. */
   needsSettlement: boolean;
+  /** Points this call took from the customer's balance (a new sale's spend; 0 otherwise). */
+  spendPosted?: number;
 }
 
 /**
@@ -83,7 +85,7 @@ const momentSql = (sql: Sql, moment: Date | null) => sql`least(now(), coalesce($
 export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Promise<Stored> {
   const ref = s.customer;
   const spend = s.pointsSpentReported;
-  const [row] = await sql<{ id: string; created: boolean; state: string }[]>`
+  const [row] = await sql<{ id: string; created: boolean; state: string; spent: number }[]>`
     with c as (
       ${ref ? customerLookup(sql, tenantId, ref, sql`id, balance`) : sql`select null::uuid as id, 0::bigint as balance where false`}
     ), decided as (
@@ -122,16 +124,16 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
       from spend where customer.tenant_id = ${tenantId} and customer.id = spend.customer_id
       returning 1
     )
-    select id, true as created, 'received' as state from d
+    select id, true as created, 'received' as state, (select coalesce(-sum(points), 0) from spend)::int as spent from d
     union all
-    select id, false, state from document
+    select id, false, state, 0 from document
       where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${s.externalKey}
         and not exists (select 1 from d)`;
   return row ? stored(row) : existing(sql, tenantId, "sale", s.externalKey);
 }
 
-function stored(row: { id: string; created: boolean; state: string }): Stored {
-  return { documentId: row.id, created: row.created, needsSettlement: row.state === "received" };
+function stored(row: { id: string; created: boolean; state: string; spent?: number }): Stored {
+  return { documentId: row.id, created: row.created, needsSettlement: row.state === "received", spendPosted: row.spent ?? 0 };
 }
 
 // A concurrent delivery of the same document committed after this statement's snapshot:

@@ -5,7 +5,7 @@
 import type { Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
-import { postLedgerEntry } from "./ledger.ts";
+import { type LedgerKind, type NewLedgerEntry, postLedgerEntry } from "./ledger.ts";
 import { returnedShare } from "./engine.ts";
 import { grantWelcome } from "./gifts.ts";
 import { syncLots } from "./lots.ts";
@@ -27,6 +27,10 @@ export interface SettleOutcome {
   /** Returns that waited for this sale and may now be settled. */
   releasedReturns: { documentId: string; round: number }[];
   message: PointsMessage | null;
+  /** Ledger entries this settlement posted (for the metrics); empty unless "settled". */
+  movements: { kind: LedgerKind; points: number }[];
+  /** When the sale or return happened (the POS's moment; arrival when it sent none). */
+  moment: Date | null;
 }
 
 interface DocumentRow {
@@ -46,9 +50,9 @@ interface DocumentRow {
   lines: { assortmentId: string; moneyKopecks: number }[] | null;
   paid_kopecks: number | null;
   accrual_available_at: Date | null;
-  sale_key: string | null;
   moment: Date | null;
   received_at: Date;
+  sale_key: string | null;
   returned_kopecks: number;
   notice_text: string | null;
   points_refunded: number;
@@ -58,7 +62,15 @@ interface DocumentRow {
 
 type Tx = Sql;
 
-const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null });
+const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
+
+type Movements = SettleOutcome["movements"];
+
+/** Posts an entry and notes it among the settlement's movements when it is new. */
+async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntry): Promise<void> {
+  const { inserted } = await postLedgerEntry(tx, tenantId, e);
+  if (inserted) moved.push({ kind: e.kind, points: e.points });
+}
 
 export async function settleDocument(sql: Sql, tenantId: string, documentId: string): Promise<SettleOutcome> {
   return sql.begin(async (tx) => {
@@ -68,14 +80,15 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
     if (doc.state === "flagged") return nothing("flagged");
     if (doc.state === "settled") {
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
-      return { status: "already", releasedReturns: [], message };
+      return { ...nothing("already"), message };
     }
     const program = await programOf(tx as unknown as Tx, tenantId);
+    const moved: Movements = [];
     const outcome =
       doc.kind === "sale"
-        ? await settleSale(tx as unknown as Tx, tenantId, doc, program)
-        : await settleReturn(tx as unknown as Tx, tenantId, doc, program);
-    return outcome;
+        ? await settleSale(tx as unknown as Tx, tenantId, doc, program, moved)
+        : await settleReturn(tx as unknown as Tx, tenantId, doc, program, moved);
+    return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
   });
 }
 
@@ -92,7 +105,7 @@ function joined(...texts: (string | null | undefined)[]): string | null {
   return parts.length > 0 ? parts.join(". ") : null;
 }
 
-async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: Program): Promise<SettleOutcome> {
+async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
@@ -109,7 +122,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
                where tenant_id = ${tenantId} and id = ${doc.id}`;
       doc.points_spent = posted;
       if (posted > 0) {
-        await postLedgerEntry(tx, tenantId, {
+        await post(moved, tx, tenantId, {
           customerId,
           kind: "spend",
           points: -posted,
@@ -147,7 +160,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
       // Lifetimes count from the sale's own moment (plus the accrual delay).
       const spendableFrom = doc.accrual_available_at ?? moment;
       const lifetime = program.settings.pointsLifetimeDays;
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId,
         kind: "accrual",
         points: doc.points_earned,
@@ -192,7 +205,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
     update document set state = 'received', settle_round = settle_round + 1
     where tenant_id = ${tenantId} and state = 'waiting' and sale_key = ${doc.external_key}
     returning id, settle_round`;
-  return { status: "settled", releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
+  return { ...nothing("settled"), releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
 /** The operator's sentence for a spend the balance did not cover (intake words it the same). */
@@ -200,7 +213,7 @@ export function heldSpendReason(reported: number, posted: number): string {
   return `Списано больше баллов, чем было у покупателя (${reported} при балансе ${posted}): ${reported - posted} баллов ждут решения оператора.`;
 }
 
-async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program: Program): Promise<SettleOutcome> {
+async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   const [sale] = await tx<DocumentRow[]>`
     select * from document
     where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${ret.sale_key}
@@ -226,7 +239,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
     const refund = returnedShare(sale.points_spent, returned, saleBase) - sale.points_refunded;
     const clawback = returnedShare(sale.points_earned, returned, saleBase) - sale.points_clawed_back;
     if (refund > 0) {
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "refund",
         points: refund,
@@ -241,7 +254,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
         select released_at, available_at from ledger_entry
         where tenant_id = ${tenantId} and idempotency_key = ${`sale:${sale.id}:accrual`}`;
       pendingClawback = !!accrual && accrual.released_at === null && accrual.available_at.getTime() > Date.now();
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "clawback",
         points: -clawback,
@@ -288,5 +301,5 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
       await tx`update document set notice_text = ${text} where tenant_id = ${tenantId} and id = ${ret.id}`;
     }
   }
-  return { status: "settled", releasedReturns: [], message };
+  return { ...nothing("settled"), message };
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { TtlCache } from "../cache.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { setLogTenant } from "../log.ts";
 import { type Promotion, type PromotionRow, promotionFromRow } from "./promotions.ts";
 import { checkProgramPatch, mergeStored, type Program, type ProgramPatch, type ProgramSettings, programFromStored } from "./program.ts";
 
@@ -87,6 +88,7 @@ export class TenantDirectory {
     const hash = hashApiKey(key);
     const cacheKey = hash.toString("hex");
     const cached = this.byKeyHash.get(cacheKey);
+    if (cached) setLogTenant(cached.id); // the rest of the request's log lines name the tenant
     if (cached !== undefined) return cached;
     const [row] = await this.sql<TenantProgramRow[]>`
       select ${this.sql.unsafe(TENANT_COLUMNS)}
@@ -94,6 +96,7 @@ export class TenantDirectory {
       where t.api_key_hash = ${hash}`;
     const ctx = row ? contextFromRow(row) : null;
     this.byKeyHash.set(cacheKey, ctx, ctx ? this.ttlMs : Math.min(this.ttlMs, 1000));
+    if (ctx) setLogTenant(ctx.id);
     return ctx;
   }
 
@@ -102,6 +105,7 @@ export class TenantDirectory {
       select ${this.sql.unsafe(TENANT_COLUMNS)}
       from tenant t join program p on p.tenant_id = t.id
       where t.slug = ${slug}`;
+    if (row) setLogTenant(row.id);
     return row ? contextFromRow(row) : null;
   }
 

@@ -32,6 +32,7 @@ function read(path: string, tenant: TenantContext, body: unknown, reader: (b: un
 
 /** Stored: hand it to settlement (a Redis failure only delays it; see the sweeper) and answer. */
 async function accepted(deps: AppDeps, tenantId: string, stored: Stored): Promise<{ id: string }> {
+  if (stored.spendPosted) deps.queues?.metrics.ledger([{ kind: "spend", points: -stored.spendPosted }]);
   if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId, documentId: stored.documentId }]);
   return { id: stored.documentId };
 }
