@@ -32,6 +32,8 @@ export const ProgramSettings = t.Object({
   codeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "SMS с кодом: {code} {shop}" }),
   pointsMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после продажи: {change} {balance} {earned} {spent}" }),
   returnMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после возврата: {change} {balance} {refunded} {clawed}" }),
+  referrerPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы пригласившему, когда первая покупка друга проведена; 0 — выключено" }),
+  referredPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы приглашённому другу за первую покупку; 0 — выключено" }),
 });
 
 export const ProgramPatch = t.Partial(ProgramSettings);

@@ -21,6 +21,8 @@ export interface ProgramSettings {
   codeMessageTemplate: string;
   pointsMessageTemplate: string;
   returnMessageTemplate: string;
+  referrerPoints: number;
+  referredPoints: number;
 }
 
 export interface ProgramRow {
@@ -41,6 +43,8 @@ export interface ProgramRow {
   code_message_template: string | null;
   points_message_template: string | null;
   return_message_template: string | null;
+  referrer_points: number;
+  referred_points: number;
 }
 
 /** Settings plus the engine's integer form of them, computed once per cache fill. */
@@ -75,6 +79,8 @@ export function programFromRow(row: ProgramRow): Program {
     codeMessageTemplate: row.code_message_template ?? DEFAULT_TEMPLATES.code,
     pointsMessageTemplate: row.points_message_template ?? DEFAULT_TEMPLATES.points,
     returnMessageTemplate: row.return_message_template ?? DEFAULT_TEMPLATES.return,
+    referrerPoints: row.referrer_points,
+    referredPoints: row.referred_points,
   };
   const rules: ProgramRules = {
     earnPercentBp: hundredths(row.earn_percent),
@@ -106,4 +112,6 @@ export const PROGRAM_COLUMNS = [
   "code_message_template",
   "points_message_template",
   "return_message_template",
+  "referrer_points",
+  "referred_points",
 ] as const;

@@ -55,7 +55,8 @@ const programSelect = (sql: Sql) => sql`
   p.max_spend_percent::text as max_spend_percent, p.earn_while_redeeming, p.accrual_delay_days,
   p.excluded_assortment_ids, p.require_spend_verification, p.require_registration_verification,
   p.receipt_template, p.code_length, p.code_ttl_seconds, p.code_repeat_seconds, p.codes_per_phone_per_hour,
-  p.codes_per_tenant_per_hour, p.code_message_template, p.points_message_template, p.return_message_template`;
+  p.codes_per_tenant_per_hour, p.code_message_template, p.points_message_template, p.return_message_template,
+  p.referrer_points, p.referred_points`;
 
 type TenantProgramRow = Tenant & ProgramRow;
 
@@ -145,6 +146,8 @@ export class TenantDirectory {
     if (patch.codeMessageTemplate !== undefined) columns.code_message_template = patch.codeMessageTemplate;
     if (patch.pointsMessageTemplate !== undefined) columns.points_message_template = patch.pointsMessageTemplate;
     if (patch.returnMessageTemplate !== undefined) columns.return_message_template = patch.returnMessageTemplate;
+    if (patch.referrerPoints !== undefined) columns.referrer_points = patch.referrerPoints;
+    if (patch.referredPoints !== undefined) columns.referred_points = patch.referredPoints;
     if (Object.keys(columns).length > 0) {
       await this.sql`update program set ${this.sql(columns)}, updated_at = now() where tenant_id = ${tenant.id}`;
       this.invalidate(tenant.id);
