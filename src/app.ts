@@ -14,6 +14,8 @@ import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
+import { cardController } from "./card/controller.tsx";
+import { notifyConfig } from "./notify/config.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -62,6 +64,7 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
+    .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: false, googleWallet: false }))
     .use(queueBoard(deps));
 }
 

@@ -23,6 +23,8 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The address customers reach (card links in SMS and Wallet passes), no trailing slash. */
+  publicUrl: string;
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +45,20 @@ function queuePrefixVar(raw: string | undefined): string {
   return v;
 }
 
+function publicUrlVar(raw: string | undefined, port: number): string {
+  const v = (raw ?? "").trim() || `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be the address customers reach, such as https://loyalty.example.ru`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash || url.username) {
+    throw new ConfigError(`PUBLIC_URL must be a plain http(s) address without query or credentials, got "${v}"`);
+  }
+  return url.toString().replace(/\/+$/, "");
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const databaseUrl = env.DATABASE_URL ?? "";
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -60,8 +76,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error`);
   }
+  const port = intVar(env, "PORT", 3000, 0, 65535);
   return {
-    port: intVar(env, "PORT", 3000, 0, 65535),
+    port,
     databaseUrl,
     redisUrl,
     adminToken,
@@ -75,5 +92,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
+    publicUrl: publicUrlVar(env.PUBLIC_URL, port),
   };
 }

@@ -19,11 +19,11 @@ import type { Sql } from "../src/db/client.ts";
 import { errorFields, log } from "../src/log.ts";
 import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
 import { type Channel, SendError, type Senders } from "../src/notify/types.ts";
-import type { CodeMessageJob, NotificationJob, PointsMessageJob } from "../src/queue/queues.ts";
+import type { CardMessageJob, CodeMessageJob, NotificationJob, PointsMessageJob, WalletUpdateJob } from "../src/queue/queues.ts";
 
 export type { Senders } from "../src/notify/types.ts";
 
-type Purpose = "code" | "points";
+type Purpose = "code" | "points" | "card";
 
 export interface ChannelFailure {
   channel: Channel;
@@ -41,7 +41,7 @@ export interface NotificationOutcome {
   failures?: ChannelFailure[];
 }
 
-interface Recorded {
+export interface Recorded {
   tenantId: string;
   customerId: string | null;
   purpose: Purpose;
@@ -56,7 +56,7 @@ interface Recorded {
 
 const clip = (s: string, n = 500) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
-async function record(sql: Sql, r: Recorded): Promise<void> {
+export async function record(sql: Sql, r: Recorded): Promise<void> {
   await sql`
     insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
     values (${r.tenantId}, ${r.customerId}, ${r.purpose}, ${r.ref}, ${r.channel}, ${r.status},
@@ -67,7 +67,7 @@ async function record(sql: Sql, r: Recorded): Promise<void> {
       where notification.status <> 'sent'`;
 }
 
-async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
+export async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
   const [row] = await sql<{ channel: Channel }[]>`
     select channel from notification
     where tenant_id = ${tenantId} and purpose = ${purpose} and ref = ${ref} and status = 'sent'
@@ -75,7 +75,7 @@ async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string)
   return row?.channel ?? null;
 }
 
-function asSendError(e: unknown, channel: Channel): SendError {
+export function asSendError(e: unknown, channel: Channel): SendError {
   if (e instanceof SendError) return e;
   // Our own bug or an unexpected library error: retry (the job shows it if it persists).
   return new SendError(channel, "temporary", (e as Error)?.message ?? String(e));
@@ -109,11 +109,17 @@ async function smsWorks(sql: Sql, tenantId: string, phone: string): Promise<void
             where tenant_id = ${tenantId} and phone = ${phone} and sms_failed_at is not null`;
 }
 
-function isLastAttempt(job: Job): boolean {
+export function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
 }
 
-export function notificationsProcessor(sql: Sql, senders: Senders) {
+/** Jobs of the customer's card (card link SMS, Wallet updates), handled in their own modules. */
+export interface CardJobHandlers {
+  card?: (job: Job<NotificationJob>, data: CardMessageJob) => Promise<NotificationOutcome>;
+  wallet?: (job: Job<NotificationJob>, data: WalletUpdateJob) => Promise<NotificationOutcome>;
+}
+
+export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: CardJobHandlers = {}) {
   async function code(job: Job<NotificationJob>, data: CodeMessageJob): Promise<NotificationOutcome> {
     const { tenantId, codeId } = data;
     const [row] = await sql<
@@ -264,6 +270,8 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
   return async (job: Job<NotificationJob>): Promise<NotificationOutcome> => {
     const data = job.data;
     if (data.type === "code") return code(job, data);
+    if (data.type === "card") return cardJobs.card ? cardJobs.card(job, data) : { status: "skipped", reason: "card links not handled here" };
+    if (data.type === "wallet") return cardJobs.wallet ? cardJobs.wallet(job, data) : { status: "skipped", reason: "Wallet is not configured" };
     return points(job, data);
   };
 }

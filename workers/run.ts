@@ -8,6 +8,7 @@ import { errorFields, log } from "../src/log.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { cardLinkProcessor } from "./card-link.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake } from "./sweeper.ts";
@@ -25,7 +26,7 @@ export interface WorkerOptions {
    * it from the environment; absent → no notifications worker in this process (tests of
    * settlement alone, which look at the queued messages).
    */
-  notifications?: { senders: Senders; concurrency?: number };
+  notifications?: { senders: Senders; concurrency?: number; publicUrl?: string };
 }
 
 export interface RunningWorkers {
@@ -65,7 +66,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
-    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
+    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl },
   };
 }
 
@@ -112,7 +113,8 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders), {
+  const cardJobs = { card: cardLinkProcessor(sql, n.senders, n.publicUrl ?? "http://localhost:3000") };
+  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,

@@ -1,6 +1,6 @@
 import type { Sql } from "../db/client.ts";
 
-export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
+export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry" | "referral";
 
 export interface LedgerEntryRow {
   id: number;

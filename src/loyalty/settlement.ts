@@ -3,6 +3,7 @@
 // settled once (its row is locked and its state checked), so retried and redelivered
 // jobs change nothing the second time.
 import type { Sql } from "../db/client.ts";
+import { settleReferralOnSale } from "../card/referrals.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
 import { postLedgerEntry } from "./ledger.ts";
@@ -111,6 +112,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
         availableAt: doc.accrual_available_at,
       });
     }
+    await settleReferralOnSale(tx, tenantId, customerId, doc);
     const [c] = await tx<{ balance: number; pending_balance: number }[]>`
       update customer set purchases_count = purchases_count + 1,
         purchases_kopecks = purchases_kopecks + ${doc.total_kopecks}, updated_at = now()
