@@ -16,6 +16,16 @@ import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
 import { cardController } from "./card/controller.tsx";
 import { notifyConfig } from "./notify/config.ts";
+import { walletConfig } from "./wallet/config.ts";
+import { walletController } from "./wallet/controller.ts";
+
+/** The customer's side: card, self-registration, Wallet. */
+function cardPages(deps: AppDeps) {
+  const wallet = deps.wallet ?? walletConfig();
+  return new Elysia()
+    .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: wallet.apple !== null, googleWallet: wallet.google !== null }))
+    .use(walletController(deps, wallet));
+}
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -64,7 +74,7 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
-    .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: false, googleWallet: false }))
+    .use(cardPages(deps))
     .use(queueBoard(deps));
 }
 

@@ -2,6 +2,7 @@ import type { Config } from "./config.ts";
 import type { Sql } from "./db/client.ts";
 import type { TenantDirectory } from "./loyalty/tenants.ts";
 import type { Queues } from "./queue/queues.ts";
+import type { WalletConfig } from "./wallet/config.ts";
 
 /** What the HTTP app needs from the process that serves it. */
 export interface AppDeps {
@@ -12,4 +13,6 @@ export interface AppDeps {
   queues?: Queues;
   /** Extra readiness checks (e.g. Redis once queues exist): name → ok? */
   readiness?: Record<string, () => Promise<boolean>>;
+  /** Apple/Google Wallet; absent → from the environment (src/wallet/config.ts). */
+  wallet?: WalletConfig;
 }

@@ -9,6 +9,10 @@ import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
 import { cardLinkProcessor } from "./card-link.ts";
+import { ApnsClient } from "../src/wallet/apns.ts";
+import { type WalletConfig, walletConfig } from "../src/wallet/config.ts";
+import { GoogleWallet } from "../src/wallet/google.ts";
+import { walletUpdateProcessor } from "../src/wallet/updates.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake } from "./sweeper.ts";
@@ -26,7 +30,7 @@ export interface WorkerOptions {
    * it from the environment; absent → no notifications worker in this process (tests of
    * settlement alone, which look at the queued messages).
    */
-  notifications?: { senders: Senders; concurrency?: number; publicUrl?: string };
+  notifications?: { senders: Senders; concurrency?: number; publicUrl?: string; wallet?: WalletConfig };
 }
 
 export interface RunningWorkers {
@@ -66,7 +70,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
-    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl },
+    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl, wallet: walletConfig() },
   };
 }
 
@@ -106,6 +110,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
+      notifications?.closeClients();
     },
   };
 }
@@ -113,7 +118,14 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const cardJobs = { card: cardLinkProcessor(sql, n.senders, n.publicUrl ?? "http://localhost:3000") };
+  const publicUrl = n.publicUrl ?? "http://localhost:3000";
+  const apple = n.wallet?.apple;
+  const walletUpdaters = {
+    apns: apple?.apns ? new ApnsClient({ teamId: apple.teamId, ...apple.apns }, apple.passTypeId) : null,
+    google: n.wallet?.google ? new GoogleWallet(n.wallet.google, publicUrl) : null,
+    publicUrl,
+  };
+  const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl), wallet: walletUpdateProcessor(sql, walletUpdaters) };
   const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
@@ -134,5 +146,5 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     sms: n.senders.sms ? "SMS.ru" : "off (logged only)",
     push: n.senders.push ? "Web Push" : "off",
   });
-  return { worker, connection };
+  return { worker, connection, closeClients: () => walletUpdaters.apns?.close() };
 }
