@@ -12,6 +12,8 @@ import { type FakeSmsRu, fakeSmsRu } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
 import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
 import { sale } from "./support/sales.ts";
+import webpush from "web-push";
+import { createECDH, randomBytes } from "node:crypto";
 
 const ADMIN = "card-browser-admin-token-0123";
 const MS = "/rest/integration/moysklad/v1";
@@ -83,6 +85,7 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     sms = fakeSmsRu();
     redis = await redisUrl();
     const port = await freePort();
+    const vapid = webpush.generateVAPIDKeys();
     origin = `http://127.0.0.1:${port}`;
     api = spawnService(["src/main.ts"], {
       DATABASE_URL: db.url,
@@ -95,6 +98,9 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
       WORKER_CONCURRENCY: "2",
       SMS_RU_URL: sms.url,
       SMS_RU_API_ID: "test-api-id-0001",
+      VAPID_PUBLIC_KEY: vapid.publicKey,
+      VAPID_PRIVATE_KEY: vapid.privateKey,
+      VAPID_SUBJECT: "mailto:ops@example.com",
     });
     await waitForHttp(`${origin}/health`, 60_000, api);
     const t = await admin("POST", "/tenants", { slug: `card-${process.pid}`, name: "Кофейня «Зерно»" });
@@ -143,8 +149,43 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     expect(found.status).toBe(200);
     expect(found.body.rows.map((r: any) => r.id)).toEqual([inviterId]);
     inviteUrl = await w.page.locator("#invite-link").inputValue();
+    // The Web Push button: our service worker registers, the button shows; pressing it asks
+    // the browser's push service (none is reachable here) and the page says what happened.
+    await w.context.grantPermissions(["notifications"], { origin });
+    await w.page.waitForSelector("#push-button:not([hidden])");
+    expect(await w.page.evaluate(async () => (await navigator.serviceWorker.getRegistration("/card/"))?.active?.scriptURL ?? (await navigator.serviceWorker.ready).active?.scriptURL)).toBe(`${origin}/card/sw.js`);
+    await w.page.click("#push-button");
+    await w.page.waitForFunction(() => !/Подключаем/.test(document.getElementById("push-status")!.textContent ?? "") && document.getElementById("push-status")!.textContent !== "");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Не получилось включить уведомления. Попробуйте ещё раз позже.");
+    await expect(w.page.locator("#push-button").isEnabled()).resolves.toBe(true);
+    await w.shot("card-push-360");
     expect(inviteUrl).toMatch(new RegExp(`^${origin}/join/${shop.slug}\\?ref=[A-Za-z0-9]{10}$`));
     expect(w.offsite).toEqual([]);
+    expect(w.broken).toEqual([]);
+    await w.context.close();
+  });
+
+  test("the push button subscribes this browser at our server and says so", async () => {
+    // The browser's own push service is outside (and unreachable here): its answer to
+    // PushManager.subscribe is played by a fixed subscription; the rest is the page's code.
+    const ecdh = createECDH("prime256v1");
+    ecdh.generateKeys();
+    const sub = { endpoint: "https://push.example.com/send/card-browser-1", expirationTime: null, keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: randomBytes(16).toString("base64url") } };
+    const w = await phonePage();
+    await w.context.grantPermissions(["notifications"], { origin });
+    await w.context.addInitScript((json) => {
+      PushManager.prototype.subscribe = async function () {
+        return { toJSON: () => JSON.parse(json) } as unknown as PushSubscription;
+      };
+    }, JSON.stringify(sub));
+    await w.page.goto(inviterCardUrl);
+    await w.page.click("#push-button:not([hidden])");
+    await w.page.waitForFunction(() => document.getElementById("push-button")!.textContent === "Уведомления включены");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Готово: сообщения о баллах будут приходить на это устройство.");
+    const [row] = await db.sql<{ customer_id: string }[]>`select customer_id from push_subscription where endpoint = ${sub.endpoint}`;
+    expect(row?.customer_id).toBe(inviterId);
+    await noSidewaysScroll(w.page);
+    await w.shot("card-push-on-360");
     expect(w.broken).toEqual([]);
     await w.context.close();
   });
