@@ -111,7 +111,7 @@ describe("every line names its request or job and tenant", () => {
       headers: { "content-type": "application/json", "lognex-discount-api-auth-token": shop.apiToken, "x-request-id": "till-42-request-0001" },
       body: JSON.stringify(s.body),
     });
-    expect(res.status).toBe(201);
+    expect({ status: res.status, body: res.body }).toMatchObject({ status: 201 });
     expect(res.headers.get("x-request-id")).toBe("till-42-request-0001");
     const line = lines.find((l) => l.msg === "settlement not queued; the sweeper will retry");
     expect(line).toBeDefined();

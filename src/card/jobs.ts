@@ -7,15 +7,14 @@ import { jobId, NotificationPriority, type Queues } from "../queue/queues.ts";
 /** How long a Wallet refresh waits for more changes of the same balance. */
 export const WALLET_COALESCE_MS = 1000;
 
-/** The card link by SMS, once per customer (deterministic job id). Best effort: never fails the registration. */
+/**
+ * The card link by SMS, once per customer (deterministic job id). Best effort, bounded in
+ * time: a registration at the till never waits on Redis, nor fails because of it.
+ */
 export async function queueCardLink(queues: Queues | undefined, tenantId: string, customerId: string): Promise<void> {
   if (!queues) return;
   try {
-    await queues.notifications.add(
-      "card",
-      { type: "card", tenantId, customerId },
-      { jobId: jobId.cardMessage(customerId), priority: NotificationPriority.points },
-    );
+    await queues.enqueueCardMessage({ tenantId, customerId });
   } catch (e) {
     log.warn("card link not queued", { tenantId, customerId, ...errorFields(e) });
   }

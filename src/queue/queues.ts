@@ -224,6 +224,15 @@ export class Queues {
     );
   }
 
+  /** Queues the customer's card link (once per customer); throws when Redis does not answer in time. */
+  async enqueueCardMessage(job: Omit<CardMessageJob, "type">): Promise<void> {
+    await within(
+      this.addTimeoutMs,
+      this.notifications.add("card", { ...job, type: "card" }, { jobId: jobId.cardMessage(job.customerId), priority: NotificationPriority.points }),
+      REDIS_SLOW,
+    );
+  }
+
   /**
    * When the oldest job still waiting in a queue was added (ms since epoch), or null.
    * Plain jobs wait in a list (oldest at the tail); prioritized ones in a sorted set scored
