@@ -14,6 +14,7 @@ import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
+import { moyskladAppController } from "./moysklad/app-catalog.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -62,7 +63,8 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
-    .use(queueBoard(deps));
+    .use(queueBoard(deps))
+    .use(moyskladAppController(deps));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -11,8 +11,12 @@ export interface Tenant {
   name: string;
 }
 
+/** active; suspended (the МойСклад subscription is unpaid); uninstalled (the app was removed). */
+export type TenantState = "active" | "suspended" | "uninstalled";
+
 /** What a request needs to know about the merchant behind an access key. */
 export interface TenantContext extends Tenant {
+  state: TenantState;
   program: Program;
 }
 
@@ -24,21 +28,29 @@ function newApiKey(): string {
   return randomBytes(32).toString("base64url");
 }
 
-export async function createTenant(sql: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
+/** A tenant and its program with defaults, inside the caller's transaction. */
+export async function insertTenant(tx: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   const apiToken = newApiKey();
+  const [tenant] = await tx<Tenant[]>`
+    insert into tenant (slug, name, api_key_hash)
+    values (${input.slug}, ${input.name}, ${hashApiKey(apiToken)})
+    returning id, slug, name`;
+  await tx`insert into program (tenant_id) values (${tenant!.id})`;
+  return { ...tenant!, apiToken };
+}
+
+export async function createTenant(sql: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   try {
-    return await sql.begin(async (tx) => {
-      const [tenant] = await tx<Tenant[]>`
-        insert into tenant (slug, name, api_key_hash)
-        values (${input.slug}, ${input.name}, ${hashApiKey(apiToken)})
-        returning id, slug, name`;
-      await tx`insert into program (tenant_id) values (${tenant!.id})`;
-      return { ...tenant!, apiToken };
-    });
+    return await sql.begin((tx) => insertTenant(tx as unknown as Sql, input));
   } catch (e: any) {
     if (e?.code === "23505") throw errors.conflict(`Магазин с адресом «${input.slug}» уже есть.`, "slug");
     throw e;
   }
+}
+
+/** Makes the current access key stop working without issuing one anybody knows. */
+export async function revokeApiKey(sql: Sql, tenantId: string): Promise<void> {
+  await sql`update tenant set api_key_hash = ${hashApiKey(newApiKey())} where id = ${tenantId}`;
 }
 
 export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { apiToken: string }> {
@@ -57,10 +69,10 @@ const programSelect = (sql: Sql) => sql`
   p.receipt_template, p.code_length, p.code_ttl_seconds, p.code_repeat_seconds, p.codes_per_phone_per_hour,
   p.codes_per_tenant_per_hour, p.code_message_template, p.points_message_template, p.return_message_template`;
 
-type TenantProgramRow = Tenant & ProgramRow;
+type TenantProgramRow = Tenant & { state: TenantState } & ProgramRow;
 
 function contextFromRow(row: TenantProgramRow): TenantContext {
-  return { id: row.id, slug: row.slug, name: row.name, program: programFromRow(row) };
+  return { id: row.id, slug: row.slug, name: row.name, state: row.state, program: programFromRow(row) };
 }
 
 /**
@@ -84,7 +96,7 @@ export class TenantDirectory {
     const cached = this.byKeyHash.get(cacheKey);
     if (cached !== undefined) return cached;
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, ${programSelect(this.sql)}
+      select t.id, t.slug, t.name, t.state, ${programSelect(this.sql)}
       from tenant t join program p on p.tenant_id = t.id
       where t.api_key_hash = ${hash}`;
     const ctx = row ? contextFromRow(row) : null;
@@ -94,7 +106,7 @@ export class TenantDirectory {
 
   async bySlug(slug: string): Promise<TenantContext | null> {
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, ${programSelect(this.sql)}
+      select t.id, t.slug, t.name, t.state, ${programSelect(this.sql)}
       from tenant t join program p on p.tenant_id = t.id
       where t.slug = ${slug}`;
     return row ? contextFromRow(row) : null;

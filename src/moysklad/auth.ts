@@ -11,6 +11,8 @@ export const moyskladAuth = (tenants: TenantDirectory) =>
     if (!key) throw errors.unauthorized();
     const tenant = await tenants.byApiKey(key);
     if (!tenant) throw errors.unauthorized();
+    // Suspended in МойСклад (unpaid): the cashier is told, nothing is deleted.
+    if (tenant.state !== "active") throw errors.suspended();
     return { tenant };
   });
 

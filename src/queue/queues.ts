@@ -10,9 +10,11 @@ export const QueueName = {
   settlement: "settlement",
   /** Messages to customers (SMS, push). */
   notifications: "notifications",
+  /** МойСклад app catalog upkeep: catalog refreshes, erasure after uninstall. */
+  moysklad: "moysklad",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -49,6 +51,9 @@ export interface CodeMessageJob {
 }
 
 export type NotificationJob = PointsMessageJob | CodeMessageJob;
+
+/** Refresh one merchant's catalog groups; the daily run for all; the erasure sweep. */
+export type MoyskladJob = { type: "refresh-catalog"; tenantId: string } | { type: "refresh-all-catalogs" } | { type: "erase-due" };
 
 /** BullMQ priorities: lower goes first. A customer at the till waits for a code. */
 export const NotificationPriority = { code: 1, points: 10 } as const;
@@ -98,6 +103,7 @@ const REDIS_SLOW = "Redis did not answer in time";
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
+  readonly moysklad: Queue<MoyskladJob>;
   private readonly connection: IORedis;
 
   constructor(
@@ -117,11 +123,16 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
     });
-    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+    this.moysklad = new Queue<MoyskladJob>(QueueName.moysklad, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.moysklad),
+      defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 60_000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
+    });
+    for (const q of [this.settlement, this.notifications, this.moysklad]) q.on("error", throttledErrorLog(`queue ${q.name}`));
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications] as Queue[];
+    return [this.settlement, this.notifications, this.moysklad] as Queue[];
   }
 
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
