@@ -203,6 +203,7 @@ describe("install → settings page → connection → POS → suspend → resum
     expect(xml).toContain(`<endpointBase>${origin}</endpointBase>`);
     expect(xml).toContain(`sourceUrl="${origin}/moysklad/settings"`);
     expect(xml).toContain("<loyaltyApi/>");
+    expect(xml).toMatch(/<scope>custom<\/scope>\s*<permissions>\s*<good><view\/><\/good>\s*<\/permissions>/);
   });
 
   test("the settings page refuses an unknown or expired contextKey, and a key of an account without an install", async () => {

@@ -142,6 +142,10 @@ function folderIds(body: unknown): string[] {
   return list.filter((x): x is string => typeof x === "string" && /^[0-9a-f-]{36}$/i.test(x)).slice(0, 10_000);
 }
 
+/**
+ * The app descriptor (schema v2). Read access to «Товары и услуги» (`good`: goods, services,
+ * bundles, variants and their groups) is all the excluded-goods picker needs.
+ */
 export const descriptorXml = (cfg: MoyskladConfig) => `<?xml version="1.0" encoding="UTF-8"?>
 <ServerApplication xmlns="https://apps-api.moysklad.ru/xml/ns/appstore/app/v2"
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -156,11 +160,7 @@ export const descriptorXml = (cfg: MoyskladConfig) => `<?xml version="1.0" encod
         <resource>https://api.moysklad.ru/api/remap/1.2</resource>
         <scope>custom</scope>
         <permissions>
-            <product><view/></product>
-            <service><view/></service>
-            <bundle><view/></bundle>
-            <variant><view/></variant>
-            <productfolder><view/></productfolder>
+            <good><view/></good>
         </permissions>
     </access>
     <loyaltyApi/>
