@@ -26,7 +26,7 @@ create table moysklad_install (
   loyalty_registered_at  timestamptz,
   catalog_refreshed_at   timestamptz,
   catalog_error          text,
-  -- The assortment ids/hrefs the excluded groups put into program.excluded_assortment_ids
+  -- The assortment ids the excluded groups put into program.excluded_assortment_ids
   -- last time, so a refresh replaces exactly those and keeps ids an operator added by hand.
   group_excluded_ids     text[] not null default '{}',
   installed_at           timestamptz not null default now(),
@@ -48,7 +48,6 @@ create table moysklad_folder (
 create table moysklad_good (
   tenant_id      uuid not null references tenant (id),
   assortment_id  uuid not null,
-  href           text not null,
   folder_id      uuid not null,
   primary key (tenant_id, assortment_id)
 );

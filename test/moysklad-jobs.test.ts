@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { MoyskladConfig } from "../src/config.ts";
 import { TenantDirectory } from "../src/loyalty/tenants.ts";
-import { applyDeactivation, applyLifecycle } from "../src/moysklad/install.ts";
+import { MoyskladClient } from "../src/moysklad/api-client.ts";
+import { applyDeactivation, applyLifecycle, refreshCatalog, setExcludedFolders } from "../src/moysklad/install.ts";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
 import { SCHEDULES } from "../workers/moysklad.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
@@ -79,6 +80,22 @@ test("a refresh job reads the catalog with the install's token; the daily run qu
   const day = new Date().toISOString().slice(0, 10);
   await waitFor("A1 refreshed by the daily run", async () => ((await q.queues.moysklad.getJob(`catalog-${t1.tenantId}-${day}`))?.finishedOn ? true : null));
   expect(await q.queues.moysklad.getJob(`catalog-${t2.tenantId}-${day}`)).toBeUndefined();
+});
+
+test("a choice of groups with more goods than the program may exclude is refused in words and changes nothing", async () => {
+  const [t] = await db.sql`select tenant_id from moysklad_install where account_id = ${A1}`;
+  const small = "f1000000-0000-4000-8000-000000000001";
+  const big = "f1000000-0000-4000-8000-000000000002";
+  const many = Array.from({ length: 10_001 }, (_, i) => ({ id: `b1000000-0000-4000-8000-${String(i).padStart(12, "0")}`, name: `товар ${i}`, type: "product" as const, folderId: big }));
+  fake.catalog(A1, [{ id: small, name: "Кофе" }, { id: big, name: "Всё остальное" }], [{ id: "a1000000-0000-4000-8000-000000000001", name: "Эспрессо", type: "product", folderId: small }, ...many]);
+  await refreshCatalog(db.sql, cfg, new MoyskladClient(cfg), tenants, t!.tenant_id);
+  const slug = (await db.sql`select slug from tenant where id = ${t!.tenant_id}`)[0]!.slug;
+  await setExcludedFolders(db.sql, tenants, t!.tenant_id, [small]);
+  expect((await tenants.requireBySlug(slug)).program.settings.excludedAssortmentIds).toEqual(["a1000000-0000-4000-8000-000000000001"]);
+  const refused = await setExcludedFolders(db.sql, tenants, t!.tenant_id, [small, big]).catch((e) => e);
+  expect(refused.items[0].error_message).toContain("не больше 10000");
+  expect([...(await db.sql`select folder_id::text from moysklad_excluded_folder where tenant_id = ${t!.tenant_id}`)]).toEqual([{ folder_id: small }]);
+  expect((await tenants.requireBySlug(slug)).program.settings.excludedAssortmentIds).toEqual(["a1000000-0000-4000-8000-000000000001"]);
 });
 
 test("the erasure job erases only merchants uninstalled more than 90 days ago", async () => {

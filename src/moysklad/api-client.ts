@@ -44,7 +44,6 @@ export interface CatalogFolder {
 
 export interface CatalogGood {
   id: string;
-  href: string;
   folderId: string;
 }
 
@@ -169,7 +168,7 @@ export class MoyskladClient {
     for (const r of rows) {
       if (typeof r?.id !== "string") continue;
       const folderId = folderOfProduct.get(r.id) ?? (r.meta?.type === "variant" ? folderOfProduct.get(uuidOf(r.product?.meta?.href) ?? "") : undefined);
-      if (folderId) goods.push({ id: r.id, href: String(r.meta?.href ?? ""), folderId });
+      if (folderId) goods.push({ id: r.id, folderId });
     }
     return { folders, goods };
   }

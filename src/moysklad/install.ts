@@ -2,6 +2,7 @@
 // tariff changes, suspend, uninstall), the catalog groups read with the install's token,
 // goods excluded by group, the first activation, and the erasure 90 days after uninstall.
 // Routes and job processors call these; the rules live here.
+import { ProgramSettings as ProgramSettingsSchema } from "../admin/models.ts";
 import type { MoyskladConfig } from "../config.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
@@ -198,9 +199,10 @@ export async function listFolders(sql: Sql, tenantId: string): Promise<FolderVie
 
 /**
  * Writes the goods of the excluded groups (and of their subgroups) into the program's
- * excluded assortment — by id and by href, as the POS may send either — replacing what
- * the groups put there last time and keeping ids an operator added through the admin API.
- * Goes through TenantDirectory.updateProgram, the admin API's own use case.
+ * excluded assortment by id (the POS sends `meta.id` with `meta.href`, and the engine
+ * matches the id first), replacing what the groups put there last time and keeping ids an
+ * operator added through the admin API. Goes through TenantDirectory.updateProgram, the
+ * admin API's own use case, within the admin schema's size limit.
  */
 export async function applyExcludedGroups(sql: Sql, tenants: TenantDirectory, tenantId: string): Promise<number> {
   const [row] = await sql<{ ids: string[]; previous: string[]; slug: string }[]>`
@@ -209,33 +211,43 @@ export async function applyExcludedGroups(sql: Sql, tenants: TenantDirectory, te
       union
       select f.id from moysklad_folder f join chosen c on f.parent_id = c.id where f.tenant_id = ${tenantId}
     )
-    select coalesce((select array_agg(x order by x) from (
-              select g.assortment_id::text as x from moysklad_good g where g.tenant_id = ${tenantId} and g.folder_id in (select id from chosen)
-              union
-              select g.href from moysklad_good g where g.tenant_id = ${tenantId} and g.folder_id in (select id from chosen) and g.href <> ''
-           ) ids), '{}') as ids,
+    select coalesce((select array_agg(g.assortment_id::text order by g.assortment_id)
+                     from moysklad_good g where g.tenant_id = ${tenantId} and g.folder_id in (select id from chosen)), '{}') as ids,
            i.group_excluded_ids as previous, t.slug
     from moysklad_install i join tenant t on t.id = i.tenant_id where i.tenant_id = ${tenantId}`;
   if (!row) return 0;
   const previous = new Set(row.previous);
   const current = (await tenants.requireBySlug(row.slug)).program.settings.excludedAssortmentIds;
   const merged = [...new Set([...current.filter((id) => !previous.has(id)), ...row.ids])];
+  const limit = ProgramSettingsSchema.properties.excludedAssortmentIds.maxItems ?? Infinity;
+  if (merged.length > limit) {
+    throw errors.validation(`В выбранных группах ${merged.length} товаров без начисления баллов, а можно не больше ${limit}. Снимите отметку с части групп.`, "folder");
+  }
   await tenants.updateProgram(row.slug, { excludedAssortmentIds: merged });
   await sql`update moysklad_install set group_excluded_ids = ${sql.array(row.ids)} where tenant_id = ${tenantId}`;
   return row.ids.length;
 }
 
 export async function setExcludedFolders(sql: Sql, tenants: TenantDirectory, tenantId: string, folderIds: string[]): Promise<void> {
-  await sql.begin(async (tx0) => {
-    const tx = tx0 as unknown as Sql;
-    await tx`delete from moysklad_excluded_folder where tenant_id = ${tenantId}`;
-    if (folderIds.length) {
-      await tx`
-        insert into moysklad_excluded_folder (tenant_id, folder_id)
-        select ${tenantId}, f.id from moysklad_folder f where f.tenant_id = ${tenantId} and f.id = any(${tx.array(folderIds)}::uuid[])`;
-    }
-  });
-  await applyExcludedGroups(sql, tenants, tenantId);
+  const write = (ids: string[]) =>
+    sql.begin(async (tx0) => {
+      const tx = tx0 as unknown as Sql;
+      await tx`delete from moysklad_excluded_folder where tenant_id = ${tenantId}`;
+      if (ids.length) {
+        await tx`
+          insert into moysklad_excluded_folder (tenant_id, folder_id)
+          select ${tenantId}, f.id from moysklad_folder f where f.tenant_id = ${tenantId} and f.id = any(${tx.array(ids)}::uuid[])`;
+      }
+    });
+  const before = (await sql<{ folder_id: string }[]>`select folder_id from moysklad_excluded_folder where tenant_id = ${tenantId}`).map((r) => r.folder_id);
+  await write(folderIds);
+  try {
+    await applyExcludedGroups(sql, tenants, tenantId);
+  } catch (e) {
+    // A choice the program cannot take (too many goods) leaves the previous choice in place.
+    await write(before);
+    throw e;
+  }
 }
 
 /** Reads the merchant's groups and goods from the JSON API and keeps them; then re-applies the exclusions. */
@@ -264,7 +276,7 @@ export async function refreshCatalog(sql: Sql, cfg: MoyskladConfig, client: Moys
     const known = new Set(catalog.folders.map((f) => f.id));
     const goods = catalog.goods.filter((g) => known.has(g.folderId));
     for (let i = 0; i < goods.length; i += 2000) {
-      const part = goods.slice(i, i + 2000).map((g) => ({ tenant_id: tenantId, assortment_id: g.id, href: g.href, folder_id: g.folderId }));
+      const part = goods.slice(i, i + 2000).map((g) => ({ tenant_id: tenantId, assortment_id: g.id, folder_id: g.folderId }));
       await tx`insert into moysklad_good ${tx(part)} on conflict do nothing`;
     }
     // Groups deleted in МойСклад drop out of the choice.
