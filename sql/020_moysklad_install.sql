@@ -8,7 +8,10 @@
 alter table tenant
   add column state                   text not null default 'active' check (state in ('active', 'suspended', 'uninstalled')),
   add column erase_after             timestamptz,
-  add column personal_data_erased_at timestamptz;
+  add column personal_data_erased_at timestamptz,
+  -- The POS key an uninstall revoked (sha256), so the till is told why it no longer works.
+  add column revoked_api_key_hash    bytea;
+create index tenant_revoked_key_idx on tenant (revoked_api_key_hash) where revoked_api_key_hash is not null;
 create index tenant_erase_due_idx on tenant (erase_after) where state = 'uninstalled' and personal_data_erased_at is null;
 
 create table moysklad_install (

@@ -70,6 +70,14 @@ export const errors = {
       "Программа лояльности приостановлена",
       "Программа лояльности приостановлена: подписка на приложение в МойСклад не оплачена. Продайте без баллов; баллы покупателей сохранены.",
     ),
+  uninstalled: () =>
+    ApiError.one(
+      401,
+      ErrorCode.unauthorized,
+      "Программа лояльности отключена",
+      "Программа лояльности отключена: приложение удалено из МойСклад. Продайте без баллов.",
+      "Lognex-Discount-API-Auth-Token",
+    ),
   adminUnauthorized: () =>
     ApiError.one(401, ErrorCode.unauthorized, "Нет доступа", "Нужен заголовок Authorization: Bearer <ADMIN_TOKEN>."),
   customerNotFound: (parameter = "meta") =>

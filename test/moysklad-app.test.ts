@@ -358,6 +358,9 @@ describe("install → settings page → connection → POS → suspend → resum
     expect((await fake.lifecycle(origin, "DELETE", ACCOUNT, { appUid: APP_UID, accountName: "x", cause: "Uninstall" })).status).toBe(204);
     const r = await pos(posUrl, posKey, "POST", "retaildemand/recalc", { agent: { meta: { id: customerId } }, positions: [position(TEA, 100)] });
     expect(r.status).toBe(401);
+    expect(r.body.errors[0]).toMatchObject({ code: 40101, error: "Программа лояльности отключена" });
+    const unknownKey = await pos(posUrl, "some-other-key", "POST", "retaildemand/recalc", { positions: [position(TEA, 100)] });
+    expect(unknownKey.body.errors[0].error).toBe("Неверный ключ доступа");
     const page = await fetch(`${origin}/moysklad/settings?contextKey=${fake.contextKey(ACCOUNT, true)}`);
     expect(page.status).toBe(403);
 
@@ -372,5 +375,18 @@ describe("install → settings page → connection → POS → suspend → resum
     expect(c).toEqual({ name: null, phone: null, card_number: null, qr_token: null, balance: 42 });
     const [sum] = await db.sql`select sum(points)::int as s from ledger_entry where customer_id = ${customerId}`;
     expect(sum!.s).toBe(42);
+  });
+
+  test("an install after the uninstall finds the same merchant, asks for settings again and needs a new POS key", async () => {
+    const [before] = await db.sql`select id from tenant`;
+    const again = await fake.lifecycle(origin, "PUT", ACCOUNT, installBody("json-token-3"));
+    expect(JSON.parse(again.text)).toEqual({ status: "SettingsRequired" });
+    expect(await tenantCount()).toBe(1);
+    expect((await db.sql`select id, state, erase_after from tenant`)[0]).toEqual({ id: before!.id, state: "active", erase_after: null });
+    const page = await fetch(`${origin}/moysklad/settings?contextKey=${fake.contextKey(ACCOUNT, true)}`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Сохранить и подключить");
+    // The key revoked at uninstall stays dead.
+    expect((await pos(posUrl, posKey, "POST", "retaildemand/recalc", { positions: [position(TEA, 100)] })).status).toBe(401);
   });
 });

@@ -48,9 +48,12 @@ export async function createTenant(sql: Sql, input: { slug: string; name: string
   }
 }
 
-/** Makes the current access key stop working without issuing one anybody knows. */
+/**
+ * Makes the current access key stop working without issuing one anybody knows; the old
+ * key's hash is kept so a till still using it is told the program was removed.
+ */
 export async function revokeApiKey(sql: Sql, tenantId: string): Promise<void> {
-  await sql`update tenant set api_key_hash = ${hashApiKey(newApiKey())} where id = ${tenantId}`;
+  await sql`update tenant set revoked_api_key_hash = api_key_hash, api_key_hash = ${hashApiKey(newApiKey())} where id = ${tenantId}`;
 }
 
 export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { apiToken: string }> {
@@ -102,6 +105,12 @@ export class TenantDirectory {
     const ctx = row ? contextFromRow(row) : null;
     this.byKeyHash.set(cacheKey, ctx, ctx ? this.ttlMs : Math.min(this.ttlMs, 1000));
     return ctx;
+  }
+
+  /** Whether the key is one an uninstall revoked (asked only for keys that found no tenant). */
+  async isRevokedKey(key: string): Promise<boolean> {
+    const rows = await this.sql`select 1 from tenant where revoked_api_key_hash = ${hashApiKey(key)} and state = 'uninstalled' limit 1`;
+    return rows.length > 0;
   }
 
   async bySlug(slug: string): Promise<TenantContext | null> {
