@@ -297,7 +297,22 @@ describe("install → settings page → connection → POS → suspend → resum
     const post = await fetch(`${origin}/moysklad/settings`, { method: "POST", body: new URLSearchParams({ session, "p.earnPercent": "50" }) });
     expect(post.status).toBe(403);
     expect((await deps.tenants.requireBySlug("shop1")).program.settings.earnPercent).toBe(10);
-  });
+    if (browserAvailable("moysklad-app")) {
+      const browser = await launchBrowser();
+      try {
+        const w = await watchedPage(browser, origin, { viewport: { width: 1000, height: 768 } });
+        await w.page.goto(`${origin}/moysklad/settings?contextKey=${fake.contextKey(ACCOUNT, false)}`);
+        await w.page.getByText("Вы можете только смотреть настройки").waitFor();
+        expect(await w.page.locator('input[name="p.earnPercent"]').getAttribute("readonly")).not.toBeNull();
+        expect(await w.page.getByRole("button").count()).toBe(0);
+        await w.shot("moysklad-settings-viewer");
+        expect(w.offsite).toEqual([]);
+        await w.context.close();
+      } finally {
+        await browser.close();
+      }
+    }
+  }, 60_000);
 
   test("a forged or expired session is refused in words", async () => {
     const [t] = await db.sql`select id from tenant`;
