@@ -29,6 +29,7 @@ function cardPages(deps: AppDeps) {
     .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: wallet.apple !== null, googleWallet: wallet.google !== null }))
     .use(walletController(deps, wallet));
 }
+import { moyskladAppController } from "./moysklad/app-catalog.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -82,7 +83,8 @@ export function createApp(deps: AppDeps) {
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
     .use(cardPages(deps))
-    .use(queueBoard(deps));
+    .use(queueBoard(deps))
+    .use(moyskladAppController(deps));
   return guardApp(app, limits, stuck);
 }
 

@@ -34,6 +34,8 @@ export interface Config {
   smsBalanceIntervalMs: number;
   /** Request limits, timeouts and public rate limits (README "Limits and timeouts"). */
   limits: Limits;
+  /** The МойСклад app catalog (Vendor API); null when not configured (vendor routes answer 404). */
+  moysklad: MoyskladConfig | null;
 }
 
 export interface Limits {
@@ -55,6 +57,20 @@ export interface Limits {
   webPerCardPerMinute: number;
   /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
   trustProxy: boolean;
+}
+
+export interface MoyskladConfig {
+  appId: string;
+  /** `<app alias>.<vendor alias>`: the `sub` of our tokens to МойСклад. */
+  appUid: string;
+  /** The app's HS256 key from the developer cabinet. */
+  secretKey: string;
+  vendorApiUrl: string;
+  jsonApiUrl: string;
+  /** Our public address, no trailing slash (descriptor, Loyalty API URL). */
+  publicUrl: string;
+  /** 32 bytes: encrypts tokens at rest and signs merchant sessions. */
+  secretsKey: Buffer;
 }
 
 export class ConfigError extends Error {}
@@ -87,6 +103,45 @@ function publicUrlVar(raw: string | undefined, port: number): string {
     throw new ConfigError(`PUBLIC_URL must be a plain http(s) address without query or credentials, got "${v}"`);
   }
   return url.toString().replace(/\/+$/, "");
+}
+
+const MOYSKLAD_REQUIRED = ["MOYSKLAD_APP_ID", "MOYSKLAD_APP_UID", "MOYSKLAD_SECRET_KEY", "PUBLIC_URL", "SECRETS_KEY"] as const;
+
+function httpUrlVar(name: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, "");
+}
+
+/** SECRETS_KEY: 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32`). */
+export function secretsKeyVar(raw: string): Buffer {
+  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64");
+  if (key.length !== 32) throw new ConfigError(`SECRETS_KEY must be 32 bytes: 64 hex digits or base64 (openssl rand -base64 32)`);
+  return key;
+}
+
+function moyskladVars(env: Record<string, string | undefined>): MoyskladConfig | null {
+  const given = MOYSKLAD_REQUIRED.filter((n) => env[n]);
+  if (given.length === 0) return null;
+  const missing = MOYSKLAD_REQUIRED.filter((n) => !env[n]);
+  if (missing.length) throw new ConfigError(`The МойСклад app needs ${missing.join(", ")} as well (or none of ${MOYSKLAD_REQUIRED.join(", ")})`);
+  const appId = env.MOYSKLAD_APP_ID!;
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(appId)) throw new ConfigError(`MOYSKLAD_APP_ID must be the app's UUID`);
+  if (env.MOYSKLAD_SECRET_KEY!.length < 16) throw new ConfigError(`MOYSKLAD_SECRET_KEY must be at least 16 characters long`);
+  return {
+    appId: appId.toLowerCase(),
+    appUid: env.MOYSKLAD_APP_UID!,
+    secretKey: env.MOYSKLAD_SECRET_KEY!,
+    vendorApiUrl: httpUrlVar("MOYSKLAD_VENDOR_API_URL", env.MOYSKLAD_VENDOR_API_URL || "https://apps-api.moysklad.ru/api/vendor/1.0"),
+    jsonApiUrl: httpUrlVar("MOYSKLAD_JSON_API_URL", env.MOYSKLAD_JSON_API_URL || "https://api.moysklad.ru/api/remap/1.2"),
+    publicUrl: httpUrlVar("PUBLIC_URL", env.PUBLIC_URL!),
+    secretsKey: secretsKeyVar(env.SECRETS_KEY!),
+  };
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -132,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
     smsBalanceIntervalMs: intVar(env, "SMS_BALANCE_INTERVAL_MS", 300_000, 1000, 86_400_000),
     limits: loadLimits(env),
+    moysklad: moyskladVars(env),
   };
 }
 

@@ -18,6 +18,7 @@ export const ErrorCode = {
   validation: 40001,
   malformedJson: 40002,
   unauthorized: 40101,
+  suspended: 40301,
   customerNotFound: 40401,
   routeNotFound: 40402,
   notFound: 40403,
@@ -62,6 +63,21 @@ export const errors = {
       ErrorCode.unauthorized,
       "Неверный ключ доступа",
       "Ключ доступа не найден. Проверьте ключ в настройках приложения Loyalty API в МойСклад.",
+      "Lognex-Discount-API-Auth-Token",
+    ),
+  suspended: () =>
+    ApiError.one(
+      403,
+      ErrorCode.suspended,
+      "Программа лояльности приостановлена",
+      "Программа лояльности приостановлена: подписка на приложение в МойСклад не оплачена. Продайте без баллов; баллы покупателей сохранены.",
+    ),
+  uninstalled: () =>
+    ApiError.one(
+      401,
+      ErrorCode.unauthorized,
+      "Программа лояльности отключена",
+      "Программа лояльности отключена: приложение удалено из МойСклад. Продайте без баллов.",
       "Lognex-Discount-API-Auth-Token",
     ),
   adminUnauthorized: () =>

@@ -104,7 +104,7 @@ describe("queue board in process", () => {
     const r = await ctx.fetch(`${BOARD}/api/queues?activeQueue=settlement&status=waiting&page=1`, { headers: OPERATOR });
     expect(r.status).toBe(200);
     const names = r.body.queues.map((q: any) => q.name).sort();
-    expect(names).toEqual(["notifications", "settlement"]);
+    expect(names).toEqual(["moysklad", "notifications", "settlement"]);
     const settlement = r.body.queues.find((q: any) => q.name === "settlement");
     expect(settlement.readOnlyMode).toBe(false);
     expect(settlement.allowRetries).toBe(true);

@@ -17,6 +17,8 @@ import { walletUpdateProcessor } from "../src/wallet/updates.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
+import { moyskladProcessor, scheduleMoyskladJobs } from "./moysklad.ts";
+import type { MoyskladConfig } from "../src/config.ts";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -36,12 +38,15 @@ export interface WorkerOptions {
    * settlement alone, which look at the queued messages).
    */
   notifications?: { senders: Senders; concurrency?: number; publicUrl?: string; wallet?: WalletConfig };
+  /** The МойСклад app (catalog refreshes, erasure after uninstall); absent when not configured. */
+  moysklad?: MoyskladConfig | null;
 }
 
 export interface RunningWorkers {
   settlement: Worker;
   /** Null when WorkerOptions.notifications was not given. */
   notifications: Worker | null;
+  moysklad: Worker | null;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -85,6 +90,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     smsBalanceIntervalMs: config.smsBalanceIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl, wallet: walletConfig() },
+    moysklad: config.moysklad,
   };
 }
 
@@ -111,6 +117,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
+  const moysklad = opts.moysklad ? startMoysklad(sql, queues, opts, opts.moysklad) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
@@ -133,12 +140,14 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   return {
     settlement,
     notifications: notifications?.worker ?? null,
+    moysklad: moysklad?.worker ?? null,
     async close() {
       await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
-      await Promise.all([settlement.close(), notifications?.worker.close()]);
+      await Promise.all([settlement.close(), notifications?.worker.close(), moysklad?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
       notifications?.closeClients();
+      moysklad?.connection.disconnect();
     },
   };
 }
@@ -171,4 +180,23 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     push: n.senders.push ? "Web Push" : "off",
   });
   return { worker, connection, closeClients: () => walletUpdaters.apns?.close() };
+}
+
+function startMoysklad(sql: Sql, queues: Queues, opts: WorkerOptions, cfg: MoyskladConfig) {
+  const connection = workerConnection(opts.redisUrl);
+  connection.on("error", () => {}); // reported by the worker's own error event
+  const worker = new Worker(QueueName.moysklad, moyskladProcessor(sql, cfg, queues.moysklad), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.moysklad),
+    concurrency: 2,
+    lockDuration: Math.max(opts.lockDurationMs, 120_000),
+  });
+  let lastError = 0;
+  worker.on("error", (e) => {
+    if (Date.now() - lastError > 10_000) log.warn("moysklad worker: Redis error", errorFields(e));
+    lastError = Date.now();
+  });
+  worker.on("failed", (job, e) => log.warn("moysklad job failed", { jobId: job?.id, name: job?.name, ...errorFields(e) }));
+  scheduleMoyskladJobs(queues.moysklad).catch((e) => log.warn("moysklad schedules not set; will be at the next start", errorFields(e)));
+  return { worker, connection };
 }

@@ -12,8 +12,12 @@ export interface Tenant {
   name: string;
 }
 
+/** active; suspended (the МойСклад subscription is unpaid); uninstalled (the app was removed). */
+export type TenantState = "active" | "suspended" | "uninstalled";
+
 /** What a request needs to know about the merchant behind an access key. */
 export interface TenantContext extends Tenant {
+  state: TenantState;
   program: Program;
   /** Promotions not ended and not over: recalc picks those covering the receipt's moment. */
   promotions: Promotion[];
@@ -27,21 +31,32 @@ function newApiKey(): string {
   return randomBytes(32).toString("base64url");
 }
 
-export async function createTenant(sql: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
+/** A tenant and its program with defaults, inside the caller's transaction. */
+export async function insertTenant(tx: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   const apiToken = newApiKey();
+  const [tenant] = await tx<Tenant[]>`
+    insert into tenant (slug, name, api_key_hash)
+    values (${input.slug}, ${input.name}, ${hashApiKey(apiToken)})
+    returning id, slug, name`;
+  await tx`insert into program (tenant_id) values (${tenant!.id})`;
+  return { ...tenant!, apiToken };
+}
+
+export async function createTenant(sql: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   try {
-    return await sql.begin(async (tx) => {
-      const [tenant] = await tx<Tenant[]>`
-        insert into tenant (slug, name, api_key_hash)
-        values (${input.slug}, ${input.name}, ${hashApiKey(apiToken)})
-        returning id, slug, name`;
-      await tx`insert into program (tenant_id) values (${tenant!.id})`;
-      return { ...tenant!, apiToken };
-    });
+    return await sql.begin((tx) => insertTenant(tx as unknown as Sql, input));
   } catch (e: any) {
     if (e?.code === "23505") throw errors.conflict(`Магазин с адресом «${input.slug}» уже есть.`, "slug");
     throw e;
   }
+}
+
+/**
+ * Makes the current access key stop working without issuing one anybody knows; the old
+ * key's hash is kept so a till still using it is told the program was removed.
+ */
+export async function revokeApiKey(sql: Sql, tenantId: string): Promise<void> {
+  await sql`update tenant set revoked_api_key_hash = api_key_hash, api_key_hash = ${hashApiKey(newApiKey())} where id = ${tenantId}`;
 }
 
 export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { apiToken: string }> {
@@ -53,20 +68,21 @@ export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { a
   return { ...tenant, apiToken };
 }
 
-type TenantProgramRow = Tenant & { settings: Record<string, unknown> | null; promotions: PromotionRow[] | null };
+type TenantProgramRow = Tenant & { state: TenantState; settings: Record<string, unknown> | null; promotions: PromotionRow[] | null };
 
 function contextFromRow(row: TenantProgramRow): TenantContext {
   return {
     id: row.id,
     slug: row.slug,
     name: row.name,
+    state: row.state,
     program: programFromStored(row.settings),
     promotions: (row.promotions ?? []).map(promotionFromRow),
   };
 }
 
 // The live promotions ride along with the key lookup: no extra round trip for recalc.
-const TENANT_COLUMNS = `t.id, t.slug, t.name, p.settings,
+const TENANT_COLUMNS = `t.id, t.slug, t.name, t.state, p.settings,
   (select json_agg(pr) from promotion pr where pr.tenant_id = t.id and pr.ended_at is null and pr.ends_at > now()) as promotions`;
 
 /**
@@ -98,6 +114,12 @@ export class TenantDirectory {
     this.byKeyHash.set(cacheKey, ctx, ctx ? this.ttlMs : Math.min(this.ttlMs, 1000));
     if (ctx) setLogTenant(ctx.id);
     return ctx;
+  }
+
+  /** Whether the key is one an uninstall revoked (asked only for keys that found no tenant). */
+  async isRevokedKey(key: string): Promise<boolean> {
+    const rows = await this.sql`select 1 from tenant where revoked_api_key_hash = ${hashApiKey(key)} and state = 'uninstalled' limit 1`;
+    return rows.length > 0;
   }
 
   async bySlug(slug: string): Promise<TenantContext | null> {

@@ -10,7 +10,9 @@ export const moyskladAuth = (tenants: TenantDirectory) =>
     const key = headers[AUTH_HEADER];
     if (!key) throw errors.unauthorized();
     const tenant = await tenants.byApiKey(key);
-    if (!tenant) throw errors.unauthorized();
+    if (!tenant) throw (await tenants.isRevokedKey(key)) ? errors.uninstalled() : errors.unauthorized();
+    // Suspended in МойСклад (unpaid): the cashier is told, nothing is deleted.
+    if (tenant.state !== "active") throw errors.suspended();
     return { tenant };
   });
 

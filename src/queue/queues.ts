@@ -12,9 +12,11 @@ export const QueueName = {
   settlement: "settlement",
   /** Messages to customers (SMS, push). */
   notifications: "notifications",
+  /** МойСклад app catalog upkeep: catalog refreshes, erasure after uninstall. */
+  moysklad: "moysklad",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -67,6 +69,9 @@ export interface WalletUpdateJob {
 }
 
 export type NotificationJob = PointsMessageJob | CodeMessageJob | CardMessageJob | WalletUpdateJob;
+
+/** Refresh one merchant's catalog groups; the daily run for all; the erasure sweep. */
+export type MoyskladJob = { type: "refresh-catalog"; tenantId: string } | { type: "refresh-all-catalogs" } | { type: "erase-due" };
 
 /** BullMQ priorities: lower goes first. A customer at the till waits for a code. */
 export const NotificationPriority = { code: 1, points: 10 } as const;
@@ -155,6 +160,7 @@ const REDIS_SLOW = "Redis did not answer in time";
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
+  readonly moysklad: Queue<MoyskladJob>;
   /** Counters and the settlement-lag histogram every process adds to (see src/metrics/shared.ts). */
   readonly metrics: SharedMetrics;
   private readonly connection: RedisClient;
@@ -182,12 +188,17 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
     });
-    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    this.moysklad = new Queue<MoyskladJob>(QueueName.moysklad, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.moysklad),
+      defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 60_000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
+    });
+    for (const q of [this.settlement, this.notifications, this.moysklad]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
     this.metrics = new SharedMetrics(this.connection, base);
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications] as Queue[];
+    return [this.settlement, this.notifications, this.moysklad] as Queue[];
   }
 
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
