@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { jsonDeeperThan } from "../src/request-guard.ts";
 import { prefixEnd, searchText } from "../src/loyalty/customers.ts";
 import { isPublicAddress } from "../src/web/push-endpoint.ts";
-import { type TestContext, testContext } from "./support/app.ts";
+import { ADMIN_TOKEN as ADMIN_TOKEN_IN_PROCESS, type TestContext, testContext } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { browserKeys } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
@@ -142,6 +142,30 @@ describe("bodies: size and depth are refused before anything parses them", () =>
       },
     });
     refused(await call("POST", `${MS}/retaildemand`, { headers: asPos(), body: stream }), 413);
+  });
+
+  test("four 120 MB bodies at once (declared, streamed) → 413 errors[] each, none of them read", async () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    const send = async () => {
+      let n = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (n++ < 120) c.enqueue(chunk);
+          else c.close();
+        },
+      });
+      const r = await fetch(`${base}${MS}/retaildemand`, {
+        method: "POST",
+        headers: { ...asPos(), "content-length": String(120 * 1024 * 1024) },
+        body,
+        duplex: "half",
+      } as RequestInit);
+      const text = await r.text();
+      return { status: r.status, body: JSON.parse(text), text };
+    };
+    for (const r of await Promise.all([send(), send(), send(), send()])) refused(r, 413, 41301);
+    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.child.pid}/status`, "utf8"))?.[1];
+    console.log(`server RSS after four 120 MB bodies: ${rss ? Math.round(Number(rss) / 1024) : "?"} MB`);
   });
 
   test("imports have a larger limit: 3 MB passes the size check there (the route answers for itself)", async () => {
@@ -418,4 +442,71 @@ describe("web card: who may subscribe, how often, to what", () => {
     const left = await t.db.sql`select endpoint from push_subscription where customer_id = ${id} and expired_at is not null`;
     expect(left.map((r) => r.endpoint)).toEqual(["https://fcm.googleapis.com/recent"]);
   });
+});
+
+// Every route of the app, every junk body and query: 2xx, or 4xx/503 with errors[] — never
+// a 500. (Number and date ranges inside sale, return and recalc bodies have their own tests.)
+describe("every route against junk", () => {
+  test("no 500 and no answer without errors[]", async () => {
+    const t = await testContext();
+    try {
+      const s = await t.createTenant();
+      const c = await t.pos(s.apiToken, "POST", "/counterparty", { phone: "+79161234000", statusCheck: "IGNORE" });
+      const routes: [string, string][] = (t.app as any).routes.map((r: any) => [r.method, r.path]);
+      const bodies: unknown[] = [
+        undefined,
+        "",
+        "junk",
+        {},
+        [],
+        null,
+        1e308,
+        { points: 1e16, reason: "x" },
+        { name: "x".repeat(100_000) },
+        { a: { b: { c: [1, 2, { d: -1e300 }] } } },
+        { meta: { id: "ZZZ" }, agent: { meta: { id: c.body.id.toUpperCase() } } },
+        { initialBalance: 1e20, name: "\uffff" },
+        { slug: "\u0000", name: "x" },
+        { search: "\u0000", endpoint: "https://169.254.169.254/latest" },
+      ];
+      const values: Record<string, string[]> = {
+        slug: [s.slug, "nope", "\u0000x"],
+        id: [c.body.id, c.body.id.toUpperCase(), "x".repeat(300)],
+        name: ["settlement", "\u0000", "x"],
+        "*": ["api/queues"],
+      };
+      const fill = (path: string, v: number) =>
+        path.replace(/:(\w+)|\*/g, (_m: string, k?: string) => {
+          const options = values[k ?? "*"] ?? ["x"];
+          return encodeURIComponent(options[v % options.length]!);
+        });
+      const queries = ["", "?limit=1e400", "?search=%00", "?before=-5", "?status=zzz", "?customerId=zz", "?name=%EF%BF%BF", "?state=x&attention=maybe"];
+      const bad: string[] = [];
+      let sent = 0;
+      for (const [method, path] of routes) {
+        if (path.startsWith("/swagger") || path.startsWith("/assets")) continue;
+        for (let v = 0; v < 3; v++) {
+          for (const b of method === "GET" ? [undefined] : bodies) {
+            for (const q of method === "GET" ? queries : [""]) {
+              const p = fill(path, v) + q;
+              const r = await t.fetch(p, {
+                method,
+                headers: { authorization: `Bearer ${ADMIN_TOKEN_IN_PROCESS}`, "Lognex-Discount-API-Auth-Token": s.apiToken, "content-type": "application/json" },
+                body: b === undefined ? undefined : typeof b === "string" ? b : JSON.stringify(b),
+              });
+              sent++;
+              const boardPage = path.startsWith("/admin/queues") && r.status < 400;
+              if ((r.status >= 500 && r.status !== 503) || (r.status >= 300 && !r.body?.errors && !boardPage)) {
+                bad.push(`${method} ${p} ${JSON.stringify(b)?.slice(0, 60)} → ${r.status} ${JSON.stringify(r.body)?.slice(0, 120)}`);
+              }
+            }
+          }
+        }
+      }
+      expect(sent).toBeGreaterThan(500);
+      expect(bad).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  }, 120_000);
 });
