@@ -15,6 +15,8 @@ import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
 import { guardApp, StuckCalls } from "./request-guard.ts";
+import { metricsController } from "./metrics/metrics.ts";
+import { requestContext } from "./request-context.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -34,7 +36,9 @@ export function createApp(deps: AppDeps) {
   const { limits } = deps.config;
   const stuck = new StuckCalls(limits.requestDeadlineMs + limits.apiStatementTimeoutMs);
   const app = new Elysia({ normalize: false })
+    .use(requestContext)
     .use(httpErrors)
+    .use(metricsController(deps)) // before the routes it times
     .use(
       openapi({
         path: "/swagger",

@@ -7,6 +7,7 @@ import type { Config } from "./config.ts";
 import { createSql, type Sql } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
 import { log } from "./log.ts";
+import { clusterTarget } from "./queue/queues.ts";
 
 export class StartupError extends Error {}
 
@@ -36,8 +37,13 @@ export interface Redis {
   stop(): Promise<void>;
 }
 
-/** REDIS_URL when set; otherwise a Redis on 127.0.0.1:6379, or one started from redis-server. */
+/**
+ * REDIS_CLUSTER_NODES (a Redis Cluster) or REDIS_URL when set; otherwise a Redis on
+ * 127.0.0.1:6379, or one started from redis-server. `url` is what src/queue/queues.ts
+ * connects to (a cluster travels as "redis-cluster://h1:p1,h2:p2").
+ */
 export async function provideRedis(config: Config): Promise<Redis> {
+  if (config.redisClusterNodes) return { url: clusterTarget(config.redisClusterNodes), local: false, stop: async () => {} };
   if (config.redisUrl) return { url: config.redisUrl, local: false, stop: async () => {} };
   const { ensureLocalRedis } = await import("./runtime/local-redis.ts");
   try {

@@ -7,6 +7,8 @@ export interface Config {
   databaseUrl: string;
   /** Empty when a local Redis should be used or started. */
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster ("host:port,host:port"); when set, REDIS_URL is not used. */
+  redisClusterNodes: string;
   adminToken: string;
   /** Where embedded services keep their data. */
   dataDir: string;
@@ -26,6 +28,8 @@ export interface Config {
   /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
   messageSweepIntervalMs: number;
   messageSweepAfterMs: number;
+  /** How often workers read the SMS.ru balance for /metrics. */
+  smsBalanceIntervalMs: number;
   /** Request limits, timeouts and public rate limits (README "Limits and timeouts"). */
   limits: Limits;
 }
@@ -78,6 +82,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://`);
   }
+  const redisClusterNodes = (env.REDIS_CLUSTER_NODES ?? "").trim();
+  if (redisClusterNodes && !redisClusterNodes.split(",").every((n) => /^[A-Za-z0-9.\-]+:\d{1,5}$/.test(n.trim()))) {
+    throw new ConfigError(`REDIS_CLUSTER_NODES must list host:port pairs separated by commas, e.g. "10.0.0.1:7000,10.0.0.2:7000"`);
+  }
   const adminToken = env.ADMIN_TOKEN ?? "";
   if (adminToken && adminToken.length < 16) {
     throw new ConfigError(`ADMIN_TOKEN must be at least 16 characters long`);
@@ -90,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: intVar(env, "PORT", 3000, 0, 65535),
     databaseUrl,
     redisUrl,
+    redisClusterNodes,
     adminToken,
     dataDir: env.DATA_DIR || ".data",
     dbPoolSize: intVar(env, "DB_POOL_SIZE", 20, 1, 500),
@@ -103,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
     messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
     messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
+    smsBalanceIntervalMs: intVar(env, "SMS_BALANCE_INTERVAL_MS", 300_000, 1000, 86_400_000),
     limits: loadLimits(env),
   };
 }

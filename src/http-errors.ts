@@ -140,33 +140,53 @@ export function json(status: number, body: unknown): Response {
   });
 }
 
+/**
+ * The protocol error code each failed request was answered with, for the metrics
+ * (POS errors by code): read once the response is sent, gone with the request.
+ */
+export const answeredErrorCode = new WeakMap<Request, number>();
+
+function answer(request: Request, status: number, body: { errors: ProtocolErrorItem[] }): Response {
+  const code = body.errors[0]?.code;
+  if (code !== undefined) answeredErrorCode.set(request, code);
+  return json(status, body);
+}
+
 /** Every non-2xx answer has the protocol's errors[] body; nothing leaks a stack trace. */
 export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "global" }, ({ code, error, request, path }) => {
-  if (error instanceof ApiError) return json(error.status, error.body);
+  if (error instanceof ApiError) return answer(request, error.status, error.body);
   switch (code) {
     case "VALIDATION": {
       const ve = error as ValidationError;
       if (ve.type === "response") break; // our own answer did not match its schema: our bug
-      return json(VALIDATION_STATUS, { errors: validationItems(ve) });
+      return answer(request, VALIDATION_STATUS, { errors: validationItems(ve) });
     }
     case "PARSE":
-      return json(VALIDATION_STATUS, errors.malformedJson().body);
+      // Logged so a completed sale the till could not express as JSON never vanishes
+      // silently; its shape only (no body: it may hold personal data).
+      log.warn("unreadable request body", {
+        method: request.method,
+        path,
+        contentType: request.headers.get("content-type"),
+        bytes: request.headers.get("content-length"),
+      });
+      return answer(request, VALIDATION_STATUS, errors.malformedJson().body);
     case "NOT_FOUND":
-      return json(404, errors.routeNotFound(request.method, path).body);
+      return answer(request, 404, errors.routeNotFound(request.method, path).body);
     case "INVALID_COOKIE_SIGNATURE":
     case "INVALID_FILE_TYPE":
-      return json(VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
+      return answer(request, VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
   }
   if (isRejectedData(error)) {
     // A check in the schema caught what request validation missed: the client's data,
     // not our crash. Logged so the missing validation gets written.
     log.warn("database rejected data", { method: request.method, path, ...errorFields(error) });
-    return json(VALIDATION_STATUS, errors.validation("Данные не прошли проверку.").body);
+    return answer(request, VALIDATION_STATUS, errors.validation("Данные не прошли проверку.").body);
   }
   if (isUnavailable(error)) {
     log.warn("dependency unavailable", { method: request.method, path, ...errorFields(error) });
-    return json(503, errors.unavailable().body);
+    return answer(request, 503, errors.unavailable().body);
   }
   log.error("unhandled error", { method: request.method, path, code, ...errorFields(error) });
-  return json(500, errors.internal().body);
+  return answer(request, 500, errors.internal().body);
 });

@@ -1,10 +1,10 @@
 // Starts the workers of one process: the settlement worker, the notifications worker and the
 // sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
-import { Worker } from "bullmq";
+import { type Job, Worker } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
-import { errorFields, log } from "../src/log.ts";
+import { errorFields, log, withLogContext } from "../src/log.ts";
 import { throttledErrors, throttledLog } from "../src/log-throttle.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
@@ -23,6 +23,8 @@ export interface WorkerOptions {
   releaseIntervalMs: number;
   /** The message recovery sweep (see sweepMessages); off when absent. */
   messageSweep?: { intervalMs: number; afterMs: number };
+  /** How often the SMS.ru balance is read for the metrics (when SMS is configured). */
+  smsBalanceIntervalMs?: number;
   /**
    * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
    * it from the environment; absent → no notifications worker in this process (tests of
@@ -43,20 +45,27 @@ export interface RunningWorkers {
 const outageLog = throttledLog("warn", 10_000);
 const sweepLog = throttledLog("warn", 30_000);
 
-function every(ms: number, name: string, task: () => Promise<unknown>): () => Promise<void> {
+function every(ms: number, name: string, task: () => Promise<unknown>, atOnce = false): () => Promise<void> {
   let running: Promise<unknown> | null = null;
-  const timer = setInterval(() => {
+  const tick = () => {
     if (running) return;
-    running = task()
+    running = withLogContext({ task: name }, task)
       .catch((e) => sweepLog(`${name} failed; will retry`, errorFields(e)))
       .finally(() => {
         running = null;
       });
-  }, ms);
+  };
+  const timer = setInterval(tick, ms);
+  if (atOnce) tick();
   return async () => {
     clearInterval(timer);
     await running;
   };
+}
+
+/** Every log line a job writes names the job, its queue and its tenant. */
+function inJobContext<J extends Job<{ tenantId?: string }>, R>(queue: string, processor: (job: J) => Promise<R>) {
+  return (job: J) => withLogContext({ jobId: job.id, queue, tenantId: job.data?.tenantId }, () => processor(job));
 }
 
 export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
@@ -68,6 +77,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
     messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
+    smsBalanceIntervalMs: config.smsBalanceIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
@@ -76,7 +86,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const settlement = new Worker(QueueName.settlement, settlementProcessor(sql, queues), {
+  const settlement = new Worker(QueueName.settlement, inJobContext(QueueName.settlement, settlementProcessor(sql, queues)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.settlement),
     concurrency: opts.concurrency,
@@ -87,7 +97,13 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   settlement.on("error", throttledErrors(outageLog, "settlement worker: Redis error"));
   settlement.on("failed", (job, e) => {
     // The cause is the message: a database outage fails every job the same way.
-    outageLog(`settlement job failed: ${e.message}`, { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+    outageLog(`settlement job failed: ${e.message}`, {
+      jobId: job?.id,
+      queue: QueueName.settlement,
+      tenantId: job?.data.tenantId,
+      attempts: job?.attemptsMade,
+      ...errorFields(e),
+    });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
@@ -105,11 +121,15 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
         if (n > 0) log.info("message sweep queued lost points messages", { messages: n });
       })
     : async () => {};
+  const sms = opts.notifications?.senders.sms;
+  const stopBalance = sms?.balance
+    ? every(opts.smsBalanceIntervalMs ?? 300_000, "SMS.ru balance", async () => queues.metrics.smsBalance(await sms.balance!()), true)
+    : async () => {};
   return {
     settlement,
     notifications: notifications?.worker ?? null,
     async close() {
-      await Promise.all([stopSweep(), stopRelease(), stopMessageSweep()]);
+      await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
@@ -120,7 +140,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders), {
+  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, queues.metrics)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,

@@ -9,6 +9,10 @@ export function settlementProcessor(sql: Sql, queues: Queues) {
   return async (job: Job<SettlementJob>): Promise<string> => {
     const { tenantId, documentId } = job.data;
     const outcome = await settleDocument(sql, tenantId, documentId);
+    if (outcome.status === "settled") {
+      queues.metrics.ledger(outcome.movements);
+      if (outcome.moment) queues.metrics.settlementLag((Date.now() - outcome.moment.getTime()) / 1000);
+    }
     // After the commit: if either add fails the job is retried, settleDocument answers
     // "already" with the same message, and job ids keep both adds single.
     if (outcome.message) await queues.enqueuePointsMessage({ tenantId, ...outcome.message });

@@ -5,6 +5,7 @@ import type { AppDeps } from "../deps.ts";
 import { ApiError, errors } from "../errors.ts";
 import { within } from "../within.ts";
 import type { CustomerRow } from "../loyalty/customers.ts";
+import { decideHold } from "../loyalty/holds.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { ALL_QUEUES } from "../queue/queues.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
@@ -25,16 +26,38 @@ const Document = t.Object({
   giftCardShortfallKopecks: t.Integer({ description: "оплачено сертификатом, но не покрыто ни одним сертификатом" }),
   pointsSpent: t.Integer(),
   pointsEarned: t.Integer(),
+  pointsSpentReported: t.Integer({ description: "сколько баллов списано по данным кассы" }),
+  heldSpendPoints: t.Integer({ description: "списано сверх баланса: ждёт решения оператора" }),
+  heldEarnPoints: t.Integer({ description: "начислено сверх предела на чек: ждёт решения оператора" }),
+  holdDecision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
   saleKey: t.Nullable(t.String()),
   receivedAt: t.String(),
   settledAt: t.Nullable(t.String()),
 });
 
 const DocumentQuery = t.Object({
-  attention: t.Optional(t.BooleanString({ description: "только требующие внимания: не найден покупатель, возврат без продажи, ждут продажу, проблемы с сертификатом" })),
+  attention: t.Optional(
+    t.BooleanString({
+      description: "только требующие внимания: что-то не сошлось (причина в flagReason), баллы ждут решения, не найден покупатель, возврат без продажи или ждёт продажу",
+    }),
+  ),
   state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
   customerId: t.Optional(t.String({ format: "uuid" })),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+});
+
+const HoldDecisionBody = t.Object({
+  decision: t.Union([t.Literal("approve"), t.Literal("reject")]),
+  note: t.Optional(t.String({ maxLength: 500, description: "почему — для истории" })),
+});
+
+const HoldStateBody = t.Object({
+  documentId: t.String(),
+  heldSpendPoints: t.Integer(),
+  heldEarnPoints: t.Integer(),
+  decision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
+  decidedAt: t.Nullable(t.String()),
+  note: t.Nullable(t.String()),
 });
 
 const QueueCounts = t.Object({
@@ -102,10 +125,12 @@ export const operationsController = (deps: AppDeps) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const rows = await deps.sql`
           select id, kind, external_key, name, moment, customer_id, match_status, state, flag_reason,
-            total_kopecks, points_spent, points_earned, gift_card_shortfall_kopecks, sale_key, received_at, settled_at
+            total_kopecks, points_spent, points_earned, points_spent_reported, held_spend_points, held_earn_points, hold_decision,
+            gift_card_shortfall_kopecks, sale_key, received_at, settled_at
           from document
           where tenant_id = ${tenant.id}
-            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null)` : deps.sql``}
+            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null
+              or ((held_spend_points > 0 or held_earn_points > 0) and hold_decision is null))` : deps.sql``}
             ${query.state ? deps.sql`and state = ${query.state}` : deps.sql``}
             ${query.customerId ? deps.sql`and customer_id = ${query.customerId}` : deps.sql``}
           order by received_at desc
@@ -125,6 +150,10 @@ export const operationsController = (deps: AppDeps) => {
             giftCardShortfallKopecks: r.gift_card_shortfall_kopecks,
             pointsSpent: r.points_spent,
             pointsEarned: r.points_earned,
+            pointsSpentReported: r.points_spent_reported,
+            heldSpendPoints: r.held_spend_points,
+            heldEarnPoints: r.held_earn_points,
+            holdDecision: r.hold_decision,
             saleKey: r.sale_key,
             receivedAt: r.received_at.toISOString(),
             settledAt: r.settled_at?.toISOString() ?? null,
@@ -134,7 +163,27 @@ export const operationsController = (deps: AppDeps) => {
       {
         query: DocumentQuery,
         response: { 200: t.Object({ rows: t.Array(Document) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
-        detail: detail("Продажи и возвраты", "?attention=true — не найден покупатель, возврат без продажи, ждёт продажу или проблема с сертификатом."),
+        detail: detail(
+          "Продажи и возвраты",
+          "?attention=true — что-то не сошлось (flagReason словами), баллы ждут решения (heldSpendPoints, heldEarnPoints), не найден покупатель, возврат без продажи или ждёт продажу.",
+        ),
+      },
+    )
+    .post(
+      "/tenants/:slug/documents/:id/hold",
+      async ({ params, body }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const state = await decideHold(deps.sql, tenant.id, params.id, body.decision === "approve" ? "approved" : "rejected", body.note ?? null);
+        return { ...state, decidedAt: state.decidedAt?.toISOString() ?? null };
+      },
+      {
+        params: t.Object({ slug: t.String(), id: t.String({ format: "uuid" }) }),
+        body: HoldDecisionBody,
+        response: { 200: HoldStateBody, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        detail: detail(
+          "Решение по баллам, ждущим оператора",
+          "approve — провести списание сверх баланса и/или начисление сверх предела на чек; reject — не проводить. Решение принимается один раз.",
+        ),
       },
     )
     .get(

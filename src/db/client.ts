@@ -1,6 +1,8 @@
 import postgres from "postgres";
 
 export type Sql = postgres.Sql<{}>;
+/** What a query helper needs: the pool or a transaction (both extend postgres.js's ISql). */
+export type Queryable = postgres.ISql<{}>;
 
 export interface DbOptions {
   max?: number;

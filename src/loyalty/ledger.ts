@@ -1,4 +1,4 @@
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 
 export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
@@ -26,12 +26,13 @@ export interface NewLedgerEntry {
   reason?: string | null;
   /** Pending until then (accrual delay); omitted or past means available now. */
   availableAt?: Date | null;
+  /** When a credit's points burn (its lot's end); null = never. */
+  expiresAt?: Date | null;
+  /** The caller has already applied it to the lots (an expiry burns its own lot). */
+  lotsSynced?: boolean;
 }
 
-/** A transaction handle: entries and running balances move together or not at all. */
-type Tx = Sql;
-
-const entryColumns = (sql: Sql) => sql`
+const entryColumns = (sql: Queryable) => sql`
   id, customer_id, kind, points, available_at, released_at, document_id, idempotency_key, reason, created_at`;
 
 /**
@@ -39,17 +40,17 @@ const entryColumns = (sql: Sql) => sql`
  * transaction. A repeated idempotency key changes nothing and returns the first entry.
  */
 export async function postLedgerEntry(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   e: NewLedgerEntry,
 ): Promise<{ entry: LedgerEntryRow; inserted: boolean }> {
   const pending = e.availableAt != null && e.availableAt.getTime() > Date.now();
   const [inserted] = await tx<LedgerEntryRow[]>`
     insert into ledger_entry (tenant_id, customer_id, kind, points, available_at, released_at,
-      document_id, idempotency_key, reason)
+      document_id, idempotency_key, reason, expires_at, lots_synced)
     values (${tenantId}, ${e.customerId}, ${e.kind}, ${e.points},
       ${pending ? e.availableAt! : tx`now()`}, ${pending ? null : tx`now()`},
-      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null})
+      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null}, ${e.expiresAt ?? null}, ${e.lotsSynced ?? false})
     on conflict (tenant_id, idempotency_key) do nothing
     returning ${entryColumns(tx)}`;
   if (!inserted) {

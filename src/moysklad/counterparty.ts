@@ -11,6 +11,7 @@ import {
   searchCustomers,
   upsertCustomer,
 } from "../loyalty/customers.ts";
+import { calendarDate } from "../loyalty/moment.ts";
 import { formatPhone, normalizePhone } from "../loyalty/phone.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import {
@@ -63,6 +64,13 @@ const detail = (summary: string, description?: string) => ({
   security: moyskladSecurity,
 });
 
+function birthDateOf(text: string | null | undefined): string | null {
+  if (!text) return null;
+  const date = calendarDate(text);
+  if (!date) throw errors.validation(`Дата рождения «${text}»: такого дня нет в календаре.`, "birthDate");
+  return date;
+}
+
 export const counterpartyController = (deps: AppDeps) =>
   new Elysia({ prefix: "/counterparty" })
     .use(moyskladAuth(deps.tenants))
@@ -86,7 +94,7 @@ export const counterpartyController = (deps: AppDeps) =>
           phone,
           card,
           email: blankToNull(body.email),
-          birthDate: body.birthDate ? body.birthDate.slice(0, 10) : null,
+          birthDate: birthDateOf(body.birthDate),
           sex: body.sex ?? null,
           statusCheck,
           requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",

@@ -42,6 +42,8 @@ export interface Delivery {
 export interface SmsSender {
   /** `phone`: digits in international form ("79031234567"). Throws SendError. */
   send(phone: string, text: string): Promise<Delivery>;
+  /** The account's balance in roubles, when the provider tells it. */
+  balance?(): Promise<number>;
 }
 
 export interface PushTarget {

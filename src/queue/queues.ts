@@ -1,9 +1,10 @@
 // Queue names, key prefixes and connections. Every queue's keys share one hash tag
 // (`<base>:{<name>}`), so each queue lives in one slot of a Redis Cluster.
 import { type JobsOptions, Queue } from "bullmq";
-import IORedis, { type RedisOptions } from "ioredis";
-import { errorFields } from "../log.ts";
+import IORedis, { Cluster, type RedisOptions } from "ioredis";
+import { errorFields, log } from "../log.ts";
 import { throttledErrors, throttledLog } from "../log-throttle.ts";
+import { SharedMetrics } from "../metrics/shared.ts";
 import { within } from "../within.ts";
 
 export const QueueName = {
@@ -70,9 +71,53 @@ const notificationJobOptions: JobsOptions = {
   removeOnFail: false,
 };
 
+/** A Redis connection or a Redis Cluster client: BullMQ and our code take either. */
+export type RedisClient = IORedis | Cluster;
+
+const CLUSTER_SCHEME = "redis-cluster://";
+
+/** "redis-cluster://h1:p1,h2:p2" — how a REDIS_CLUSTER_NODES setting travels as one target string. */
+export function clusterTarget(nodes: string): string {
+  return CLUSTER_SCHEME + nodes;
+}
+
+/** Seed nodes of a cluster target; null for a plain redis:// URL. */
+export function clusterNodes(target: string): { host: string; port: number }[] | null {
+  if (!target.startsWith(CLUSTER_SCHEME)) return null;
+  return target
+    .slice(CLUSTER_SCHEME.length)
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean)
+    .map((n) => {
+      const i = n.lastIndexOf(":");
+      return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+    });
+}
+
+/**
+ * One client for a target: a single Redis (redis:// URL) or a Redis Cluster (the seed
+ * nodes; the client discovers the rest and follows failovers). Every queue's keys share
+ * one hash tag, so BullMQ's multi-key scripts stay inside one slot.
+ */
+export function redisClient(target: string, opts: RedisOptions): RedisClient {
+  const nodes = clusterNodes(target);
+  if (!nodes) return new IORedis(target, opts);
+  const { enableOfflineQueue, maxRetriesPerRequest, ...node } = opts;
+  return new Cluster(nodes, {
+    redisOptions: { ...node, maxRetriesPerRequest },
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    // A master that dies is replaced by its replica within a few seconds: keep asking.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    slotsRefreshTimeout: 2000,
+  });
+}
+
 /** A connection for workers: blocking commands wait as long as Redis needs. */
-export function workerConnection(url: string, extra: RedisOptions = {}): IORedis {
-  return new IORedis(url, { maxRetriesPerRequest: null, lazyConnect: false, ...extra });
+export function workerConnection(target: string, extra: RedisOptions = {}): RedisClient {
+  return redisClient(target, { maxRetriesPerRequest: null, lazyConnect: false, ...extra });
 }
 
 /**
@@ -81,8 +126,8 @@ export function workerConnection(url: string, extra: RedisOptions = {}): IORedis
  * (the sweeper queues it), and a Redis that accepts connections but does not answer
  * (paused, overloaded) fails each command after `commandTimeoutMs` instead of hanging it.
  */
-export function producerConnection(url: string, commandTimeoutMs = 2000): IORedis {
-  return new IORedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs });
+export function producerConnection(target: string, commandTimeoutMs = 2000): RedisClient {
+  return redisClient(target, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs });
 }
 
 /** One line per cause every 10 s, however many sales meet the same outage. */
@@ -95,7 +140,9 @@ const REDIS_RETRY_AFTER_MS = 2000;
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
-  private readonly connection: IORedis;
+  /** Counters and the settlement-lag histogram every process adds to (see src/metrics/shared.ts). */
+  readonly metrics: SharedMetrics;
+  private readonly connection: RedisClient;
 
   private readonly addTimeoutMs: number;
   /** How long an operator's view waits for Redis. */
@@ -122,6 +169,7 @@ export class Queues {
       defaultJobOptions: notificationJobOptions,
     });
     for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    this.metrics = new SharedMetrics(this.connection, base);
   }
 
   all(): Queue[] {
@@ -168,6 +216,24 @@ export class Queues {
       this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
       REDIS_SLOW,
     );
+  }
+
+  /**
+   * When the oldest job still waiting in a queue was added (ms since epoch), or null.
+   * Plain jobs wait in a list (oldest at the tail); prioritized ones in a sorted set scored
+   * priority × 2^32 + arrival counter, so the head of each priority band is its oldest.
+   */
+  async oldestWaitingAt(queue: Queue): Promise<number | null> {
+    const [plain] = await queue.getJobs(["wait"], 0, 0, true);
+    const times = plain ? [plain.timestamp] : [];
+    const prioritized = queue.keys.prioritized!;
+    const bands = queue.name === QueueName.notifications ? Object.values(NotificationPriority) : [];
+    for (const p of bands) {
+      const [id] = await this.connection.zrangebyscore(prioritized, p * 2 ** 32, (p + 1) * 2 ** 32 - 1, "LIMIT", 0, 1);
+      const job = id ? await queue.getJob(id) : undefined;
+      if (job) times.push(job.timestamp);
+    }
+    return times.length ? Math.min(...times) : null;
   }
 
   async ping(): Promise<boolean> {
