@@ -17,6 +17,18 @@ import { assetsController } from "./pages/assets.ts";
 import { guardApp, StuckCalls } from "./request-guard.ts";
 import { metricsController } from "./metrics/metrics.ts";
 import { requestContext } from "./request-context.ts";
+import { cardController } from "./card/controller.tsx";
+import { notifyConfig } from "./notify/config.ts";
+import { walletConfig } from "./wallet/config.ts";
+import { walletController } from "./wallet/controller.ts";
+
+/** The customer's side: card, self-registration, Wallet. */
+function cardPages(deps: AppDeps) {
+  const wallet = deps.wallet ?? walletConfig();
+  return new Elysia()
+    .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: wallet.apple !== null, googleWallet: wallet.google !== null }))
+    .use(walletController(deps, wallet));
+}
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -69,6 +81,7 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
+    .use(cardPages(deps))
     .use(queueBoard(deps));
   return guardApp(app, limits, stuck);
 }

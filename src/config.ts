@@ -25,6 +25,8 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The address customers reach (card links in SMS and Wallet passes), no trailing slash. */
+  publicUrl: string;
   /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
   messageSweepIntervalMs: number;
   messageSweepAfterMs: number;
@@ -73,6 +75,20 @@ function queuePrefixVar(raw: string | undefined): string {
   return v;
 }
 
+function publicUrlVar(raw: string | undefined, port: number): string {
+  const v = (raw ?? "").trim() || `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be the address customers reach, such as https://loyalty.example.ru`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash || url.username) {
+    throw new ConfigError(`PUBLIC_URL must be a plain http(s) address without query or credentials, got "${v}"`);
+  }
+  return url.toString().replace(/\/+$/, "");
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const databaseUrl = env.DATABASE_URL ?? "";
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -94,8 +110,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error`);
   }
+  const port = intVar(env, "PORT", 3000, 0, 65535);
   return {
-    port: intVar(env, "PORT", 3000, 0, 65535),
+    port,
     databaseUrl,
     redisUrl,
     redisClusterNodes,
@@ -110,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
+    publicUrl: publicUrlVar(env.PUBLIC_URL, port),
     messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
     messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
     smsBalanceIntervalMs: intVar(env, "SMS_BALANCE_INTERVAL_MS", 300_000, 1000, 86_400_000),

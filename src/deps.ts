@@ -3,6 +3,7 @@ import type { Sql } from "./db/client.ts";
 import type { TenantDirectory } from "./loyalty/tenants.ts";
 import type { Queues } from "./queue/queues.ts";
 import type { ResolveHost } from "./web/push-endpoint.ts";
+import type { WalletConfig } from "./wallet/config.ts";
 
 /** What the HTTP app needs from the process that serves it. */
 export interface AppDeps {
@@ -15,4 +16,6 @@ export interface AppDeps {
   readiness?: Record<string, () => Promise<boolean>>;
   /** DNS, for checking push-service addresses: the system resolver unless a test gives a stand-in. */
   resolveHost?: ResolveHost;
+  /** Apple/Google Wallet; absent → from the environment (src/wallet/config.ts). */
+  wallet?: WalletConfig;
 }

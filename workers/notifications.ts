@@ -20,11 +20,11 @@ import type { SharedMetrics } from "../src/metrics/shared.ts";
 import { errorFields, log } from "../src/log.ts";
 import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
 import { type Channel, SendError, type Senders } from "../src/notify/types.ts";
-import type { CodeMessageJob, NotificationJob, PointsMessageJob } from "../src/queue/queues.ts";
+import type { CardMessageJob, CodeMessageJob, NotificationJob, PointsMessageJob, WalletUpdateJob } from "../src/queue/queues.ts";
 
 export type { Senders } from "../src/notify/types.ts";
 
-type Purpose = "code" | "points";
+type Purpose = "code" | "points" | "card";
 
 export interface ChannelFailure {
   channel: Channel;
@@ -42,7 +42,7 @@ export interface NotificationOutcome {
   failures?: ChannelFailure[];
 }
 
-interface Recorded {
+export interface Recorded {
   tenantId: string;
   customerId: string | null;
   purpose: Purpose;
@@ -57,7 +57,7 @@ interface Recorded {
 
 const clip = (s: string, n = 500) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
-async function record(sql: Sql, r: Recorded): Promise<void> {
+export async function record(sql: Sql, r: Recorded): Promise<void> {
   await sql`
     insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
     values (${r.tenantId}, ${r.customerId}, ${r.purpose}, ${r.ref}, ${r.channel}, ${r.status},
@@ -68,7 +68,7 @@ async function record(sql: Sql, r: Recorded): Promise<void> {
       where notification.status <> 'sent'`;
 }
 
-async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
+export async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
   const [row] = await sql<{ channel: Channel }[]>`
     select channel from notification
     where tenant_id = ${tenantId} and purpose = ${purpose} and ref = ${ref} and status = 'sent'
@@ -76,7 +76,7 @@ async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string)
   return row?.channel ?? null;
 }
 
-function asSendError(e: unknown, channel: Channel): SendError {
+export function asSendError(e: unknown, channel: Channel): SendError {
   if (e instanceof SendError) return e;
   // Our own bug or an unexpected library error: retry (the job shows it if it persists).
   return new SendError(channel, "temporary", (e as Error)?.message ?? String(e));
@@ -110,11 +110,17 @@ async function smsWorks(sql: Sql, tenantId: string, phone: string): Promise<void
             where tenant_id = ${tenantId} and phone = ${phone} and sms_failed_at is not null`;
 }
 
-function isLastAttempt(job: Job): boolean {
+export function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
 }
 
-export function notificationsProcessor(sql: Sql, senders: Senders, metrics?: SharedMetrics) {
+/** Jobs of the customer's card (card link SMS, Wallet updates), handled in their own modules. */
+export interface CardJobHandlers {
+  card?: (job: Job<NotificationJob>, data: CardMessageJob) => Promise<NotificationOutcome>;
+  wallet?: (job: Job<NotificationJob>, data: WalletUpdateJob) => Promise<NotificationOutcome>;
+}
+
+export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: CardJobHandlers = {}, metrics?: SharedMetrics) {
   // Every outcome written is also counted (messages by channel and outcome).
   const note = async (r: Recorded): Promise<void> => {
     await record(sql, r);
@@ -270,6 +276,8 @@ export function notificationsProcessor(sql: Sql, senders: Senders, metrics?: Sha
   return async (job: Job<NotificationJob>): Promise<NotificationOutcome> => {
     const data = job.data;
     if (data.type === "code") return code(job, data);
+    if (data.type === "card") return cardJobs.card ? cardJobs.card(job, data) : { status: "skipped", reason: "card links not handled here" };
+    if (data.type === "wallet") return cardJobs.wallet ? cardJobs.wallet(job, data) : { status: "skipped", reason: "Wallet is not configured" };
     return points(job, data);
   };
 }

@@ -9,6 +9,11 @@ import { throttledErrors, throttledLog } from "../src/log-throttle.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { cardLinkProcessor } from "./card-link.ts";
+import { ApnsClient } from "../src/wallet/apns.ts";
+import { type WalletConfig, walletConfig } from "../src/wallet/config.ts";
+import { GoogleWallet } from "../src/wallet/google.ts";
+import { walletUpdateProcessor } from "../src/wallet/updates.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
@@ -30,7 +35,7 @@ export interface WorkerOptions {
    * it from the environment; absent → no notifications worker in this process (tests of
    * settlement alone, which look at the queued messages).
    */
-  notifications?: { senders: Senders; concurrency?: number };
+  notifications?: { senders: Senders; concurrency?: number; publicUrl?: string; wallet?: WalletConfig };
 }
 
 export interface RunningWorkers {
@@ -79,7 +84,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
     smsBalanceIntervalMs: config.smsBalanceIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
-    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
+    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl, wallet: walletConfig() },
   };
 }
 
@@ -133,6 +138,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
       await Promise.all([settlement.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
+      notifications?.closeClients();
     },
   };
 }
@@ -140,7 +146,15 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, queues.metrics)), {
+  const publicUrl = n.publicUrl ?? "http://localhost:3000";
+  const apple = n.wallet?.apple;
+  const walletUpdaters = {
+    apns: apple?.apns ? new ApnsClient({ teamId: apple.teamId, ...apple.apns }, apple.passTypeId) : null,
+    google: n.wallet?.google ? new GoogleWallet(n.wallet.google, publicUrl) : null,
+    publicUrl,
+  };
+  const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl), wallet: walletUpdateProcessor(sql, walletUpdaters) };
+  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs, queues.metrics)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,
@@ -156,5 +170,5 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     sms: n.senders.sms ? "SMS.ru" : "off (logged only)",
     push: n.senders.push ? "Web Push" : "off",
   });
-  return { worker, connection };
+  return { worker, connection, closeClients: () => walletUpdaters.apns?.close() };
 }

@@ -2,6 +2,7 @@
 // to the customer and any returns that waited for this sale.
 import type { Job } from "bullmq";
 import type { Sql } from "../src/db/client.ts";
+import { queueWalletUpdatesForDocument } from "../src/card/jobs.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { jobId, type Queues, type SettlementJob } from "../src/queue/queues.ts";
 
@@ -16,6 +17,7 @@ export function settlementProcessor(sql: Sql, queues: Queues) {
     // After the commit: if either add fails the job is retried, settleDocument answers
     // "already" with the same message, and job ids keep both adds single.
     if (outcome.message) await queues.enqueuePointsMessage({ tenantId, ...outcome.message });
+    if (outcome.status === "settled") await queueWalletUpdatesForDocument(sql, queues, tenantId, documentId);
     if (outcome.releasedReturns.length > 0) {
       await queues.settlement.addBulk(
         outcome.releasedReturns.map((r) => ({

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { queueWalletUpdateIfPass } from "../card/jobs.ts";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { ErrorBody } from "../moysklad/models.ts";
@@ -126,6 +127,7 @@ export const adminController = (deps: AppDeps) =>
           reason: body.reason,
           idempotencyKey: `adjustment:${given ?? crypto.randomUUID()}`,
         });
+        await queueWalletUpdateIfPass(deps.sql, deps.queues, tenant.id, params.id);
         set.status = 201;
         return ledgerEntry(entry);
       },

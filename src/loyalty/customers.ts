@@ -287,8 +287,9 @@ export interface CustomerFields {
   requireVerification?: boolean;
 }
 
+// The card's secret (its link and QR code): 128 bits.
 function newQrToken(): string {
-  return randomBytes(12).toString("base64url");
+  return randomBytes(16).toString("base64url");
 }
 
 function uniqueViolation(e: any): string | null {

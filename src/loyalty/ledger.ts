@@ -1,7 +1,7 @@
 import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 
-export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
+export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry" | "referral";
 
 export interface LedgerEntryRow {
   id: number;

@@ -72,6 +72,8 @@ export const ProgramSettings = t.Object(
     birthdayMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "подарок ко дню рождения: {points} {balance}" }),
     expiryMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "баллы сгорели: {points} {balance}" }),
     reminderMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "напоминание: {points} {date}" }),
+    referrerPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы пригласившему, когда первая покупка друга проведена; 0 — выключено" }),
+    referredPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы приглашённому другу за первую покупку; 0 — выключено" }),
   },
   { additionalProperties: false },
 );
@@ -116,6 +118,8 @@ export const DEFAULT_PROGRAM_SETTINGS: ProgramSettings = {
   birthdayMessageTemplate: DEFAULT_TEMPLATES.birthday,
   expiryMessageTemplate: DEFAULT_TEMPLATES.expiry,
   reminderMessageTemplate: DEFAULT_TEMPLATES.reminder,
+  referrerPoints: 0,
+  referredPoints: 0,
 };
 
 export type Tier = ProgramSettings["tiers"][number];

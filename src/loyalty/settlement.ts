@@ -3,6 +3,7 @@
 // settled once (its row is locked and its state checked), so retried and redelivered
 // jobs change nothing the second time.
 import type { Sql } from "../db/client.ts";
+import { settleReferralOnSale } from "../card/referrals.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
 import { type LedgerKind, type NewLedgerEntry, postLedgerEntry } from "./ledger.ts";
@@ -170,6 +171,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
         expiresAt: lifetime === null ? null : new Date(spendableFrom.getTime() + lifetime * DAY_MS),
       });
     }
+    await settleReferralOnSale(tx, tenantId, customerId, doc, program.settings);
     const [c] = await tx<{ purchases_count: number }[]>`
       update customer set purchases_count = purchases_count + 1,
         purchases_kopecks = purchases_kopecks + ${doc.total_kopecks}, updated_at = now()

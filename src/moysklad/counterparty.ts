@@ -1,3 +1,4 @@
+import { queueCardLink } from "../card/jobs.ts";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
@@ -84,7 +85,7 @@ export const counterpartyController = (deps: AppDeps) =>
           throw errors.validation("Укажите телефон или номер карты покупателя.", "phone");
         }
         const statusCheck = body.statusCheck ?? "UNCHECKED";
-        const { customer } = await upsertCustomer(deps.sql, tenant.id, {
+        const { customer, created } = await upsertCustomer(deps.sql, tenant.id, {
           msId,
           syncId: blankToNull(body.syncId),
           name: blankToNull(body.name),
@@ -99,6 +100,7 @@ export const counterpartyController = (deps: AppDeps) =>
           statusCheck,
           requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",
         });
+        if (created) await queueCardLink(deps.queues, tenant.id, customer.id);
         set.status = 201;
         return counterpartyRow(customer);
       },

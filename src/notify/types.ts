@@ -66,14 +66,14 @@ export interface PushSender {
 }
 
 export interface LogMessage {
-  purpose: "code" | "points";
+  purpose: "code" | "points" | "card";
   tenantId: string;
   customerId: string | null;
   /** The phone the message would have gone to (logged masked), if any. */
   phone: string | null;
   /** The channel it would have used had it been configured, and why it was not. */
   reason: string;
-  /** Logged for points messages only; never for a code. */
+  /** Logged for points messages only; never for a code or a card link (its token opens the card). */
   text: string;
 }
 

@@ -25,6 +25,8 @@ export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   pointsMessage: (documentId: string) => `points-${documentId}`,
   codeMessage: (codeId: string) => `code-${codeId}`,
+  cardMessage: (customerId: string) => `card-${customerId}`,
+  walletUpdate: (customerId: string) => `wallet-${customerId}`,
 };
 
 export interface SettlementJob {
@@ -50,7 +52,21 @@ export interface CodeMessageJob {
   codeId: string;
 }
 
-export type NotificationJob = PointsMessageJob | CodeMessageJob;
+/** The card link by SMS after registration (src/card/messages.ts). */
+export interface CardMessageJob {
+  type: "card";
+  tenantId: string;
+  customerId: string;
+}
+
+/** The customer's balance changed: refresh their Wallet passes (src/wallet/updates.ts). */
+export interface WalletUpdateJob {
+  type: "wallet";
+  tenantId: string;
+  customerId: string;
+}
+
+export type NotificationJob = PointsMessageJob | CodeMessageJob | CardMessageJob | WalletUpdateJob;
 
 /** BullMQ priorities: lower goes first. A customer at the till waits for a code. */
 export const NotificationPriority = { code: 1, points: 10 } as const;
