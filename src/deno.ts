@@ -3,6 +3,7 @@
 // applied as with Bun. Run from the project folder after `npm ci`:
 //   deno run -A src/deno.ts
 import { createApp } from "./app.ts";
+import { withClientAddress } from "./request-guard.ts";
 import { connectDatabase, provideAdminToken, StartupError } from "./boot.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
@@ -11,7 +12,7 @@ import { Queues } from "./queue/queues.ts";
 
 declare const Deno: {
   env: { toObject(): Record<string, string> };
-  serve(opts: { port: number; hostname?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request) => Response | Promise<Response>): {
+  serve(opts: { port: number; hostname?: string; onListen?: (a: { port: number }) => void }, handler: (r: Request, info: { remoteAddr?: { hostname?: string } }) => Response | Promise<Response>): {
     shutdown(): Promise<void>;
   };
   addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
@@ -41,7 +42,10 @@ async function main(): Promise<void> {
     queues,
     readiness: { redis: () => queues.ping() },
   });
-  const server = Deno.serve({ port: config.port, onListen: ({ port }) => log.info("API listening (Deno)", { port }) }, app.fetch);
+  const server = Deno.serve(
+    { port: config.port, onListen: ({ port }) => log.info("API listening (Deno)", { port }) },
+    (request, info) => app.fetch(withClientAddress(request, info.remoteAddr?.hostname)),
+  );
   const stop = async () => {
     await server.shutdown();
     await queues.close();

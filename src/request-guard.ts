@@ -35,13 +35,16 @@ export function withClientAddress(request: Request, address: string | undefined)
   return request;
 }
 
-/** The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the socket's. */
-export function clientAddress(request: Request, trustProxy: boolean): string {
+/**
+ * The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the
+ * socket's; undefined when the server did not say (an in-process call).
+ */
+export function clientAddress(request: Request, trustProxy: boolean): string | undefined {
   if (trustProxy) {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
     if (forwarded) return forwarded;
   }
-  return clientAddresses.get(request) ?? "unknown";
+  return clientAddresses.get(request);
 }
 
 /** True when arrays/objects nest deeper than `max`. One pass, constant memory. */

@@ -9,8 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jsonDeeperThan } from "../src/request-guard.ts";
 import { prefixEnd, searchText } from "../src/loyalty/customers.ts";
-import { isPublicAddress } from "../src/web/push-endpoint.ts";
-import { type TestContext, testContext } from "./support/app.ts";
+import webpush from "web-push";
+import { SendError } from "../src/notify/types.ts";
+import { WebPushClient } from "../src/notify/webpush.ts";
+import { internalTarget, isPublicAddress } from "../src/web/push-endpoint.ts";
+import { ADMIN_TOKEN as ADMIN_TOKEN_IN_PROCESS, type TestContext, testContext } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { browserKeys } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
@@ -142,6 +145,30 @@ describe("bodies: size and depth are refused before anything parses them", () =>
       },
     });
     refused(await call("POST", `${MS}/retaildemand`, { headers: asPos(), body: stream }), 413);
+  });
+
+  test("four 120 MB bodies at once (declared, streamed) → 413 errors[] each, none of them read", async () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    const send = async () => {
+      let n = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (n++ < 120) c.enqueue(chunk);
+          else c.close();
+        },
+      });
+      const r = await fetch(`${base}${MS}/retaildemand`, {
+        method: "POST",
+        headers: { ...asPos(), "content-length": String(120 * 1024 * 1024) },
+        body,
+        duplex: "half",
+      } as RequestInit);
+      const text = await r.text();
+      return { status: r.status, body: JSON.parse(text), text };
+    };
+    for (const r of await Promise.all([send(), send(), send(), send()])) refused(r, 413, 41301);
+    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api.child.pid}/status`, "utf8"))?.[1];
+    console.log(`server RSS after four 120 MB bodies: ${rss ? Math.round(Number(rss) / 1024) : "?"} MB`);
   });
 
   test("imports have a larger limit: 3 MB passes the size check there (the route answers for itself)", async () => {
@@ -362,7 +389,6 @@ describe("web card: who may subscribe, how often, to what", () => {
       "https://mixed.example.net/x",
       "https://v6local.example.net/x",
       "https://mapped.example.net/x",
-      "https://unknown.example.org/x",
       "ftp://fcm.googleapis.com/x",
     ];
     for (const [i, endpoint] of bad.entries()) {
@@ -374,6 +400,41 @@ describe("web card: who may subscribe, how often, to what", () => {
     for (const a of ["127.0.0.1", "10.1.1.1", "172.20.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "224.0.0.1", "not-an-ip"]) {
       expect({ a, ok: isPublicAddress(a) }).toEqual({ a, ok: false });
     }
+  });
+
+  test("the push sender asks again before each message: a name now leading inside is refused, nothing sent", async () => {
+    const requested: string[] = [];
+    const vapid = webpush.generateVAPIDKeys();
+    const client = new WebPushClient({
+      ...vapid,
+      subject: "mailto:ops@example.com",
+      fetch: (async (url: string) => {
+        requested.push(url);
+        return new Response(null, { status: 201 });
+      }) as unknown as typeof fetch,
+      refuseTarget: (url) => internalTarget(url.hostname, async (host) => names[host] ?? []),
+    });
+    // A name that does not resolve now is stored (a DNS hiccup must not stop a customer);
+    // the sender asks again before each message.
+    const s3 = await t.createTenant();
+    const c3 = await t.pos(s3.apiToken, "POST", "/counterparty", { phone: "+79160000003", statusCheck: "IGNORE" });
+    const card3 = (await t.admin("GET", `/tenants/${s3.slug}/customers/${c3.body.id}`)).body.qrToken;
+    const stored = await t.fetch(`/web/v1/${s3.slug}/cards/${card3}/push-subscriptions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": "192.0.2.99" },
+      body: json({ endpoint: "https://unknown.example.org/x", expirationTime: null, keys: await browserKeys() }),
+    });
+    expect(stored.status).toBe(201);
+
+    const keys = await browserKeys();
+    const target = (endpoint: string) => ({ endpoint, p256dh: keys.p256dh, auth: keys.auth });
+    const payload = { title: "Магазин", body: "+1 балл", tag: "points" };
+    const e = await client.send(target("https://169.254.169.254.nip.io/x"), payload).catch((x) => x);
+    expect(e).toBeInstanceOf(SendError);
+    expect(e.kind).toBe("recipient");
+    expect(requested).toEqual([]);
+    await client.send(target("https://fcm.googleapis.com/fcm/send/1"), payload);
+    expect(requested).toEqual(["https://fcm.googleapis.com/fcm/send/1"]);
   });
 
   test("per card: a few subscriptions a minute, then 429 with errors[]", async () => {
@@ -418,4 +479,72 @@ describe("web card: who may subscribe, how often, to what", () => {
     const left = await t.db.sql`select endpoint from push_subscription where customer_id = ${id} and expired_at is not null`;
     expect(left.map((r) => r.endpoint)).toEqual(["https://fcm.googleapis.com/recent"]);
   });
+});
+
+// Every route of the app, every junk body and query: 2xx, or 4xx/503 with errors[] — never
+// a 500. (Number and date ranges inside sale, return and recalc bodies have their own tests.)
+describe("every route against junk", () => {
+  test("no 500 and no answer without errors[]", async () => {
+    const t = await testContext();
+    try {
+      const s = await t.createTenant();
+      const c = await t.pos(s.apiToken, "POST", "/counterparty", { phone: "+79161234000", statusCheck: "IGNORE" });
+      const routes: [string, string][] = (t.app as any).routes.map((r: any) => [r.method, r.path]);
+      const bodies: unknown[] = [
+        undefined,
+        "",
+        "junk",
+        {},
+        [],
+        null,
+        1e308,
+        { points: 1e16, reason: "x" },
+        { name: "x".repeat(100_000) },
+        { a: { b: { c: [1, 2, { d: -1e300 }] } } },
+        { meta: { id: "ZZZ" }, agent: { meta: { id: c.body.id.toUpperCase() } } },
+        { initialBalance: 1e20, name: "\uffff" },
+        { slug: "\u0000", name: "x" },
+        { search: "\u0000", endpoint: "https://169.254.169.254/latest" },
+      ];
+      const values: Record<string, string[]> = {
+        slug: [s.slug, "nope", "\u0000x"],
+        id: [c.body.id, c.body.id.toUpperCase(), "x".repeat(300)],
+        name: ["settlement", "\u0000", "x"],
+        "*": ["api/queues"],
+      };
+      const fill = (path: string, v: number) =>
+        path.replace(/:(\w+)|\*/g, (_m: string, k?: string) => {
+          const options = values[k ?? "*"] ?? ["x"];
+          return encodeURIComponent(options[v % options.length]!);
+        });
+      const queries = ["", "?limit=1e400", "?search=%00", "?before=-5", "?status=zzz", "?customerId=zz", "?name=%EF%BF%BF", "?state=x&attention=maybe"];
+      const bad: string[] = [];
+      let sent = 0;
+      for (const [method, path] of routes) {
+        if (path.startsWith("/swagger") || path.startsWith("/assets")) continue;
+        for (let v = 0; v < 3; v++) {
+          for (const b of method === "GET" ? [undefined] : bodies) {
+            for (const q of method === "GET" ? queries : [""]) {
+              const p = fill(path, v) + q;
+              const r = await t.fetch(p, {
+                method,
+                headers: { authorization: `Bearer ${ADMIN_TOKEN_IN_PROCESS}`, "Lognex-Discount-API-Auth-Token": s.apiToken, "content-type": "application/json" },
+                body: b === undefined ? undefined : typeof b === "string" ? b : JSON.stringify(b),
+              });
+              sent++;
+              // Pages answer in Russian words (HTML), the API and Bull Board's JSON with errors[].
+              const page = (r.headers.get("content-type") ?? "").includes("text/html") || (path.startsWith("/admin/queues") && r.status < 400);
+              if ((r.status >= 500 && r.status !== 503) || (r.status >= 300 && !r.body?.errors && !page)) {
+                bad.push(`${method} ${p} ${JSON.stringify(b)?.slice(0, 60)} → ${r.status} ${JSON.stringify(r.body)?.slice(0, 120)}`);
+              }
+            }
+          }
+        }
+      }
+      expect(sent).toBeGreaterThan(500);
+      expect(bad).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  }, 120_000);
 });

@@ -10,6 +10,7 @@ import { LogSender } from "./log-sender.ts";
 import { SmsRuClient } from "./smsru.ts";
 import type { Senders } from "./types.ts";
 import { checkVapidKeys, type VapidKeys, WebPushClient } from "./webpush.ts";
+import { internalTarget, systemResolver } from "../web/push-endpoint.ts";
 
 export interface SmsRuConfig {
   url: string;
@@ -93,7 +94,14 @@ export function notifyConfig(): NotifyConfig {
 export function sendersFromConfig(config: NotifyConfig, opts: { timeoutMs?: number } = {}): Senders {
   return {
     sms: config.sms ? new SmsRuClient({ ...config.sms, timeoutMs: opts.timeoutMs }) : null,
-    push: config.push ? new WebPushClient({ ...config.push, timeoutMs: opts.timeoutMs }) : null,
+    push: config.push
+      ? new WebPushClient({
+          ...config.push,
+          timeoutMs: opts.timeoutMs,
+          // A stored endpoint's name may have been pointed inside our network since.
+          refuseTarget: (url) => internalTarget(url.hostname.replace(/\.$/, ""), systemResolver),
+        })
+      : null,
     log: new LogSender(),
   };
 }

@@ -29,6 +29,12 @@ export interface WebPushOptions extends VapidKeys {
   ttlSeconds?: number;
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /**
+   * Asked before each message with the endpoint's URL: a reason not to send there (its
+   * name now leads into our own network), or null. Absent in tests whose push service
+   * is a loopback stand-in.
+   */
+  refuseTarget?: (url: URL) => Promise<string | null>;
 }
 
 /** Throws the library's own message when the keys or the subject are malformed. */
@@ -81,6 +87,9 @@ export class WebPushClient implements PushSender {
       if (name.toLowerCase() === "content-length") continue; // fetch sets it from the body
       headers.set(name, String(value));
     }
+
+    const refused = await this.opts.refuseTarget?.(new URL(details.endpoint));
+    if (refused) throw new SendError("push", "recipient", `push endpoint refused: ${refused}`);
 
     let res: Response;
     try {

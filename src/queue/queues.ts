@@ -155,6 +155,7 @@ export function producerConnection(target: string, commandTimeoutMs = 2000): Red
 const outageLog = throttledLog("warn", 10_000);
 
 const REDIS_SLOW = "Redis did not answer in time";
+const REDIS_RETRY_AFTER_MS = 2000;
 
 /** The producers' side of the queues, shared by the API and the workers. */
 export class Queues {
@@ -178,6 +179,7 @@ export class Queues {
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
     this.connection = producerConnection(redisUrl, this.commandTimeoutMs);
     this.connection.on("error", throttledErrors(outageLog, "queues: Redis error"));
+    this.connection.on("ready", () => (this.skipRedisUntil = 0)); // reconnected: try at once
     this.settlement = new Queue<SettlementJob>(QueueName.settlement, {
       connection: this.connection,
       prefix: queuePrefix(base, QueueName.settlement),
@@ -201,9 +203,16 @@ export class Queues {
     return [this.settlement, this.notifications, this.moysklad] as Queue[];
   }
 
+  /**
+   * Until then, sales do not try Redis at all: after one add timed out, each sale of an
+   * outage would otherwise wait the full `addTimeoutMs` for the same answer.
+   */
+  private skipRedisUntil = 0;
+
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
   async enqueueSettlement(jobs: SettlementJob[]): Promise<boolean> {
     if (jobs.length === 0) return true;
+    if (Date.now() < this.skipRedisUntil) return false;
     try {
       await within(
         this.addTimeoutMs,
@@ -214,6 +223,7 @@ export class Queues {
       );
       return true;
     } catch (e) {
+      this.skipRedisUntil = Date.now() + REDIS_RETRY_AFTER_MS;
       outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
       return false;
     }

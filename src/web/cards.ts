@@ -84,7 +84,11 @@ export const webCardController = (
   }
 
   return new Elysia({ prefix: "/web/v1" })
-    .onBeforeHandle(({ request }) => admit(perAddress, clientAddress(request, limits.trustProxy)))
+    .onBeforeHandle(({ request }) => {
+      // No address (an in-process call) → no per-address count; the per-card one still holds.
+      const address = clientAddress(request, limits.trustProxy);
+      if (address) admit(perAddress, address);
+    })
     .get(
       "/push/public-key",
       () => {

@@ -56,7 +56,24 @@ export function isPublicAddress(address: string): boolean {
 
 const refuse = (why: string) => errors.validation(`«endpoint»: ${why}`, "endpoint");
 
-/** Throws a 400 naming what is wrong with the address; resolves when it may be used. */
+/**
+ * Why messages must not go to this endpoint's host, or null when they may: the name
+ * resolves to a non-public address. A name that does not resolve (now) is not refused
+ * here — a DNS hiccup must not stop a customer subscribing, and nothing can be sent to it
+ * anyway; the push sender asks again before every message (names can change address).
+ */
+export async function internalTarget(host: string, resolve: ResolveHost, timeoutMs = 2000): Promise<string | null> {
+  let addresses: string[];
+  try {
+    addresses = await within(timeoutMs, resolve(host));
+  } catch {
+    return null;
+  }
+  const inside = addresses.find((a) => !isPublicAddress(a));
+  return inside ? `${host} resolves to ${inside}` : null;
+}
+
+/** Throws a 400 naming what is wrong with the address; resolves when it may be stored. */
 export async function checkPushEndpoint(endpoint: string, resolve: ResolveHost, timeoutMs = 2000): Promise<void> {
   let url: URL;
   try {
@@ -70,12 +87,5 @@ export async function checkPushEndpoint(endpoint: string, resolve: ResolveHost, 
   const host = url.hostname.replace(/\.$/, "");
   if (host.startsWith("[") || isIP(host) !== 0) throw refuse("ожидается имя push-сервиса, а не IP-адрес.");
   if (!host.includes(".") || host === "localhost" || host.endsWith(".localhost")) throw refuse("это не адрес публичного push-сервиса.");
-  let addresses: string[];
-  try {
-    addresses = await within(timeoutMs, resolve(host));
-  } catch {
-    throw refuse(`имя ${host} не находится в DNS.`);
-  }
-  if (addresses.length === 0) throw refuse(`имя ${host} не находится в DNS.`);
-  if (!addresses.every(isPublicAddress)) throw refuse(`имя ${host} ведёт во внутреннюю сеть.`);
+  if (await internalTarget(host, resolve, timeoutMs)) throw refuse(`имя ${host} ведёт во внутреннюю сеть.`);
 }
