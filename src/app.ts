@@ -13,6 +13,7 @@ import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
+import { promotionsController } from "./admin/promotions.ts";
 import { assetsController } from "./pages/assets.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
+    .use(promotionsController(deps))
     .use(queueBoard(deps));
 }
 

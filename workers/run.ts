@@ -10,6 +10,7 @@ import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
+import { rulesProcessor } from "./rules.ts";
 import { releasePending, sweepIntake } from "./sweeper.ts";
 
 export interface WorkerOptions {
@@ -26,12 +27,16 @@ export interface WorkerOptions {
    * settlement alone, which look at the queued messages).
    */
   notifications?: { senders: Senders; concurrency?: number };
+  /** The program rules every this many ms (RULES_INTERVAL_MS); absent → no rules worker here. */
+  rulesIntervalMs?: number;
 }
 
 export interface RunningWorkers {
   settlement: Worker;
   /** Null when WorkerOptions.notifications was not given. */
   notifications: Worker | null;
+  /** Null when WorkerOptions.rulesIntervalMs was not given. */
+  rules: Worker | null;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -64,6 +69,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    rulesIntervalMs: config.rulesIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
   };
@@ -89,6 +95,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
+  const rules = opts.rulesIntervalMs ? startRules(sql, queues, opts, opts.rulesIntervalMs) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
@@ -100,13 +107,37 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   return {
     settlement,
     notifications: notifications?.worker ?? null,
+    rules: rules?.worker ?? null,
     async close() {
       await Promise.all([stopSweep(), stopRelease()]);
-      await Promise.all([settlement.close(), notifications?.worker.close()]);
+      await Promise.all([settlement.close(), notifications?.worker.close(), rules?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
+      rules?.connection.disconnect();
     },
   };
+}
+
+function startRules(sql: Sql, queues: Queues, opts: WorkerOptions, everyMs: number) {
+  const connection = workerConnection(opts.redisUrl);
+  connection.on("error", () => {}); // reported by the worker's own error event
+  // One pass at a time per worker; a pass that dies is taken over once its lock lapses.
+  const worker = new Worker(QueueName.rules, rulesProcessor(sql, queues), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.rules),
+    concurrency: 1,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  let lastError = 0;
+  worker.on("error", (e) => {
+    if (Date.now() - lastError > 10_000) log.warn("rules worker: Redis error", errorFields(e));
+    lastError = Date.now();
+  });
+  worker.on("failed", (job, e) => log.warn("rules pass failed", { jobId: job?.id, ...errorFields(e) }));
+  queues.scheduleRules(everyMs).catch((e) => log.warn("rules scheduler not set; the next worker start sets it", errorFields(e)));
+  return { worker, connection };
 }
 
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {

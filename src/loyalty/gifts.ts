@@ -134,3 +134,9 @@ function monthDays(today: string, daysBefore: number): string[] {
   }
   return [...out];
 }
+
+/** The welcome gift of a customer just registered (when the merchant gives it on registration). */
+export async function welcomeOnRegistration(sql: Sql, tenantId: string, program: Program, customerId: string): Promise<Gift | null> {
+  if (program.settings.welcomePoints <= 0 || program.settings.welcomeOn !== "registration") return null;
+  return sql.begin((tx) => grantWelcome(tx as unknown as Tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
+}

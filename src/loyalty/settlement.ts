@@ -145,7 +145,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
       returning purchases_count`;
     await syncLots(tx, tenantId, customerId);
     const welcome = c!.purchases_count === 1 ? await grantWelcome(tx, tenantId, customerId, program, "firstPurchase") : null;
-    const tier = await recomputeTier(tx, tenantId, customerId, program);
+    const tier = await recomputeTier(tx, tenantId, customerId, program, doc.id);
     const [after] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
     let pointsText: string | null = null;
     if (doc.points_spent > 0 || doc.points_earned > 0) {

@@ -1,3 +1,5 @@
+import { welcomeOnRegistration } from "../loyalty/gifts.ts";
+import { errorFields, log } from "../log.ts";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
@@ -76,7 +78,7 @@ export const counterpartyController = (deps: AppDeps) =>
           throw errors.validation("Укажите телефон или номер карты покупателя.", "phone");
         }
         const statusCheck = body.statusCheck ?? "UNCHECKED";
-        const { customer } = await upsertCustomer(deps.sql, tenant.id, {
+        const { customer, created } = await upsertCustomer(deps.sql, tenant.id, {
           msId,
           syncId: blankToNull(body.syncId),
           name: blankToNull(body.name),
@@ -91,6 +93,14 @@ export const counterpartyController = (deps: AppDeps) =>
           statusCheck,
           requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",
         });
+        const gift = created ? await welcomeOnRegistration(deps.sql, tenant.id, tenant.program, customer.id) : null;
+        if (gift) {
+          customer.balance += gift.points;
+          // The gift is posted; a message Redis cannot take now is not worth failing the registration.
+          await deps.queues
+            ?.enqueuePointsMessage({ tenantId: tenant.id, customerId: customer.id, documentId: gift.ref, text: gift.text })
+            .catch((e) => log.warn("welcome message not queued", errorFields(e)));
+        }
         set.status = 201;
         return counterpartyRow(customer);
       },

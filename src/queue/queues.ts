@@ -10,9 +10,11 @@ export const QueueName = {
   settlement: "settlement",
   /** Messages to customers (SMS, push). */
   notifications: "notifications",
+  /** The time-based program rules (burning, reminders, birthdays, levels): a job scheduler. */
+  rules: "rules",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.rules];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -98,6 +100,7 @@ const REDIS_SLOW = "Redis did not answer in time";
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
+  readonly rules: Queue;
   private readonly connection: IORedis;
 
   constructor(
@@ -117,11 +120,21 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
     });
-    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+    this.rules = new Queue(QueueName.rules, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.rules),
+      defaultJobOptions: { attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
+    });
+    for (const q of [this.settlement, this.notifications, this.rules]) q.on("error", throttledErrorLog(`queue ${q.name}`));
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications] as Queue[];
+    return [this.settlement, this.notifications, this.rules] as Queue[];
+  }
+
+  /** One scheduler for all workers (upserting it again changes nothing): a rules pass every `everyMs`. */
+  async scheduleRules(everyMs: number): Promise<void> {
+    await this.rules.upsertJobScheduler("rules", { every: everyMs }, { name: "rules" });
   }
 
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
