@@ -24,7 +24,7 @@ export async function adjustPoints(sql: Sql, tenantId: string, a: Adjustment): P
     if (!customer) throw errors.customerNotFound("id");
     const repeat = await t`select 1 from ledger_entry where tenant_id = ${tenantId} and idempotency_key = ${a.key}`;
     // Balances go below zero only through facts from the till (sales, returns), never by hand.
-    if (repeat.length === 0 && customer.balance + a.points < 0) {
+    if (repeat.length === 0 && a.points < 0 && customer.balance + a.points < 0) {
       throw errors.conflict(`Недостаточно баллов: на балансе ${customer.balance}.`, "points");
     }
     const { entry } = await postLedgerEntry(t, tenantId, {
