@@ -136,7 +136,7 @@ async function dailyTiers(sql: Sql, pass: RulesPass, now: Date): Promise<void> {
             select to_char(tier_checked_on, 'YYYY-MM-DD') as tier_checked_on from customer
             where tenant_id = ${r.tenant_id} and id = ${c.id} for update`;
           if (locked?.tier_checked_on && locked.tier_checked_on >= today) return null;
-          return recomputeTier(t, r.tenant_id, c.id, program, null, now);
+          return recomputeTier(t, r.tenant_id, c.id, program, null, undefined, now);
         });
         pass.tiersChecked++;
         if (change?.text) {

@@ -48,10 +48,14 @@ export async function recomputeTier(
   customerId: string,
   program: Program,
   settling: string | null = null,
+  known: string | null | undefined = undefined,
   now = new Date(),
 ): Promise<TierChange> {
-  const [c] = await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${customerId}`;
-  const before = c?.tier ?? null;
+  // `known`: the level the caller already read (undefined: read it here).
+  const before =
+    known !== undefined
+      ? known
+      : ((await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${customerId}`)[0]?.tier ?? null);
   if (program.settings.tiers.length === 0 && before === null) return { from: null, to: null, text: null };
   const kopecks = await windowPurchases(tx, tenantId, customerId, program, settling);
   const tier = tierForPurchases(program, kopecks);
