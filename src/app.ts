@@ -13,6 +13,7 @@ import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
+import { promotionsController } from "./admin/promotions.ts";
 import { assetsController } from "./pages/assets.ts";
 import { guardApp, StuckCalls } from "./request-guard.ts";
 import { metricsController } from "./metrics/metrics.ts";
@@ -83,6 +84,7 @@ export function createApp(deps: AppDeps) {
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
     .use(cardPages(deps))
+    .use(promotionsController(deps))
     .use(queueBoard(deps))
     .use(moyskladAppController(deps));
   return guardApp(app, limits, stuck);

@@ -25,6 +25,8 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** How often the program rules run (burning, reminders, birthdays, daily levels). */
+  rulesIntervalMs: number;
   /** The address customers reach (card links in SMS and Wallet passes), no trailing slash. */
   publicUrl: string;
   /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
@@ -182,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
+    rulesIntervalMs: intVar(env, "RULES_INTERVAL_MS", 60_000, 100, 86_400_000),
     publicUrl: publicUrlVar(env.PUBLIC_URL, port),
     messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
     messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),

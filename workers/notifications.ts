@@ -114,6 +114,112 @@ export function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
 }
 
+interface Recipient {
+  phone: string | null;
+  sms_failed_at: Date | null;
+  sms_failure: string | null;
+  shop: string;
+}
+
+interface OutgoingMessage {
+  tenantId: string;
+  customerId: string;
+  text: string;
+  recipient: Recipient;
+  ctx: Record<string, unknown>;
+}
+
+/**
+ * What one channel did with a message: delivered, failed for good (the next channel is
+ * tried), or not applicable (not configured, nowhere to send). A failure for now throws.
+ */
+type ChannelOutcome =
+  | { result: "sent"; providerId: string | null }
+  | { result: "failed"; failure: ChannelFailure }
+  | { result: "skipped" };
+
+interface MessageChannel {
+  name: Channel;
+  deliver(m: OutgoingMessage): Promise<ChannelOutcome>;
+}
+
+/** Web Push to every active browser of the customer. */
+function pushChannel(sql: Sql, push: NonNullable<Senders["push"]>): MessageChannel {
+  return {
+    name: "push",
+    async deliver(m) {
+      const subs = await sql<{ id: string; endpoint: string; p256dh: string; auth: string }[]>`
+        select id, endpoint, p256dh, auth from push_subscription
+        where tenant_id = ${m.tenantId} and customer_id = ${m.customerId} and expired_at is null
+        order by created_at`;
+      if (subs.length === 0) return { result: "skipped" };
+      const payload = { title: m.recipient.shop, body: m.text, tag: "points" };
+      const results = await Promise.allSettled(subs.map((s) => push.send(s, payload)));
+      const accepted: string[] = [];
+      const retryable: SendError[] = [];
+      const permanent: SendError[] = [];
+      for (const [i, r] of results.entries()) {
+        if (r.status === "fulfilled") {
+          accepted.push(r.value.providerId ?? "");
+          continue;
+        }
+        const e = asSendError(r.reason, "push");
+        if (e.retryable) {
+          retryable.push(e);
+          continue;
+        }
+        permanent.push(e);
+        if (e.kind === "recipient") {
+          await sql`update push_subscription set expired_at = now(), failure = ${clip(e.message)}
+                    where tenant_id = ${m.tenantId} and id = ${subs[i]!.id} and expired_at is null`;
+        }
+      }
+      if (accepted.length > 0) {
+        // At least one browser has it: delivered. Browsers that failed for now are not
+        // retried, so the ones that got it never get it twice.
+        if (retryable.length + permanent.length > 0) {
+          log.info("push delivered to some browsers only", { ...m.ctx, accepted: accepted.length, failed: retryable.length + permanent.length });
+        }
+        return { result: "sent", providerId: accepted.find(Boolean) || null };
+      }
+      if (retryable.length > 0) throw retryable[0]!;
+      // Every browser failed for good: the message falls back to the next channel.
+      const summary = permanent.map((e) => e.message).join("; ");
+      log.info("push failed permanently; falling back to SMS", { ...m.ctx, err: summary });
+      return { result: "failed", failure: { channel: "push", kind: permanent[0]!.kind, error: summary } };
+    },
+  };
+}
+
+/** SMS to the customer's phone, unless the number failed for good before. */
+function smsChannel(sql: Sql, sms: NonNullable<Senders["sms"]>): MessageChannel {
+  return {
+    name: "sms",
+    async deliver(m) {
+      const phone = m.recipient.phone;
+      if (!phone || m.recipient.sms_failed_at) return { result: "skipped" };
+      try {
+        const d = await sms.send(phone, m.text);
+        return { result: "sent", providerId: d.providerId };
+      } catch (err) {
+        const e = asSendError(err, "sms");
+        if (e.retryable) throw e;
+        if (e.kind === "recipient") await stopSms(sql, m.tenantId, m.customerId, phone, e.message);
+        log.warn("message not sent: permanent failure", { ...m.ctx, kind: e.kind, err: e.message });
+        return { result: "failed", failure: { channel: "sms", kind: e.kind, error: e.message } };
+      }
+    },
+  };
+}
+
+/** The configured channels for points messages, in the order they are tried. */
+function messageChannels(sql: Sql, senders: Senders): MessageChannel[] {
+  const list: MessageChannel[] = [];
+  if (senders.push) list.push(pushChannel(sql, senders.push));
+  if (senders.sms) list.push(smsChannel(sql, senders.sms));
+  return list;
+}
+
 /** Jobs of the customer's card (card link SMS, Wallet updates), handled in their own modules. */
 export interface CardJobHandlers {
   card?: (job: Job<NotificationJob>, data: CardMessageJob) => Promise<NotificationOutcome>;
@@ -169,12 +275,15 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
     }
   }
 
+  // The channels a points message tries, in order: the first that delivers ends it.
+  const channels = messageChannels(sql, senders);
+
   async function points(job: Job<NotificationJob>, data: PointsMessageJob): Promise<NotificationOutcome> {
     const { tenantId, customerId, documentId, text } = data;
     const ref = documentId;
     const already = await sentOn(sql, tenantId, "points", ref);
     if (already) return { status: "already", channel: already };
-    const [customer] = await sql<{ phone: string | null; sms_failed_at: Date | null; sms_failure: string | null; shop: string }[]>`
+    const [customer] = await sql<Recipient[]>`
       select c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
       from customer c join tenant t on t.id = c.tenant_id
       where c.tenant_id = ${tenantId} and c.id = ${customerId}`;
@@ -183,86 +292,33 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
     const base = { tenantId, customerId, purpose: "points" as const, ref, text };
     const ctx = { purpose: "points", tenantId, customerId, documentId, jobId: job.id };
     const failures: ChannelFailure[] = [];
-    const lastAttempt = isLastAttempt(job);
-
-    // 1. Web Push to every active browser of the customer.
-    const push = senders.push;
-    if (push) {
-      const subs = await sql<{ id: string; endpoint: string; p256dh: string; auth: string }[]>`
-        select id, endpoint, p256dh, auth from push_subscription
-        where tenant_id = ${tenantId} and customer_id = ${customerId} and expired_at is null
-        order by created_at`;
-      if (subs.length > 0) {
-        const payload = { title: customer.shop, body: text, tag: "points" };
-        const results = await Promise.allSettled(subs.map((s) => push.send(s, payload)));
-        const accepted: string[] = [];
-        const retryable: SendError[] = [];
-        const permanent: SendError[] = [];
-        for (const [i, r] of results.entries()) {
-          if (r.status === "fulfilled") {
-            accepted.push(r.value.providerId ?? "");
-            continue;
-          }
-          const e = asSendError(r.reason, "push");
-          if (e.retryable) {
-            retryable.push(e);
-            continue;
-          }
-          permanent.push(e);
-          if (e.kind === "recipient") {
-            await sql`update push_subscription set expired_at = now(), failure = ${clip(e.message)}
-                      where tenant_id = ${tenantId} and id = ${subs[i]!.id} and expired_at is null`;
-          }
-        }
-        if (accepted.length > 0) {
-          // At least one browser has it: delivered. Browsers that failed for now are not
-          // retried, so the ones that got it never get it twice.
-          await note({ ...base, channel: "push", status: "sent", providerId: accepted.find(Boolean) || null });
-          if (retryable.length + permanent.length > 0) {
-            log.info("push delivered to some browsers only", { ...ctx, accepted: accepted.length, failed: retryable.length + permanent.length });
-          }
-          return { status: "sent", channel: "push" };
-        }
-        if (retryable.length > 0) {
-          const e = retryable[0]!;
-          complainIfConfig(e, ctx);
-          if (lastAttempt) await note({ ...base, channel: "push", status: "failed", error: e.message });
-          throw e;
-        }
-        // Every browser failed for good: recorded; the message falls back to SMS.
-        const summary = permanent.map((e) => e.message).join("; ");
-        await note({ ...base, channel: "push", status: "failed", error: summary });
-        failures.push({ channel: "push", kind: permanent[0]!.kind, error: summary });
-        log.info("push failed permanently; falling back to SMS", { ...ctx, err: summary });
-      }
-    }
-
-    // 2. SMS, unless the number failed for good before.
-    const sms = senders.sms;
-    if (sms && customer.phone && !customer.sms_failed_at) {
+    const message: OutgoingMessage = { tenantId, customerId, text, recipient: customer, ctx };
+    for (const channel of channels) {
+      let outcome: ChannelOutcome;
       try {
-        const d = await sms.send(customer.phone, text);
-        await note({ ...base, channel: "sms", status: "sent", providerId: d.providerId });
-        return { status: "sent", channel: "sms", ...(failures.length ? { failures } : {}) };
+        outcome = await channel.deliver(message);
       } catch (err) {
-        const e = asSendError(err, "sms");
-        if (e.retryable) {
-          complainIfConfig(e, ctx);
-          if (lastAttempt) await note({ ...base, channel: "sms", status: "failed", error: e.message });
-          throw e;
-        }
-        if (e.kind === "recipient") await stopSms(sql, tenantId, customerId, customer.phone, e.message);
-        await note({ ...base, channel: "sms", status: "failed", error: e.message });
-        failures.push({ channel: "sms", kind: e.kind, error: e.message });
-        log.warn("message not sent: permanent failure", { ...ctx, kind: e.kind, err: e.message });
+        // A failure for now: the job is retried (recorded for operators on its last attempt).
+        const e = asSendError(err, channel.name);
+        complainIfConfig(e, ctx);
+        if (isLastAttempt(job)) await note({ ...base, channel: channel.name, status: "failed", error: e.message });
+        throw e;
       }
+      if (outcome.result === "skipped") continue;
+      if (outcome.result === "sent") {
+        await note({ ...base, channel: channel.name, status: "sent", providerId: outcome.providerId });
+        return { status: "sent", channel: channel.name, ...(failures.length ? { failures } : {}) };
+      }
+      // Failed for good on this channel: recorded, and the next channel is tried.
+      await note({ ...base, channel: channel.name, status: "failed", error: outcome.failure.error });
+      failures.push(outcome.failure);
     }
 
     if (failures.length > 0) {
       throw new UnrecoverableError(`not delivered: ${failures.map((f) => `${f.channel} (${f.kind}): ${f.error}`).join("; ")}`);
     }
 
-    // 3. No channel to try: the log sender.
+    // No channel to try: the log sender.
     const reason = !customer.phone
       ? "no push subscription and no phone"
       : customer.sms_failed_at

@@ -19,6 +19,7 @@ import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
 import { moyskladProcessor, scheduleMoyskladJobs } from "./moysklad.ts";
 import type { MoyskladConfig } from "../src/config.ts";
+import { rulesProcessor } from "./rules.ts";
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -40,6 +41,8 @@ export interface WorkerOptions {
   notifications?: { senders: Senders; concurrency?: number; publicUrl?: string; wallet?: WalletConfig };
   /** The МойСклад app (catalog refreshes, erasure after uninstall); absent when not configured. */
   moysklad?: MoyskladConfig | null;
+  /** The program rules every this many ms (RULES_INTERVAL_MS); absent → no rules worker here. */
+  rulesIntervalMs?: number;
 }
 
 export interface RunningWorkers {
@@ -47,6 +50,8 @@ export interface RunningWorkers {
   /** Null when WorkerOptions.notifications was not given. */
   notifications: Worker | null;
   moysklad: Worker | null;
+  /** Null when WorkerOptions.rulesIntervalMs was not given. */
+  rules: Worker | null;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -88,6 +93,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     releaseIntervalMs: config.releaseIntervalMs,
     messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
     smsBalanceIntervalMs: config.smsBalanceIntervalMs,
+    rulesIntervalMs: config.rulesIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
     notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl, wallet: walletConfig() },
     moysklad: config.moysklad,
@@ -118,6 +124,7 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const moysklad = opts.moysklad ? startMoysklad(sql, queues, opts, opts.moysklad) : null;
+  const rules = opts.rulesIntervalMs ? startRules(sql, queues, opts, opts.rulesIntervalMs) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
@@ -141,15 +148,39 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     settlement,
     notifications: notifications?.worker ?? null,
     moysklad: moysklad?.worker ?? null,
+    rules: rules?.worker ?? null,
     async close() {
       await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
-      await Promise.all([settlement.close(), notifications?.worker.close(), moysklad?.worker.close()]);
+      await Promise.all([settlement.close(), notifications?.worker.close(), moysklad?.worker.close(), rules?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
       notifications?.closeClients();
       moysklad?.connection.disconnect();
+      rules?.connection.disconnect();
     },
   };
+}
+
+function startRules(sql: Sql, queues: Queues, opts: WorkerOptions, everyMs: number) {
+  const connection = workerConnection(opts.redisUrl);
+  connection.on("error", () => {}); // reported by the worker's own error event
+  // One pass at a time per worker; a pass that dies is taken over once its lock lapses.
+  const worker = new Worker(QueueName.rules, rulesProcessor(sql, queues), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.rules),
+    concurrency: 1,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  let lastError = 0;
+  worker.on("error", (e) => {
+    if (Date.now() - lastError > 10_000) log.warn("rules worker: Redis error", errorFields(e));
+    lastError = Date.now();
+  });
+  worker.on("failed", (job, e) => log.warn("rules pass failed", { jobId: job?.id, ...errorFields(e) }));
+  queues.scheduleRules(everyMs).catch((e) => log.warn("rules scheduler not set; the next worker start sets it", errorFields(e)));
+  return { worker, connection };
 }
 
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {

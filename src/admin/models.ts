@@ -36,9 +36,21 @@ export const AdminCustomer = t.Object({
   updatedAt: t.String(),
 });
 
+export const AdminCustomerView = t.Object({
+  ...AdminCustomer.properties,
+  tier: t.Object({
+    name: t.String(),
+    earnPercent: t.Number(),
+    nextTier: t.Nullable(t.String()),
+    toNextTier: t.Nullable(t.Number({ description: "рублей покупок до следующего уровня" })),
+  }),
+  expiring: t.Array(t.Object({ points: t.Integer(), expiresAt: t.String() }), { description: "ближайшие сгорания, по порядку" }),
+});
+
 export const AdjustmentCreate = t.Object({
   points: t.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000, description: "не ноль; отрицательное списывает" }),
   reason: t.String({ minLength: 1, maxLength: 500 }),
+  expiresAt: t.Optional(t.String({ format: "date-time", description: "когда сгорят начисленные баллы (ISO)" })),
 });
 
 export const LedgerEntry = t.Object({

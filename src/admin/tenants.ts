@@ -4,13 +4,17 @@ import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
-import { adjustPoints, type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";
+import { adjustPoints } from "../loyalty/adjustments.ts";
+import { type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";
+import { expiringPoints } from "../loyalty/lots.ts";
+import { tierView } from "../loyalty/tiers.ts";
 import { createTenant, rotateApiKey } from "../loyalty/tenants.ts";
 import { formatPhone } from "../loyalty/phone.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 import {
   AdjustmentCreate,
   AdminCustomer,
+  AdminCustomerView,
   CustomerSearchQuery,
   LedgerEntry,
   LedgerPage,
@@ -108,24 +112,36 @@ export const adminController = (deps: AppDeps) =>
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const customer = await getCustomer(deps.sql, tenant.id, params.id);
         if (!customer) throw errors.customerNotFound("id");
-        return adminCustomer(customer);
+        const [tier, expiring] = await Promise.all([
+          tierView(deps.sql, tenant.id, customer.id, customer.tier, tenant.program),
+          expiringPoints(deps.sql, tenant.id, customer.id),
+        ]);
+        return {
+          ...adminCustomer(customer),
+          tier,
+          expiring: expiring.map((e) => ({ points: e.points, expiresAt: e.expiresAt.toISOString() })),
+        };
       },
-      { response: { 200: AdminCustomer, ...errs }, detail: detail("Покупатель с балансом") },
+      {
+        response: { 200: AdminCustomerView, ...errs },
+        detail: detail("Покупатель с балансом", "С уровнем (tier) и ближайшими сгораниями баллов (expiring)."),
+      },
     )
     .post(
       "/tenants/:slug/customers/:id/adjustments",
       async ({ params, body, headers, set }) => {
-        if (body.points === 0) throw errors.validation("Корректировка на 0 баллов ничего не меняет.", "points");
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const given = headers["idempotency-key"];
         if (given !== undefined && (given.length < 1 || given.length > 200)) {
           throw errors.validation("Idempotency-Key: от 1 до 200 символов.", "Idempotency-Key");
         }
+        const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
         const entry = await adjustPoints(deps.sql, tenant.id, {
           customerId: params.id,
           points: body.points,
           reason: body.reason,
-          idempotencyKey: `adjustment:${given ?? crypto.randomUUID()}`,
+          key: `adjustment:${given ?? crypto.randomUUID()}`,
+          expiresAt,
         });
         await queueWalletUpdateIfPass(deps.sql, deps.queues, tenant.id, params.id);
         set.status = 201;

@@ -93,7 +93,7 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
   const candidates = await sql<{ id: string; birth_date: string }[]>`
     select c.id, to_char(c.birth_date, 'YYYY-MM-DD') as birth_date from customer c
     where c.tenant_id = ${tenantId} and c.birth_date is not null
-      and to_char(c.birth_date, 'MM-DD') = any(${monthDays(today, s.birthdayDaysBefore)}::text[])
+      and (extract(month from c.birth_date) * 100 + extract(day from c.birth_date))::int = any(${monthDays(today, s.birthdayDaysBefore)}::int[])
       and not exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id
         and e.idempotency_key = any(array['birthday:' || c.id || ':' || ${year}, 'birthday:' || c.id || ':' || ${year + 1}]))`;
   const gifts: Gift[] = [];
@@ -124,13 +124,20 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
   return gifts;
 }
 
-/** "MM-DD" of every birthday whose gift may be due on `today`. */
-function monthDays(today: string, daysBefore: number): string[] {
-  const out = new Set<string>();
+/** Month·100 + day of every birthday whose gift may be due on `today` (as the birthday index holds them). */
+function monthDays(today: string, daysBefore: number): number[] {
+  const out = new Set<number>();
   for (let back = 0; back < BIRTHDAY_CATCH_UP_DAYS; back++) {
-    const md = addDays(today, daysBefore - back).slice(5);
-    out.add(md);
-    if (md === "02-28") out.add("02-29");
+    const md = addDays(today, daysBefore - back);
+    const n = Number(md.slice(5, 7)) * 100 + Number(md.slice(8, 10));
+    out.add(n);
+    if (n === 228) out.add(229);
   }
   return [...out];
+}
+
+/** The welcome gift of a customer just registered (when the merchant gives it on registration). */
+export async function welcomeOnRegistration(sql: Sql, tenantId: string, program: Program, customerId: string): Promise<Gift | null> {
+  if (program.settings.welcomePoints <= 0 || program.settings.welcomeOn !== "registration") return null;
+  return sql.begin((tx) => grantWelcome(tx as unknown as Tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
 }

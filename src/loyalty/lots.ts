@@ -6,10 +6,10 @@
 // (whoever posted it — intake posts spends in SQL of its own), in ledger order. So
 // Σ remaining of spendable lots − lots_debt = balance after every sync. Every change of a
 // customer's lots happens under that customer's row lock.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
 
-type Tx = Sql;
+type Tx = Queryable;
 
 /** A part of a return whose lot burned meanwhile comes back as a new lot burning after this many days. */
 export const RESTORED_LOT_DAYS = 14;

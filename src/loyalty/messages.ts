@@ -4,7 +4,7 @@ export const DEFAULT_TEMPLATES = {
   code: "Код подтверждения: {code}. Никому его не сообщайте, кроме кассира {shop}.",
   points: "{change}, баланс {balance}",
   return: "Возврат: {change}, баланс {balance}",
-  tier: "Ваш уровень: {tier} — {earnPercent}% баллами",
+  tier: "Ваш уровень: {tier} — {percent}% баллами",
   welcome: "Добро пожаловать! Вам подарено {points}, баланс {balance}",
   birthday: "С днём рождения! Вам подарено {points}, баланс {balance}",
   expiry: "Сгорело {points}, баланс {balance}",

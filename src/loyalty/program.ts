@@ -67,7 +67,7 @@ export const ProgramSettings = t.Object(
     ),
     tierWindowDays: t.Nullable(t.Integer({ minimum: 1, maximum: 3650 }), { description: "за сколько дней считать покупки (null — за всё время)" }),
     baseTierName: t.String({ minLength: 1, maxLength: 100, description: "название уровня ниже первого" }),
-    tierMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "смена уровня: {tier} {earnPercent}" }),
+    tierMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "смена уровня: {tier} {percent}" }),
     welcomeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "приветственные баллы: {points} {balance}" }),
     birthdayMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "подарок ко дню рождения: {points} {balance}" }),
     expiryMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "баллы сгорели: {points} {balance}" }),

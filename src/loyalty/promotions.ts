@@ -50,12 +50,6 @@ export function promotionFromRow(r: PromotionRow): Promotion {
   };
 }
 
-export async function livePromotions(sql: Sql, tenantId: string): Promise<Promotion[]> {
-  const rows = await sql<PromotionRow[]>`
-    select * from promotion where tenant_id = ${tenantId} and ended_at is null and ends_at > now()`;
-  return rows.map(promotionFromRow);
-}
-
 export async function listPromotions(sql: Sql, tenantId: string): Promise<Promotion[]> {
   const rows = await sql<PromotionRow[]>`
     select * from promotion where tenant_id = ${tenantId} order by starts_at desc, created_at desc limit 1000`;

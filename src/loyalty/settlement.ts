@@ -63,6 +63,12 @@ interface DocumentRow {
 
 type Tx = Sql;
 
+interface SettlingRow extends DocumentRow {
+  program_settings: Record<string, unknown> | null;
+  customer_tier: string | null;
+  promotions_then: PromotionRow[] | null;
+}
+
 const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
 
 type Movements = SettleOutcome["movements"];
@@ -75,15 +81,25 @@ async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntr
 
 export async function settleDocument(sql: Sql, tenantId: string, documentId: string): Promise<SettleOutcome> {
   return sql.begin(async (tx) => {
-    const [doc] = await (tx as unknown as Tx)<DocumentRow[]>`
-      select * from document where tenant_id = ${tenantId} and id = ${documentId} for update`;
+    // One round trip: the document, the program, the customer's level and the promotions
+    // at the document's moment (what saleEarn needs).
+    const [doc] = await (tx as unknown as Tx)<SettlingRow[]>`
+      select d.*, p.settings as program_settings,
+        (select c.tier from customer c where c.tenant_id = d.tenant_id and c.id = d.customer_id) as customer_tier,
+        (select json_agg(pr) from promotion pr
+          where pr.tenant_id = d.tenant_id and pr.starts_at <= coalesce(d.moment, d.received_at)
+            and pr.ends_at > coalesce(d.moment, d.received_at)
+            and (pr.ended_at is null or pr.ended_at > coalesce(d.moment, d.received_at))) as promotions_then
+      from document d join program p on p.tenant_id = d.tenant_id
+      where d.tenant_id = ${tenantId} and d.id = ${documentId}
+      for update of d`;
     if (!doc) return nothing("missing");
     if (doc.state === "flagged") return nothing("flagged");
     if (doc.state === "settled") {
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
       return { ...nothing("already"), message };
     }
-    const program = await programOf(tx as unknown as Tx, tenantId);
+    const program = programFromStored(doc.program_settings);
     const moved: Movements = [];
     const outcome =
       doc.kind === "sale"
@@ -91,11 +107,6 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
         : await settleReturn(tx as unknown as Tx, tenantId, doc, program, moved);
     return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
   });
-}
-
-async function programOf(tx: Tx, tenantId: string): Promise<Program> {
-  const [p] = await tx<{ settings: Record<string, unknown> }[]>`select settings from program where tenant_id = ${tenantId}`;
-  return programFromStored(p?.settings ?? null);
 }
 
 const DAY_MS = 86_400_000;
@@ -106,7 +117,7 @@ function joined(...texts: (string | null | undefined)[]): string | null {
   return parts.length > 0 ? parts.join(". ") : null;
 }
 
-async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
+async function settleSale(tx: Tx, tenantId: string, doc: SettlingRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
@@ -138,12 +149,11 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
     // The points this sale earns are decided here, once the customer (and so their level)
     // is known, by the same rule recalc applied to the same receipt and moment.
     const moment = doc.moment ?? doc.received_at;
-    const [customer] = await tx<{ tier: string | null }[]>`
-      select tier from customer where tenant_id = ${tenantId} and id = ${customerId} for update`;
-    const promotions = await tx<PromotionRow[]>`
-      select * from promotion where tenant_id = ${tenantId} and starts_at <= ${moment} and ends_at > ${moment}
-        and (ended_at is null or ended_at > ${moment})`;
-    const decided = decideSaleEarn(program, promotions.map(promotionFromRow), customer!.tier, {
+    // A customer matched only now had no level read with the document.
+    const tierName = doc.customer_id ? doc.customer_tier : (await tx<{ tier: string | null }[]>`
+      select tier from customer where tenant_id = ${tenantId} and id = ${customerId}`)[0]?.tier ?? null;
+    const promotions = (doc.promotions_then ?? []).map(promotionFromRow);
+    const decided = decideSaleEarn(program, promotions, tierName, {
       // Lines read at intake; documents stored before lines were kept were validated strictly then.
       lines: doc.lines ?? storedSaleLines(doc.body),
       paidKopecks: doc.paid_kopecks,
@@ -151,12 +161,12 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
       // Points were spent on the receipt even where we hold part of the spend.
       spent: doc.points_spent_reported,
     });
-    if (decided.earn !== doc.points_earned || decided.held > 0) {
-      await tx`update document set points_earned = ${decided.earn}, held_earn_points = ${decided.held},
+    if (decided.held > 0 || decided.anomalies.length > 0) {
+      await tx`update document set held_earn_points = ${decided.held},
                  flag_reason = nullif(concat_ws('; ', flag_reason, ${decided.anomalies.join("; ") || null}::text), '')
                where tenant_id = ${tenantId} and id = ${doc.id}`;
-      doc.points_earned = decided.earn;
     }
+    doc.points_earned = decided.earn;
     if (doc.points_earned > 0) {
       // Lifetimes count from the sale's own moment (plus the accrual delay).
       const spendableFrom = doc.accrual_available_at ?? moment;
@@ -172,15 +182,15 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
       });
     }
     await settleReferralOnSale(tx, tenantId, customerId, doc, program.settings);
-    const [c] = await tx<{ purchases_count: number }[]>`
+    const [c] = await tx<{ purchases_count: number; balance: number }[]>`
       update customer set purchases_count = purchases_count + 1,
         purchases_kopecks = purchases_kopecks + ${doc.total_kopecks}, updated_at = now()
       where tenant_id = ${tenantId} and id = ${customerId}
-      returning purchases_count`;
+      returning purchases_count, balance`;
     await syncLots(tx, tenantId, customerId);
     const welcome = c!.purchases_count === 1 ? await grantWelcome(tx, tenantId, customerId, program, "firstPurchase") : null;
-    const tier = await recomputeTier(tx, tenantId, customerId, program);
-    const [after] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
+    const tier = await recomputeTier(tx, tenantId, customerId, program, doc.id, tierName);
+    const after = { balance: Number(c!.balance) + (welcome?.points ?? 0) };
     let pointsText: string | null = null;
     if (doc.points_spent > 0 || doc.points_earned > 0) {
       const pending = doc.accrual_available_at && doc.accrual_available_at.getTime() > Date.now();
@@ -200,7 +210,8 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: P
   // Certificate payments, customer or not (anonymous sales pay by certificate too).
   await redeemForSale(tx, tenantId, doc);
   // The message is kept with the state change (one row version): a retried job re-queues it.
-  await tx`update document set state = 'settled', settled_at = now(), notice_text = ${message?.text ?? null}
+  await tx`update document set state = 'settled', settled_at = now(), notice_text = ${message?.text ?? null},
+             points_earned = ${doc.points_earned}
            where tenant_id = ${tenantId} and id = ${doc.id}`;
   // Returns that arrived before this sale may go now; they lock this row, so they see it settled.
   const waiting = await tx<{ id: string; settle_round: number }[]>`

@@ -19,13 +19,14 @@ export function tierForPurchases(program: Program, kopecks: number): Tier | null
  * Settled sales minus returns of a customer over the window, in kopecks: money and points
  * together at discounted prices (what the goods cost the customer, however paid).
  */
-export async function windowPurchases(tx: Tx, tenantId: string, customerId: string, program: Program): Promise<number> {
+export async function windowPurchases(tx: Tx, tenantId: string, customerId: string, program: Program, settling: string | null = null): Promise<number> {
   const days = program.settings.tierWindowDays;
   const [row] = await tx<{ kopecks: string }[]>`
     select coalesce(sum(case when kind = 'sale' then total_kopecks + points_spent * ${program.rules.spendRateKopecks}
                              else -total_kopecks end), 0)::bigint as kopecks
     from document
-    where tenant_id = ${tenantId} and customer_id = ${customerId} and state = 'settled'
+    where tenant_id = ${tenantId} and customer_id = ${customerId}
+      and (state = 'settled' ${settling ? tx`or id = ${settling}` : tx``})
       ${days === null ? tx`` : tx`and moment > now() - make_interval(days => ${days})`}`;
   return Math.max(0, Number(row?.kopecks ?? 0));
 }
@@ -37,15 +38,29 @@ export interface TierChange {
   text: string | null;
 }
 
-/** Recomputes and stores a customer's level (call with the customer row locked or lockable). */
-export async function recomputeTier(tx: Tx, tenantId: string, customerId: string, program: Program): Promise<TierChange> {
-  const [c] = await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${customerId}`;
-  const before = c?.tier ?? null;
+/**
+ * Recomputes and stores a customer's level (call with the customer row locked or lockable);
+ * `settling` is a sale being settled in this transaction, counted before its state says so.
+ */
+export async function recomputeTier(
+  tx: Tx,
+  tenantId: string,
+  customerId: string,
+  program: Program,
+  settling: string | null = null,
+  known: string | null | undefined = undefined,
+  now = new Date(),
+): Promise<TierChange> {
+  // `known`: the level the caller already read (undefined: read it here).
+  const before =
+    known !== undefined
+      ? known
+      : ((await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${customerId}`)[0]?.tier ?? null);
   if (program.settings.tiers.length === 0 && before === null) return { from: null, to: null, text: null };
-  const kopecks = await windowPurchases(tx, tenantId, customerId, program);
+  const kopecks = await windowPurchases(tx, tenantId, customerId, program, settling);
   const tier = tierForPurchases(program, kopecks);
   const after = tier?.name ?? null;
-  const today = localTime(new Date(), program.settings.timezone).date;
+  const today = localTime(now, program.settings.timezone).date;
   await tx`update customer set tier = ${after}, tier_checked_on = ${today}::date
            where tenant_id = ${tenantId} and id = ${customerId}`;
   if (after === before) return { from: before, to: after, text: null };
@@ -55,7 +70,7 @@ export async function recomputeTier(tx: Tx, tenantId: string, customerId: string
 export function tierMessage(program: Program, tier: Tier | null): string {
   return renderTemplate(program.settings.tierMessageTemplate, {
     tier: tier?.name ?? program.settings.baseTierName,
-    earnPercent: tier?.earnPercent ?? program.settings.earnPercent,
+    percent: tier?.earnPercent ?? program.settings.earnPercent,
   });
 }
 

@@ -1,4 +1,6 @@
 import { queueCardLink } from "../card/jobs.ts";
+import { welcomeOnRegistration } from "../loyalty/gifts.ts";
+import { errorFields, log } from "../log.ts";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
@@ -101,6 +103,14 @@ export const counterpartyController = (deps: AppDeps) =>
           requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",
         });
         if (created) await queueCardLink(deps.queues, tenant.id, customer.id);
+        const gift = created ? await welcomeOnRegistration(deps.sql, tenant.id, tenant.program, customer.id) : null;
+        if (gift) {
+          customer.balance += gift.points;
+          // The gift is posted; a message Redis cannot take now is not worth failing the registration.
+          await deps.queues
+            ?.enqueuePointsMessage({ tenantId: tenant.id, customerId: customer.id, documentId: gift.ref, text: gift.text })
+            .catch((e) => log.warn("welcome message not queued", errorFields(e)));
+        }
         set.status = 201;
         return counterpartyRow(customer);
       },

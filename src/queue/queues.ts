@@ -14,9 +14,11 @@ export const QueueName = {
   notifications: "notifications",
   /** МойСклад app catalog upkeep: catalog refreshes, erasure after uninstall. */
   moysklad: "moysklad",
+  /** The time-based program rules (burning, reminders, birthdays, levels): a job scheduler. */
+  rules: "rules",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad, QueueName.rules];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -162,6 +164,7 @@ export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
   readonly moysklad: Queue<MoyskladJob>;
+  readonly rules: Queue;
   /** Counters and the settlement-lag histogram every process adds to (see src/metrics/shared.ts). */
   readonly metrics: SharedMetrics;
   private readonly connection: RedisClient;
@@ -195,12 +198,22 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.moysklad),
       defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 60_000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
     });
-    for (const q of [this.settlement, this.notifications, this.moysklad]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    this.rules = new Queue(QueueName.rules, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.rules),
+      defaultJobOptions: { attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
+    });
+    for (const q of [this.settlement, this.notifications, this.moysklad, this.rules]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
     this.metrics = new SharedMetrics(this.connection, base);
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications, this.moysklad] as Queue[];
+    return [this.settlement, this.notifications, this.moysklad, this.rules] as Queue[];
+  }
+
+  /** One scheduler for all workers (upserting it again changes nothing): a rules pass every `everyMs`. */
+  async scheduleRules(everyMs: number): Promise<void> {
+    await this.rules.upsertJobScheduler("rules", { every: everyMs }, { name: "rules" });
   }
 
   /**
