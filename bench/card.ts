@@ -23,9 +23,11 @@ try {
   for (let i = 0; i < 25; i++) await t.admin("POST", `/tenants/${shop.slug}/customers/${c.body.id}/adjustments`, { points: 10, reason: "bench" });
   const [row] = await t.db.sql<{ qr_token: string }[]>`select qr_token from customer where id = ${c.body.id}`;
   for (const [name, path] of [["card page", `/card/${row!.qr_token}`], [".pkpass", `/card/${row!.qr_token}/wallet.pkpass`]] as const) {
-    for (let i = 0; i < 20; i++) await (await t.app.handle(new Request(`http://b${path}`))).arrayBuffer();
+    const probe = await t.app.handle(new Request(`http://loyalty.test${path}`));
+    if (probe.status !== 200) throw new Error(`${name}: ${probe.status} ${await probe.text()}`);
+    for (let i = 0; i < 20; i++) await (await t.app.handle(new Request(`http://loyalty.test${path}`))).arrayBuffer();
     const start = performance.now();
-    for (let i = 0; i < N; i++) await (await t.app.handle(new Request(`http://b${path}`))).arrayBuffer();
+    for (let i = 0; i < N; i++) await (await t.app.handle(new Request(`http://loyalty.test${path}`))).arrayBuffer();
     console.log(`${name}: ${((performance.now() - start) / N).toFixed(2)} ms per call (${N} calls)`);
   }
 } finally {
