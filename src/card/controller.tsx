@@ -39,6 +39,10 @@ const redirect = (to: string) => new Response(null, { status: 303, headers: { lo
 
 const refOf = (raw: string | undefined) => (raw && /^[A-Za-z0-9]{6,32}$/.test(raw) ? raw : null);
 
+/** The invitation note promises points only when the program gives them. */
+const invitedWithPoints = (tenant: TenantContext, referral: string | null) =>
+  referral !== null && (tenant.program.settings.referredPoints > 0 || tenant.program.settings.referrerPoints > 0);
+
 // Forms post strings; every check (and its Russian words) is in the use cases, so the
 // schemas only say which fields exist.
 const JoinCodeForm = t.Object({ phone: t.Optional(t.String()), ref: t.Optional(t.String()) });
@@ -86,7 +90,7 @@ export const cardController = (deps: AppDeps, opts: CardControllerOptions) => {
         const tenant = await tenantOr404(params.slug);
         if (tenant instanceof Response) return tenant;
         const referral = refOf(query.ref);
-        return htmlResponse(<JoinPhonePage shop={tenant.name} slug={tenant.slug} referral={referral} invited={referral !== null} />);
+        return htmlResponse(<JoinPhonePage shop={tenant.name} slug={tenant.slug} referral={referral} invited={invitedWithPoints(tenant, referral)} />);
       },
       { query: t.Object({ ref: t.Optional(t.String()) }), detail: hidden },
     )
@@ -101,7 +105,7 @@ export const cardController = (deps: AppDeps, opts: CardControllerOptions) => {
           const { phone } = await requestJoinCode(deps, tenant, body.phone ?? "");
           return htmlResponse(<JoinCodePage {...frame} phone={phone} prettyPhone={prettyPhone(phone)} />);
         } catch (e) {
-          return htmlResponse(<JoinPhonePage {...frame} invited={referral !== null} phone={body.phone ?? ""} error={messageOf(e)} />, 400);
+          return htmlResponse(<JoinPhonePage {...frame} invited={invitedWithPoints(tenant, referral)} phone={body.phone ?? ""} error={messageOf(e)} />, 400);
         }
       },
       { body: JoinCodeForm, detail: hidden },
@@ -117,7 +121,7 @@ export const cardController = (deps: AppDeps, opts: CardControllerOptions) => {
         try {
           phone = phoneOrError(body.phone ?? "");
         } catch (e) {
-          return htmlResponse(<JoinPhonePage {...frame} invited={referral !== null} error={messageOf(e)} />, 400);
+          return htmlResponse(<JoinPhonePage {...frame} invited={invitedWithPoints(tenant, referral)} error={messageOf(e)} />, 400);
         }
         try {
           const r = await confirmJoinCode(deps, tenant, phone, body.code ?? "", referral);

@@ -39,10 +39,15 @@ export async function queueWalletUpdate(queues: Queues, tenantId: string, custom
  * an inviter) — only those who have a pass, so shops without Wallet queue nothing.
  */
 export async function queueWalletUpdatesForDocument(sql: Sql, queues: Queues, tenantId: string, documentId: string): Promise<void> {
+  // Key lookups only (document, its referral, wallet_pass): this runs for every settlement.
   const rows = await sql<{ customer_id: string }[]>`
-    select distinct e.customer_id from ledger_entry e
-    join wallet_pass w on w.tenant_id = e.tenant_id and w.customer_id = e.customer_id
-    where e.tenant_id = ${tenantId} and e.document_id = ${documentId}`;
+    select w.customer_id from wallet_pass w
+    where w.tenant_id = ${tenantId} and w.customer_id in (
+      select d.customer_id from document d where d.tenant_id = ${tenantId} and d.id = ${documentId}
+      union all
+      select r.referrer_id from document d
+      join referral r on r.tenant_id = d.tenant_id and r.referred_id = d.customer_id and r.sale_document_id = d.id
+      where d.tenant_id = ${tenantId} and d.id = ${documentId})`;
   for (const r of rows) await queueWalletUpdate(queues, tenantId, r.customer_id);
 }
 
