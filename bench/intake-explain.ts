@@ -16,11 +16,10 @@ import type { Job } from "bullmq";
 import postgres from "postgres";
 import type { Sql } from "../src/db/client.ts";
 import { customerRef, hasRef } from "../src/loyalty/customers.ts";
-import { documentKey, type SaleIntake, storeSale } from "../src/loyalty/documents.ts";
-import { earnedPoints } from "../src/loyalty/engine.ts";
+import { acceptSale, type ReportedSale } from "../src/loyalty/documents.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { TenantDirectory, type TenantContext } from "../src/loyalty/tenants.ts";
-import { documentLines, documentSums } from "../src/moysklad/documents.ts";
+import { readSale } from "../src/moysklad/document-reading.ts";
 import { LogSender } from "../src/notify/log-sender.ts";
 import type { NotificationJob } from "../src/queue/queues.ts";
 import { notificationsProcessor } from "../workers/notifications.ts";
@@ -68,27 +67,22 @@ const [{ pid } = { pid: 0 }] = await sql<{ pid: number }[]>`select pg_backend_pi
 const [{ unsettled } = { unsettled: 0 }] = await sql<{ unsettled: number }[]>`select count(*)::int as unsettled from document where state = 'received'`;
 if (unsettled > 0) console.log(`note: ${unsettled} documents are not settled (a run still going, or stopped early?)`);
 
-/** What POST /retaildemand passes to storeSale (mirrors src/moysklad/documents.ts). */
-function intakeOf(t: TenantContext, body: any): SaleIntake {
-  const rules = t.program.rules;
-  const sums = documentSums(documentLines(body.positions), rules);
-  const spent = body.bonusProgram?.bonusValueToSpend ?? 0;
-  const ref = body.agent ? customerRef(body.agent) : null;
-  const fallback = { retailStoreId: body.retailStore?.meta?.id ?? null, name: body.name ?? null, moment: body.moment ?? null };
+/** What POST /retaildemand does before its statement: the same reader and use case. */
+function reportedOf(t: TenantContext, body: any): ReportedSale {
+  const read = readSale(body, { timeZone: t.program.settings.timezone, isExcluded: (id) => t.program.rules.excludedAssortmentIds.has(id) });
+  const ref = read.agent ? customerRef(read.agent) : null;
   return {
-    externalKey: documentKey(body.meta, fallback),
-    name: body.name ?? null,
-    moment: body.moment ?? null,
-    retailStoreId: fallback.retailStoreId,
+    externalKey: read.externalKey,
+    name: read.name,
+    moment: read.moment,
+    retailStoreId: read.retailStoreId,
     customer: ref && hasRef(ref) ? ref : null,
-    totalKopecks: sums.totalKopecks,
-    eligibleKopecks: sums.eligibleKopecks,
-    fullKopecks: sums.fullKopecks,
-    eligibleFullKopecks: sums.eligibleFullKopecks,
-    pointsSpent: spent,
-    pointsEarned: earnedPoints(rules, sums.eligibleKopecks, spent),
-    pointsEarnReported: body.bonusProgram?.bonusValueToEarn ?? null,
-    accrualDelayDays: t.program.settings.accrualDelayDays,
+    sums: read.sums,
+    moneyLines: read.moneyLines,
+    paidKopecks: read.paidKopecks,
+    pointsSpentReported: read.pointsSpent,
+    pointsEarnReported: read.pointsEarnReported,
+    anomalies: read.anomalies,
     body,
   };
 }
@@ -135,7 +129,7 @@ async function stage(items: unknown[], fn: (item: any, i: number) => Promise<unk
 const realBodies = bodies.slice(0, N);
 const docIds: string[] = [];
 const intake = await stage(realBodies, async (body) => {
-  const s = await storeSale(sql, tenant.id, intakeOf(tenant, body));
+  const s = await acceptSale(sql, tenant, reportedOf(tenant, body));
   docIds.push(s.documentId);
 });
 const messages: NotificationJob[] = [];
@@ -169,7 +163,7 @@ function labelOf(q: string): string {
   const s = q.replace(/\s+/g, " ").trim();
   if (/^with c as/.test(s)) return "intake: find customer + insert document + spend + balance (storeSale)";
   if (/^select \* from document .* for update/.test(s)) return "lock the document (select * … for update)";
-  if (/points_message_template/.test(s)) return "program's message templates";
+  if (/pointsMessageTemplate/.test(s)) return "program's message templates";
   if (/^insert into ledger_entry/.test(s)) return "insert ledger entry (accrual)";
   if (/^update customer set balance/.test(s)) return "customer balance += points";
   if (/^update customer set pending_balance/.test(s)) return "customer pending balance += points";
@@ -283,10 +277,10 @@ function textPlan(node: any, depth = 0): string {
 // Intake of fresh sales; then settlement and message of fresh sales stored first in the
 // same transaction (the store is set-up, not explained). Everything is rolled back.
 const extra = bodies.slice(N, N + K);
-for (const body of extra) await explainAll((tx) => storeSale(tx, tenant.id, intakeOf(tenant, body)));
+for (const body of extra) await explainAll((tx) => acceptSale(tx, tenant, reportedOf(tenant, body)));
 for (const body of extra) {
   await explainAll(async (tx) => {
-    const s = await storeSale(tx, tenant.id, intakeOf(tenant, body));
+    const s = await acceptSale(tx, tenant, reportedOf(tenant, body));
     (capture!.at(-1) as any).returnedId = s.documentId;
     explainFrom = capture!.length;
     const o = await settleInTx(tx, s.documentId);

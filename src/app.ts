@@ -15,6 +15,21 @@ import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
 import { moyskladAppController } from "./moysklad/app-catalog.ts";
+import { guardApp, StuckCalls } from "./request-guard.ts";
+import { metricsController } from "./metrics/metrics.ts";
+import { requestContext } from "./request-context.ts";
+import { cardController } from "./card/controller.tsx";
+import { notifyConfig } from "./notify/config.ts";
+import { walletConfig } from "./wallet/config.ts";
+import { walletController } from "./wallet/controller.ts";
+
+/** The customer's side: card, self-registration, Wallet. */
+function cardPages(deps: AppDeps) {
+  const wallet = deps.wallet ?? walletConfig();
+  return new Elysia()
+    .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: wallet.apple !== null, googleWallet: wallet.google !== null }))
+    .use(walletController(deps, wallet));
+}
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -31,8 +46,12 @@ export const moyskladApi = (deps: AppDeps) =>
  * handler that Bun, Deno or a test can call; only the entry files touch a runtime.
  */
 export function createApp(deps: AppDeps) {
-  return new Elysia({ normalize: false })
+  const { limits } = deps.config;
+  const stuck = new StuckCalls(limits.requestDeadlineMs + limits.apiStatementTimeoutMs);
+  const app = new Elysia({ normalize: false })
+    .use(requestContext)
     .use(httpErrors)
+    .use(metricsController(deps)) // before the routes it times
     .use(
       openapi({
         path: "/swagger",
@@ -56,15 +75,17 @@ export function createApp(deps: AppDeps) {
         },
       }),
     )
-    .use(healthController(deps))
+    .use(healthController(deps, stuck))
     .use(assetsController)
     .use(moyskladApi(deps))
     .use(adminController(deps))
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
+    .use(cardPages(deps))
     .use(queueBoard(deps))
     .use(moyskladAppController(deps));
+  return guardApp(app, limits, stuck);
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -7,6 +7,8 @@ export interface Config {
   databaseUrl: string;
   /** Empty when a local Redis should be used or started. */
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster ("host:port,host:port"); when set, REDIS_URL is not used. */
+  redisClusterNodes: string;
   adminToken: string;
   /** Where embedded services keep their data. */
   dataDir: string;
@@ -23,6 +25,15 @@ export interface Config {
   /** A stored document older than this with no settlement is queued again by the sweeper. */
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The address customers reach (card links in SMS and Wallet passes), no trailing slash. */
+  publicUrl: string;
+  /** How often settled documents are checked for a points message that was never queued, and how old they must be. */
+  messageSweepIntervalMs: number;
+  messageSweepAfterMs: number;
+  /** How often workers read the SMS.ru balance for /metrics. */
+  smsBalanceIntervalMs: number;
+  /** Request limits, timeouts and public rate limits (README "Limits and timeouts"). */
+  limits: Limits;
   /** The МойСклад app catalog (Vendor API); null when not configured (vendor routes answer 404). */
   moysklad: MoyskladConfig | null;
 }
@@ -35,10 +46,31 @@ export interface MoyskladConfig {
   secretKey: string;
   vendorApiUrl: string;
   jsonApiUrl: string;
-  /** Our public address, no trailing slash (descriptor, Loyalty API URL). */
+  /** PUBLIC_URL (descriptor, the Loyalty API address we register), no trailing slash. */
   publicUrl: string;
   /** 32 bytes: encrypts tokens at rest and signs merchant sessions. */
   secretsKey: Buffer;
+}
+
+export interface Limits {
+  /** Largest request body per route family, bytes (checked before anything parses it). */
+  bodyBytes: { pos: number; admin: number; web: number; imports: number; other: number };
+  /** Deepest nesting of arrays and objects a JSON body may have. */
+  jsonDepth: number;
+  /** An interactive (POS, web card) call not answered by then gets 503. */
+  requestDeadlineMs: number;
+  /** Postgres statement_timeout / lock_timeout of the API's pool and of the workers' pool. */
+  apiStatementTimeoutMs: number;
+  apiLockTimeoutMs: number;
+  workerStatementTimeoutMs: number;
+  workerLockTimeoutMs: number;
+  /** Admin views and Bull Board give up on Redis after this. */
+  redisCommandTimeoutMs: number;
+  /** Public web-card endpoints: requests per minute per client address, and per card. */
+  webPerIpPerMinute: number;
+  webPerCardPerMinute: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -59,6 +91,7 @@ function queuePrefixVar(raw: string | undefined): string {
   return v;
 }
 
+// PUBLIC_URL has a default for the card links, but МойСклад must be told a real address.
 const MOYSKLAD_REQUIRED = ["MOYSKLAD_APP_ID", "MOYSKLAD_APP_UID", "MOYSKLAD_SECRET_KEY", "PUBLIC_URL", "SECRETS_KEY"] as const;
 
 function httpUrlVar(name: string, raw: string): string {
@@ -79,8 +112,8 @@ export function secretsKeyVar(raw: string): Buffer {
   return key;
 }
 
-function moyskladVars(env: Record<string, string | undefined>): MoyskladConfig | null {
-  const given = MOYSKLAD_REQUIRED.filter((n) => env[n]);
+function moyskladVars(env: Record<string, string | undefined>, publicUrl: string): MoyskladConfig | null {
+  const given = MOYSKLAD_REQUIRED.filter((n) => n !== "PUBLIC_URL" && env[n]);
   if (given.length === 0) return null;
   const missing = MOYSKLAD_REQUIRED.filter((n) => !env[n]);
   if (missing.length) throw new ConfigError(`The МойСклад app needs ${missing.join(", ")} as well (or none of ${MOYSKLAD_REQUIRED.join(", ")})`);
@@ -93,9 +126,23 @@ function moyskladVars(env: Record<string, string | undefined>): MoyskladConfig |
     secretKey: env.MOYSKLAD_SECRET_KEY!,
     vendorApiUrl: httpUrlVar("MOYSKLAD_VENDOR_API_URL", env.MOYSKLAD_VENDOR_API_URL || "https://apps-api.moysklad.ru/api/vendor/1.0"),
     jsonApiUrl: httpUrlVar("MOYSKLAD_JSON_API_URL", env.MOYSKLAD_JSON_API_URL || "https://api.moysklad.ru/api/remap/1.2"),
-    publicUrl: httpUrlVar("PUBLIC_URL", env.PUBLIC_URL!),
+    publicUrl,
     secretsKey: secretsKeyVar(env.SECRETS_KEY!),
   };
+}
+
+function publicUrlVar(raw: string | undefined, port: number): string {
+  const v = (raw ?? "").trim() || `http://localhost:${port}`;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be the address customers reach, such as https://loyalty.example.ru`);
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash || url.username) {
+    throw new ConfigError(`PUBLIC_URL must be a plain http(s) address without query or credentials, got "${v}"`);
+  }
+  return url.toString().replace(/\/+$/, "");
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -107,6 +154,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(`REDIS_URL must start with redis:// or rediss://`);
   }
+  const redisClusterNodes = (env.REDIS_CLUSTER_NODES ?? "").trim();
+  if (redisClusterNodes && !redisClusterNodes.split(",").every((n) => /^[A-Za-z0-9.\-]+:\d{1,5}$/.test(n.trim()))) {
+    throw new ConfigError(`REDIS_CLUSTER_NODES must list host:port pairs separated by commas, e.g. "10.0.0.1:7000,10.0.0.2:7000"`);
+  }
   const adminToken = env.ADMIN_TOKEN ?? "";
   if (adminToken && adminToken.length < 16) {
     throw new ConfigError(`ADMIN_TOKEN must be at least 16 characters long`);
@@ -115,10 +166,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error`);
   }
+  const port = intVar(env, "PORT", 3000, 0, 65535);
+  const publicUrl = publicUrlVar(env.PUBLIC_URL, port);
   return {
-    port: intVar(env, "PORT", 3000, 0, 65535),
+    port,
     databaseUrl,
     redisUrl,
+    redisClusterNodes,
     adminToken,
     dataDir: env.DATA_DIR || ".data",
     dbPoolSize: intVar(env, "DB_POOL_SIZE", 20, 1, 500),
@@ -130,6 +184,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
-    moysklad: moyskladVars(env),
+    publicUrl,
+    moysklad: moyskladVars(env, publicUrl),
+    messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
+    messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
+    smsBalanceIntervalMs: intVar(env, "SMS_BALANCE_INTERVAL_MS", 300_000, 1000, 86_400_000),
+    limits: loadLimits(env),
+  };
+}
+
+const KB = 1024;
+
+function loadLimits(env: Record<string, string | undefined>): Limits {
+  const trust = env.TRUST_PROXY ?? "";
+  if (!["", "0", "1", "true", "false"].includes(trust)) throw new ConfigError(`TRUST_PROXY must be 1 or 0`);
+  return {
+    bodyBytes: {
+      pos: intVar(env, "BODY_LIMIT_POS_KB", 2048, 1, 1024 * KB) * KB,
+      admin: intVar(env, "BODY_LIMIT_ADMIN_KB", 1024, 1, 1024 * KB) * KB,
+      web: intVar(env, "BODY_LIMIT_WEB_KB", 16, 1, 1024 * KB) * KB,
+      imports: intVar(env, "BODY_LIMIT_IMPORTS_KB", 64 * KB, 1, 1024 * KB) * KB,
+      other: 64 * KB,
+    },
+    jsonDepth: intVar(env, "JSON_MAX_DEPTH", 32, 4, 1000),
+    requestDeadlineMs: intVar(env, "REQUEST_DEADLINE_MS", 5000, 100, 120_000),
+    apiStatementTimeoutMs: intVar(env, "DB_STATEMENT_TIMEOUT_MS", 3000, 100, 600_000),
+    apiLockTimeoutMs: intVar(env, "DB_LOCK_TIMEOUT_MS", 1000, 50, 600_000),
+    workerStatementTimeoutMs: intVar(env, "WORKER_STATEMENT_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    workerLockTimeoutMs: intVar(env, "WORKER_LOCK_TIMEOUT_MS", 10_000, 50, 3_600_000),
+    redisCommandTimeoutMs: intVar(env, "REDIS_COMMAND_TIMEOUT_MS", 2000, 100, 60_000),
+    webPerIpPerMinute: intVar(env, "WEB_RATE_PER_IP_PER_MINUTE", 60, 1, 1_000_000),
+    webPerCardPerMinute: intVar(env, "WEB_RATE_PER_CARD_PER_MINUTE", 10, 1, 1_000_000),
+    trustProxy: trust === "1" || trust === "true",
   };
 }

@@ -24,9 +24,16 @@ async function main(): Promise<void> {
   if (!config.databaseUrl || !config.redisUrl) {
     throw new ConfigError("under Deno set DATABASE_URL and REDIS_URL (the embedded defaults start with Bun: npm start)");
   }
-  const adminToken = await provideAdminToken(config);
-  const sql = await connectDatabase(config.databaseUrl, { max: config.dbPoolSize, applicationName: "loyalty-api-deno", migrate: true, genericPlans: true });
-  const queues = new Queues(config.redisUrl, config.queuePrefix);
+  const { token: adminToken } = await provideAdminToken(config);
+  const sql = await connectDatabase(config.databaseUrl, {
+    max: config.dbPoolSize,
+    applicationName: "loyalty-api-deno",
+    migrate: true,
+    genericPlans: true,
+    statementTimeoutMs: config.limits.apiStatementTimeoutMs,
+    lockTimeoutMs: config.limits.apiLockTimeoutMs,
+  });
+  const queues = new Queues(config.redisUrl, config.queuePrefix, { commandTimeoutMs: config.limits.redisCommandTimeoutMs });
   const app = createApp({
     config: { ...config, adminToken },
     sql,

@@ -24,6 +24,8 @@ export const ErrorCode = {
   notFound: 40403,
   conflict: 40901,
   verificationRequired: 28001,
+  payloadTooLarge: 41301,
+  unsupportedMediaType: 41501,
   rateLimited: 42901,
   unavailable: 50301,
   internal: 50001,
@@ -102,6 +104,40 @@ export const errors = {
       "Сервис временно недоступен",
       `${what}: временно недоступно. Повторите через несколько секунд.`,
     ),
+  payloadTooLarge: (limitBytes: number) =>
+    ApiError.one(
+      413,
+      ErrorCode.payloadTooLarge,
+      "Слишком большой запрос",
+      `Тело запроса больше допустимого (${formatBytes(limitBytes)}).`,
+    ),
+  tooDeep: (maxDepth: number) =>
+    ApiError.one(
+      VALIDATION_STATUS,
+      ErrorCode.malformedJson,
+      "Неверный формат запроса",
+      `В JSON слишком глубокая вложенность (допустимо не больше ${maxDepth} уровней).`,
+    ),
+  unsupportedMediaType: () =>
+    ApiError.one(
+      415,
+      ErrorCode.unsupportedMediaType,
+      "Неверный формат запроса",
+      "Тело запроса принимается только в JSON (Content-Type: application/json).",
+    ),
+  tooManyRequests: (retryAfterSeconds: number) =>
+    ApiError.one(
+      429,
+      ErrorCode.rateLimited,
+      "Слишком много запросов",
+      `Слишком много запросов. Повторите через ${retryAfterSeconds} с.`,
+    ),
   internal: () =>
     ApiError.one(500, ErrorCode.internal, "Внутренняя ошибка", "Внутренняя ошибка программы лояльности. Повторите операцию."),
 };
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} МБ`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} КБ`;
+  return `${n} байт`;
+}

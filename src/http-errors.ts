@@ -20,11 +20,17 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too many connections
   "40001", // serialization failure: retry is the answer
   "40P01", // deadlock
+  "57014", // statement_timeout: the database took too long (or a connection stalled)
+  "55P03", // lock_timeout: a row this call needs is held elsewhere
 ]);
+
+// ioredis says "Redis is not answering" in messages, not codes.
+const REDIS_UNAVAILABLE = /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request)/;
 
 export function isUnavailable(e: unknown): boolean {
   const code = (e as any)?.code;
-  return typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"));
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+  return e instanceof Error && REDIS_UNAVAILABLE.test(e.message);
 }
 
 /** Data exceptions (class 22) and check violations: bad values that reached the database. */
@@ -45,9 +51,6 @@ export function parameterFromPath(path: string): string {
 function describe(schema: any, value: unknown): string {
   if (value === undefined) return "обязательное поле не заполнено";
   const flat = (s: any): any[] => (s?.anyOf ? s.anyOf.flatMap(flat) : [s]);
-  const literals = flat(schema).map((s: any) => s?.const).filter((c: unknown) => typeof c === "string");
-  if (literals.length > 0) return `допустимые значения: ${literals.join(", ")}`;
-  const type = schema?.type ?? schema?.anyOf?.find((s: any) => s?.type && s.type !== "null")?.type;
   const bounds = (s: any) =>
     [
       s?.minimum !== undefined ? `не меньше ${s.minimum}` : s?.exclusiveMinimum !== undefined ? `больше ${s.exclusiveMinimum}` : "",
@@ -55,6 +58,19 @@ function describe(schema: any, value: unknown): string {
     ]
       .filter(Boolean)
       .join(" и ");
+  const literals = flat(schema).map((s: any) => s?.const).filter((c: unknown) => typeof c === "string");
+  if (literals.length > 0) return `допустимые значения: ${literals.join(", ")}`;
+  // A number in a query string: typebox's union of its text form and the number itself.
+  if (flat(schema).some((s: any) => s?.format === "integer" || s?.format === "numeric")) {
+    const integer = flat(schema).some((s: any) => s?.format === "integer" || s?.type === "integer");
+    const n = typeof value === "string" && value.trim() !== "" ? Number(value) : typeof value === "number" ? value : NaN;
+    const range = bounds(schema);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      return (integer ? "ожидается целое число" : "ожидается число") + (range ? ` ${range}` : "");
+    }
+    return range ? `значение должно быть ${range}` : "недопустимое число";
+  }
+  const type = schema?.type ?? schema?.anyOf?.find((s: any) => s?.type && s.type !== "null")?.type;
   switch (type) {
     case "number":
     case "integer": {
@@ -82,14 +98,22 @@ function describe(schema: any, value: unknown): string {
   }
 }
 
+const SECTIONS = new Set(["body", "query", "params", "headers", "cookie"]);
+
 function validationItems(e: ValidationError): ProtocolErrorItem[] {
   const seen = new Set<string>();
   const items: ProtocolErrorItem[] = [];
   const where = e.type === "query" ? "параметра запроса" : e.type === "headers" ? "заголовка" : "поля";
   for (const ve of e.all as any[]) {
-    const parameter = parameterFromPath(ve.path ?? "") || e.type;
+    // Elysia reports a query number that failed after coercion (?limit=1e30) at the root
+    // of a nested check ("property"), without the parameter's name.
+    const parameter = parameterFromPath(ve.path ?? "") || (SECTIONS.has(e.type) ? e.type : "");
     if (seen.has(parameter)) continue;
     seen.add(parameter);
+    if (!parameter) {
+      items.push({ error: "Неверные данные запроса", code: ErrorCode.validation, error_message: `Неверное значение в запросе: ${describe(ve.schema, ve.value)}.` });
+      continue;
+    }
     items.push({
       error: "Неверные данные запроса",
       parameter,
@@ -116,33 +140,53 @@ export function json(status: number, body: unknown): Response {
   });
 }
 
+/**
+ * The protocol error code each failed request was answered with, for the metrics
+ * (POS errors by code): read once the response is sent, gone with the request.
+ */
+export const answeredErrorCode = new WeakMap<Request, number>();
+
+function answer(request: Request, status: number, body: { errors: ProtocolErrorItem[] }): Response {
+  const code = body.errors[0]?.code;
+  if (code !== undefined) answeredErrorCode.set(request, code);
+  return json(status, body);
+}
+
 /** Every non-2xx answer has the protocol's errors[] body; nothing leaks a stack trace. */
 export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "global" }, ({ code, error, request, path }) => {
-  if (error instanceof ApiError) return json(error.status, error.body);
+  if (error instanceof ApiError) return answer(request, error.status, error.body);
   switch (code) {
     case "VALIDATION": {
       const ve = error as ValidationError;
       if (ve.type === "response") break; // our own answer did not match its schema: our bug
-      return json(VALIDATION_STATUS, { errors: validationItems(ve) });
+      return answer(request, VALIDATION_STATUS, { errors: validationItems(ve) });
     }
     case "PARSE":
-      return json(VALIDATION_STATUS, errors.malformedJson().body);
+      // Logged so a completed sale the till could not express as JSON never vanishes
+      // silently; its shape only (no body: it may hold personal data).
+      log.warn("unreadable request body", {
+        method: request.method,
+        path,
+        contentType: request.headers.get("content-type"),
+        bytes: request.headers.get("content-length"),
+      });
+      return answer(request, VALIDATION_STATUS, errors.malformedJson().body);
     case "NOT_FOUND":
-      return json(404, errors.routeNotFound(request.method, path).body);
+      return answer(request, 404, errors.routeNotFound(request.method, path).body);
     case "INVALID_COOKIE_SIGNATURE":
     case "INVALID_FILE_TYPE":
-      return json(VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
+      return answer(request, VALIDATION_STATUS, errors.validation("Неверный запрос.").body);
   }
   if (isRejectedData(error)) {
     // A check in the schema caught what request validation missed: the client's data,
     // not our crash. Logged so the missing validation gets written.
     log.warn("database rejected data", { method: request.method, path, ...errorFields(error) });
-    return json(VALIDATION_STATUS, errors.validation("Данные не прошли проверку.").body);
+    return answer(request, VALIDATION_STATUS, errors.validation("Данные не прошли проверку.").body);
   }
   if (isUnavailable(error)) {
     log.warn("dependency unavailable", { method: request.method, path, ...errorFields(error) });
-    return json(503, errors.unavailable().body);
+    return answer(request, 503, errors.unavailable().body);
   }
   log.error("unhandled error", { method: request.method, path, code, ...errorFields(error) });
-  return json(500, errors.internal().body);
+  return answer(request, 500, errors.internal().body);
 });

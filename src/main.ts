@@ -2,7 +2,8 @@
 // (API only; run workers apart with `bun run worker`). Everything runtime-specific lives here.
 import { startWorkers, workerOptions } from "../workers/run.ts";
 import { createApp } from "./app.ts";
-import { connectDatabase, provideAdminToken, provideDatabase, provideRedis, StartupError } from "./boot.ts";
+import { withClientAddress } from "./request-guard.ts";
+import { announceAdminToken, connectDatabase, provideAdminToken, provideDatabase, provideRedis, StartupError } from "./boot.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
@@ -13,17 +14,32 @@ async function main(): Promise<void> {
   const withWorkers = !process.argv.includes("--api");
   const config = loadConfig();
   setLogLevel(config.logLevel);
-  const adminToken = await provideAdminToken(config);
+  const admin = await provideAdminToken(config);
+  const adminToken = admin.token;
   const db = await provideDatabase(config);
   const redis = await provideRedis(config).catch(async (e) => {
     await db.stop();
     throw e;
   });
-  const sql = await connectDatabase(db.url, { max: config.dbPoolSize, applicationName: "loyalty-api", migrate: true, genericPlans: true });
+  const { limits } = config;
+  const sql = await connectDatabase(db.url, {
+    max: config.dbPoolSize,
+    applicationName: "loyalty-api",
+    migrate: true,
+    genericPlans: true,
+    statementTimeoutMs: limits.apiStatementTimeoutMs,
+    lockTimeoutMs: limits.apiLockTimeoutMs,
+  });
   const workerSql = withWorkers
-    ? await connectDatabase(db.url, { max: config.workerConcurrency + 4, applicationName: "loyalty-worker", migrate: false })
+    ? await connectDatabase(db.url, {
+        max: config.workerConcurrency + 4,
+        applicationName: "loyalty-worker",
+        migrate: false,
+        statementTimeoutMs: limits.workerStatementTimeoutMs,
+        lockTimeoutMs: limits.workerLockTimeoutMs,
+      })
     : null;
-  const queues = new Queues(redis.url, config.queuePrefix);
+  const queues = new Queues(redis.url, config.queuePrefix, { commandTimeoutMs: limits.redisCommandTimeoutMs });
   const deps: AppDeps = {
     config: { ...config, adminToken },
     sql,
@@ -32,7 +48,14 @@ async function main(): Promise<void> {
     readiness: { redis: () => queues.ping() },
   };
   const app = createApp(deps);
-  const server = Bun.serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
+  const server = Bun.serve({
+    port: config.port,
+    hostname: process.env.HOST ?? "0.0.0.0",
+    // Bun's own ceiling (default 128 MB) set to our largest family's limit; each family's
+    // own limit is checked in the app before anything reads the body.
+    maxRequestBodySize: Math.max(...Object.values(limits.bodyBytes)),
+    fetch: (request, server) => app.fetch(withClientAddress(request, server.requestIP(request)?.address)),
+  });
   const workers = withWorkers
     ? startWorkers(workerSql!, queues, workerOptions(config, redis.url))
     : null;
@@ -44,9 +67,7 @@ async function main(): Promise<void> {
     redis: redis.local ? redis.url : "REDIS_URL",
     workers: withWorkers ? config.workerConcurrency : 0,
   });
-  if (!config.adminToken) {
-    log.info(`ADMIN_TOKEN is not set: using the generated token in ${config.dataDir}/admin-token`, { adminToken });
-  }
+  announceAdminToken(admin, process.stdout);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -58,6 +58,32 @@ describe("admin API", () => {
     expect((await t.admin("GET", `/tenants/no-such-shop/program`)).status).toBe(404);
   });
 
+  test("program settings: time zone and the per-receipt points limit", async () => {
+    const shop = await t.createTenant();
+    const g = await t.admin("GET", `/tenants/${shop.slug}/program`);
+    expect(g.body).toMatchObject({ timezone: "Europe/Moscow", maxPointsPerReceipt: 100000 });
+    const p = await t.admin("PUT", `/tenants/${shop.slug}/program`, { timezone: "Asia/Vladivostok", maxPointsPerReceipt: 5000 });
+    expect(p.status).toBe(200);
+    expect(p.body).toMatchObject({ timezone: "Asia/Vladivostok", maxPointsPerReceipt: 5000, earnPercent: 5 });
+    for (const bad of [
+      { timezone: "Mars/Olympus_Mons" },
+      { timezone: "" },
+      { maxPointsPerReceipt: -1 },
+      { maxPointsPerReceipt: 10.5 },
+      { noSuchSetting: 1 },
+    ]) {
+      const r = await t.admin("PUT", `/tenants/${shop.slug}/program`, bad);
+      expect(r.status).toBe(400);
+      expect(r.body.errors[0].parameter).toBe(Object.keys(bad)[0]);
+    }
+    // A rejected patch changes nothing, even the valid fields beside the bad one.
+    const mixed = await t.admin("PUT", `/tenants/${shop.slug}/program`, { earnPercent: 9, timezone: "Nowhere/Land" });
+    expect(mixed.status).toBe(400);
+    expect(mixed.body.errors[0].parameter).toBe("timezone");
+    const after = await t.admin("GET", `/tenants/${shop.slug}/program`);
+    expect(after.body).toMatchObject({ timezone: "Asia/Vladivostok", maxPointsPerReceipt: 5000, earnPercent: 5 });
+  });
+
   test("customer view, adjustments and the ledger", async () => {
     const shop = await t.createTenant();
     const c = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79201234567", statusCheck: "IGNORE" });

@@ -13,8 +13,12 @@ const vapid = webpush.generateVAPIDKeys();
 // The same controller with push configured (the app under test has no VAPID env).
 let withPush: { handle(r: Request): Promise<Response> };
 
+// DNS is an outside service: a stand-in that knows the public push services these tests use.
+const dns = async (host: string) => (host.endsWith("googleapis.com") || host.endsWith("mozilla.com") ? ["142.250.74.42"] : []);
+
 beforeAll(async () => {
-  t = await testContext();
+  // Many subscriptions for one card in a few seconds: the per-card limit has its own test (hostile.test.ts).
+  t = await testContext({ resolveHost: dns }, { WEB_RATE_PER_CARD_PER_MINUTE: "1000", WEB_RATE_PER_IP_PER_MINUTE: "1000" });
   shop = await t.createTenant();
   withPush = new Elysia().use(httpErrors).use(webCardController(t.deps, { vapidPublicKey: vapid.publicKey }));
 });

@@ -98,28 +98,36 @@ describe("intake", () => {
     expect(doc).toEqual({ customer_id: id, match_status: "matched" });
   });
 
-  describe("bad sales are refused and store nothing", () => {
-    const cases: [string, (b: any) => void, string][] = [
-      ["points spend above the receipt", (b) => ((b.bonusProgram.bonusValueToSpend = 1000), (b.positions[0].discountedPrice = 0)), "bonusProgram.bonusValueToSpend"],
-      ["points spend not in the prices", (b) => (b.bonusProgram.bonusValueToSpend = 10), "positions"],
-      ["negative price", (b) => (b.positions[0].price = -5), "positions[0].price"],
-      ["negative cash", (b) => (b.cashSum = -1), "cashSum"],
-      ["discounted above price", (b) => (b.positions[0].discountedPrice = 101), "positions[0].discountedPrice"],
-      ["payments do not add up", (b) => ((b.cashSum = 50), (b.noCashSum = 0)), "cashSum"],
-      ["fractional points", (b) => (b.bonusProgram.bonusValueToSpend = 1.5), "bonusProgram.bonusValueToSpend"],
-      ["three-decimal price", (b) => (b.positions[0].discountedPrice = 99.999), "positions[0].discountedPrice"],
+  describe("sales that do not add up are stored, answered 201 and flagged in words", () => {
+    const cases: [string, (b: any) => void, RegExp][] = [
+      ["points spend above the receipt", (b) => ((b.bonusProgram.bonusValueToSpend = 1000), (b.positions[0].discountedPrice = 0)), /Баллами оплачено \(1000\) больше суммы чека/],
+      ["points spend not in the prices", (b) => (b.bonusProgram.bonusValueToSpend = 10), /Оплата баллами не отражена в ценах со скидкой/],
+      ["negative price", (b) => (b.positions[0].price = -5), /Позиция 1: отрицательная цена/],
+      ["negative cash", (b) => (b.cashSum = -1), /cashSum: не неотрицательное число/],
+      ["discounted above price", (b) => (b.positions[0].discountedPrice = 101), /цена со скидкой \(101\.00 ₽\) больше цены \(100\.00 ₽\)/],
+      ["payments do not add up", (b) => ((b.cashSum = 50), (b.noCashSum = 0)), /Оплата \(50\.00 ₽\) не сходится с суммой позиций по ценам со скидкой \(100\.00 ₽\)/],
+      ["fractional points", (b) => (b.bonusProgram.bonusValueToSpend = 1.5), /дробное число баллов 1\.5, учтено 1/],
+      ["three-decimal price", (b) => (b.positions[0].discountedPrice = 99.999), /цена со скидкой 99\.999 с более чем 2 знаками после запятой, округлена до 100\.00 ₽/],
     ];
-    for (const [name, mutate, parameter] of cases) {
+    for (const [name, mutate, reason] of cases) {
       test(name, async () => {
         const s = sale({ lines: [{ id: "p1", price: 100, quantity: 1 }], cash: 100 });
         mutate(s.body);
         const r = await postSale(s.body);
-        expect(r.status).toBe(400);
-        expect(r.body.errors[0].parameter).toBe(parameter);
-        const n = await t.db.sql`select count(*)::int as n from document where external_key = ${s.id}`;
-        expect(n[0]!.n).toBe(0);
+        expect(r.status).toBe(201);
+        const [doc] = await t.db.sql`select id, flag_reason from document where external_key = ${s.id}`;
+        expect(doc!.id).toBe(r.body.id);
+        expect(doc!.flag_reason).toMatch(reason);
+        const listed = await t.admin("GET", `/tenants/${shop.slug}/documents?attention=true&limit=500`);
+        expect(listed.body.rows.find((row: any) => row.id === r.body.id)?.flagReason).toMatch(reason);
       });
     }
+    test("a sale that adds up is not flagged", async () => {
+      const s = sale({ lines: [{ id: "p1", price: 100, quantity: 1 }], cash: 60, noCash: 40 });
+      const r = await postSale(s.body);
+      const [doc] = await t.db.sql`select flag_reason from document where id = ${r.body.id}`;
+      expect(doc!.flag_reason).toBeNull();
+    });
   });
 });
 

@@ -12,8 +12,14 @@ async function main(): Promise<void> {
   const db = await provideDatabase(config);
   const redis = await provideRedis(config);
   // Whichever process starts first applies pending migrations (under an advisory lock).
-  const sql = await connectDatabase(db.url, { max: config.workerConcurrency + 4, applicationName: "loyalty-worker", migrate: true });
-  const queues = new Queues(redis.url, config.queuePrefix);
+  const sql = await connectDatabase(db.url, {
+    max: config.workerConcurrency + 4,
+    applicationName: "loyalty-worker",
+    migrate: true,
+    statementTimeoutMs: config.limits.workerStatementTimeoutMs,
+    lockTimeoutMs: config.limits.workerLockTimeoutMs,
+  });
+  const queues = new Queues(redis.url, config.queuePrefix, { commandTimeoutMs: config.limits.redisCommandTimeoutMs });
   const workers = startWorkers(sql, queues, workerOptions(config, redis.url));
   log.info("workers running", { concurrency: config.workerConcurrency, pid: process.pid });
 

@@ -16,14 +16,15 @@
 // BullMQ's UnrecoverableError, so Bull Board shows it failed with the reason.
 import { type Job, UnrecoverableError } from "bullmq";
 import type { Sql } from "../src/db/client.ts";
+import type { SharedMetrics } from "../src/metrics/shared.ts";
 import { errorFields, log } from "../src/log.ts";
 import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
 import { type Channel, SendError, type Senders } from "../src/notify/types.ts";
-import type { CodeMessageJob, NotificationJob, PointsMessageJob } from "../src/queue/queues.ts";
+import type { CardMessageJob, CodeMessageJob, NotificationJob, PointsMessageJob, WalletUpdateJob } from "../src/queue/queues.ts";
 
 export type { Senders } from "../src/notify/types.ts";
 
-type Purpose = "code" | "points";
+type Purpose = "code" | "points" | "card";
 
 export interface ChannelFailure {
   channel: Channel;
@@ -41,7 +42,7 @@ export interface NotificationOutcome {
   failures?: ChannelFailure[];
 }
 
-interface Recorded {
+export interface Recorded {
   tenantId: string;
   customerId: string | null;
   purpose: Purpose;
@@ -56,7 +57,7 @@ interface Recorded {
 
 const clip = (s: string, n = 500) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
-async function record(sql: Sql, r: Recorded): Promise<void> {
+export async function record(sql: Sql, r: Recorded): Promise<void> {
   await sql`
     insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
     values (${r.tenantId}, ${r.customerId}, ${r.purpose}, ${r.ref}, ${r.channel}, ${r.status},
@@ -67,7 +68,7 @@ async function record(sql: Sql, r: Recorded): Promise<void> {
       where notification.status <> 'sent'`;
 }
 
-async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
+export async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
   const [row] = await sql<{ channel: Channel }[]>`
     select channel from notification
     where tenant_id = ${tenantId} and purpose = ${purpose} and ref = ${ref} and status = 'sent'
@@ -75,7 +76,7 @@ async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string)
   return row?.channel ?? null;
 }
 
-function asSendError(e: unknown, channel: Channel): SendError {
+export function asSendError(e: unknown, channel: Channel): SendError {
   if (e instanceof SendError) return e;
   // Our own bug or an unexpected library error: retry (the job shows it if it persists).
   return new SendError(channel, "temporary", (e as Error)?.message ?? String(e));
@@ -109,18 +110,29 @@ async function smsWorks(sql: Sql, tenantId: string, phone: string): Promise<void
             where tenant_id = ${tenantId} and phone = ${phone} and sms_failed_at is not null`;
 }
 
-function isLastAttempt(job: Job): boolean {
+export function isLastAttempt(job: Job): boolean {
   return job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
 }
 
-export function notificationsProcessor(sql: Sql, senders: Senders) {
+/** Jobs of the customer's card (card link SMS, Wallet updates), handled in their own modules. */
+export interface CardJobHandlers {
+  card?: (job: Job<NotificationJob>, data: CardMessageJob) => Promise<NotificationOutcome>;
+  wallet?: (job: Job<NotificationJob>, data: WalletUpdateJob) => Promise<NotificationOutcome>;
+}
+
+export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: CardJobHandlers = {}, metrics?: SharedMetrics) {
+  // Every outcome written is also counted (messages by channel and outcome).
+  const note = async (r: Recorded): Promise<void> => {
+    await record(sql, r);
+    metrics?.message(r.channel, r.status);
+  };
   async function code(job: Job<NotificationJob>, data: CodeMessageJob): Promise<NotificationOutcome> {
     const { tenantId, codeId } = data;
     const [row] = await sql<
       { phone: string; customer_id: string | null; code: string | null; expired: boolean; shop: string; template: string | null }[]
     >`
       select vc.phone, vc.customer_id, vc.code, vc.expires_at <= now() as expired,
-             t.name as shop, p.code_message_template as template
+             t.name as shop, p.settings->>'codeMessageTemplate' as template
       from verification_code vc
       join tenant t on t.id = vc.tenant_id
       join program p on p.tenant_id = vc.tenant_id
@@ -133,13 +145,13 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
     const base = { tenantId, customerId: row.customer_id, purpose: "code" as const, ref: codeId, text: null };
     if (!senders.sms) {
       await senders.log.send({ purpose: "code", tenantId, customerId: row.customer_id, phone: row.phone, reason: "SMS is not configured", text: "" });
-      await record(sql, { ...base, channel: "log", status: "sent" });
+      await note({ ...base, channel: "log", status: "sent" });
       return { status: "sent", channel: "log" };
     }
     const text = renderTemplate(row.template ?? DEFAULT_TEMPLATES.code, { code: row.code, shop: row.shop });
     try {
       const d = await senders.sms.send(row.phone, text);
-      await record(sql, { ...base, channel: "sms", status: "sent", providerId: d.providerId });
+      await note({ ...base, channel: "sms", status: "sent", providerId: d.providerId });
       await smsWorks(sql, tenantId, row.phone);
       return { status: "sent", channel: "sms" };
     } catch (err) {
@@ -147,11 +159,11 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
       const ctx = { purpose: "code", tenantId, codeId, jobId: job.id };
       if (e.retryable) {
         complainIfConfig(e, ctx);
-        if (isLastAttempt(job)) await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+        if (isLastAttempt(job)) await note({ ...base, channel: "sms", status: "failed", error: e.message });
         throw e;
       }
       if (e.kind === "recipient") await stopSms(sql, tenantId, row.customer_id, row.phone, e.message);
-      await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+      await note({ ...base, channel: "sms", status: "failed", error: e.message });
       log.warn("code not sent: permanent failure", { ...ctx, kind: e.kind, err: e.message });
       throw new UnrecoverableError(`SMS not sent (${e.kind}): ${e.message}`);
     }
@@ -205,7 +217,7 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
         if (accepted.length > 0) {
           // At least one browser has it: delivered. Browsers that failed for now are not
           // retried, so the ones that got it never get it twice.
-          await record(sql, { ...base, channel: "push", status: "sent", providerId: accepted.find(Boolean) || null });
+          await note({ ...base, channel: "push", status: "sent", providerId: accepted.find(Boolean) || null });
           if (retryable.length + permanent.length > 0) {
             log.info("push delivered to some browsers only", { ...ctx, accepted: accepted.length, failed: retryable.length + permanent.length });
           }
@@ -214,12 +226,12 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
         if (retryable.length > 0) {
           const e = retryable[0]!;
           complainIfConfig(e, ctx);
-          if (lastAttempt) await record(sql, { ...base, channel: "push", status: "failed", error: e.message });
+          if (lastAttempt) await note({ ...base, channel: "push", status: "failed", error: e.message });
           throw e;
         }
         // Every browser failed for good: recorded; the message falls back to SMS.
         const summary = permanent.map((e) => e.message).join("; ");
-        await record(sql, { ...base, channel: "push", status: "failed", error: summary });
+        await note({ ...base, channel: "push", status: "failed", error: summary });
         failures.push({ channel: "push", kind: permanent[0]!.kind, error: summary });
         log.info("push failed permanently; falling back to SMS", { ...ctx, err: summary });
       }
@@ -230,17 +242,17 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
     if (sms && customer.phone && !customer.sms_failed_at) {
       try {
         const d = await sms.send(customer.phone, text);
-        await record(sql, { ...base, channel: "sms", status: "sent", providerId: d.providerId });
+        await note({ ...base, channel: "sms", status: "sent", providerId: d.providerId });
         return { status: "sent", channel: "sms", ...(failures.length ? { failures } : {}) };
       } catch (err) {
         const e = asSendError(err, "sms");
         if (e.retryable) {
           complainIfConfig(e, ctx);
-          if (lastAttempt) await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+          if (lastAttempt) await note({ ...base, channel: "sms", status: "failed", error: e.message });
           throw e;
         }
         if (e.kind === "recipient") await stopSms(sql, tenantId, customerId, customer.phone, e.message);
-        await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+        await note({ ...base, channel: "sms", status: "failed", error: e.message });
         failures.push({ channel: "sms", kind: e.kind, error: e.message });
         log.warn("message not sent: permanent failure", { ...ctx, kind: e.kind, err: e.message });
       }
@@ -257,13 +269,15 @@ export function notificationsProcessor(sql: Sql, senders: Senders) {
         ? `SMS stopped after a permanent failure: ${customer.sms_failure ?? "unknown"}`
         : "neither push nor SMS is configured";
     await senders.log.send({ purpose: "points", tenantId, customerId, phone: customer.phone, reason, text });
-    await record(sql, { ...base, channel: "log", status: "sent" });
+    await note({ ...base, channel: "log", status: "sent" });
     return { status: "sent", channel: "log", reason };
   }
 
   return async (job: Job<NotificationJob>): Promise<NotificationOutcome> => {
     const data = job.data;
     if (data.type === "code") return code(job, data);
+    if (data.type === "card") return cardJobs.card ? cardJobs.card(job, data) : { status: "skipped", reason: "card links not handled here" };
+    if (data.type === "wallet") return cardJobs.wallet ? cardJobs.wallet(job, data) : { status: "skipped", reason: "Wallet is not configured" };
     return points(job, data);
   };
 }

@@ -1,16 +1,22 @@
 // Starts the workers of one process: the settlement worker, the notifications worker and the
 // sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
-import { Worker } from "bullmq";
+import { type Job, Worker } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
-import { errorFields, log } from "../src/log.ts";
+import { errorFields, log, withLogContext } from "../src/log.ts";
+import { throttledErrors, throttledLog } from "../src/log-throttle.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { cardLinkProcessor } from "./card-link.ts";
+import { ApnsClient } from "../src/wallet/apns.ts";
+import { type WalletConfig, walletConfig } from "../src/wallet/config.ts";
+import { GoogleWallet } from "../src/wallet/google.ts";
+import { walletUpdateProcessor } from "../src/wallet/updates.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
-import { releasePending, sweepIntake } from "./sweeper.ts";
+import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
 import { moyskladProcessor, scheduleMoyskladJobs } from "./moysklad.ts";
 import type { MoyskladConfig } from "../src/config.ts";
 
@@ -22,12 +28,16 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   sweepAfterMs: number;
   releaseIntervalMs: number;
+  /** The message recovery sweep (see sweepMessages); off when absent. */
+  messageSweep?: { intervalMs: number; afterMs: number };
+  /** How often the SMS.ru balance is read for the metrics (when SMS is configured). */
+  smsBalanceIntervalMs?: number;
   /**
    * The notifications worker (SMS, push): its senders and concurrency. workerOptions() fills
    * it from the environment; absent → no notifications worker in this process (tests of
    * settlement alone, which look at the queued messages).
    */
-  notifications?: { senders: Senders; concurrency?: number };
+  notifications?: { senders: Senders; concurrency?: number; publicUrl?: string; wallet?: WalletConfig };
   /** The МойСклад app (catalog refreshes, erasure after uninstall); absent when not configured. */
   moysklad?: MoyskladConfig | null;
 }
@@ -41,24 +51,31 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-function every(ms: number, name: string, task: () => Promise<unknown>): () => Promise<void> {
+/** Outages repeat the same failure for every job and sweep: one line per cause per interval. */
+const outageLog = throttledLog("warn", 10_000);
+const sweepLog = throttledLog("warn", 30_000);
+
+function every(ms: number, name: string, task: () => Promise<unknown>, atOnce = false): () => Promise<void> {
   let running: Promise<unknown> | null = null;
-  let lastError = 0;
-  const timer = setInterval(() => {
+  const tick = () => {
     if (running) return;
-    running = task()
-      .catch((e) => {
-        if (Date.now() - lastError > 30_000) log.warn(`${name} failed; will retry`, errorFields(e));
-        lastError = Date.now();
-      })
+    running = withLogContext({ task: name }, task)
+      .catch((e) => sweepLog(`${name} failed; will retry`, errorFields(e)))
       .finally(() => {
         running = null;
       });
-  }, ms);
+  };
+  const timer = setInterval(tick, ms);
+  if (atOnce) tick();
   return async () => {
     clearInterval(timer);
     await running;
   };
+}
+
+/** Every log line a job writes names the job, its queue and its tenant. */
+function inJobContext<J extends Job<{ tenantId?: string }>, R>(queue: string, processor: (job: J) => Promise<R>) {
+  return (job: J) => withLogContext({ jobId: job.id, queue, tenantId: job.data?.tenantId }, () => processor(job));
 }
 
 export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
@@ -69,8 +86,10 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
     releaseIntervalMs: config.releaseIntervalMs,
+    messageSweep: { intervalMs: config.messageSweepIntervalMs, afterMs: config.messageSweepAfterMs },
+    smsBalanceIntervalMs: config.smsBalanceIntervalMs,
     // SMS.ru / VAPID settings from the environment (throws ConfigError when malformed).
-    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8 },
+    notifications: { senders: sendersFromConfig(notifyConfig()), concurrency: 8, publicUrl: config.publicUrl, wallet: walletConfig() },
     moysklad: config.moysklad,
   };
 }
@@ -78,7 +97,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const settlement = new Worker(QueueName.settlement, settlementProcessor(sql, queues), {
+  const settlement = new Worker(QueueName.settlement, inJobContext(QueueName.settlement, settlementProcessor(sql, queues)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.settlement),
     concurrency: opts.concurrency,
@@ -86,13 +105,16 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
     maxStalledCount: 3,
   });
-  let lastError = 0;
-  settlement.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("settlement worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
+  settlement.on("error", throttledErrors(outageLog, "settlement worker: Redis error"));
   settlement.on("failed", (job, e) => {
-    log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+    // The cause is the message: a database outage fails every job the same way.
+    outageLog(`settlement job failed: ${e.message}`, {
+      jobId: job?.id,
+      queue: QueueName.settlement,
+      tenantId: job?.data.tenantId,
+      attempts: job?.attemptsMade,
+      ...errorFields(e),
+    });
   });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const moysklad = opts.moysklad ? startMoysklad(sql, queues, opts, opts.moysklad) : null;
@@ -104,15 +126,27 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     const n = await releasePending(sql);
     if (n > 0) log.info("pending points released", { entries: n });
   });
+  const ms = opts.messageSweep;
+  const stopMessageSweep = ms
+    ? every(ms.intervalMs, "message sweep", async () => {
+        const n = await sweepMessages(sql, queues, { olderThanMs: ms.afterMs });
+        if (n > 0) log.info("message sweep queued lost points messages", { messages: n });
+      })
+    : async () => {};
+  const sms = opts.notifications?.senders.sms;
+  const stopBalance = sms?.balance
+    ? every(opts.smsBalanceIntervalMs ?? 300_000, "SMS.ru balance", async () => queues.metrics.smsBalance(await sms.balance!()), true)
+    : async () => {};
   return {
     settlement,
     notifications: notifications?.worker ?? null,
     moysklad: moysklad?.worker ?? null,
     async close() {
-      await Promise.all([stopSweep(), stopRelease()]);
+      await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
       await Promise.all([settlement.close(), notifications?.worker.close(), moysklad?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
+      notifications?.closeClients();
       moysklad?.connection.disconnect();
     },
   };
@@ -121,7 +155,15 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
 function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
   const connection = workerConnection(opts.redisUrl);
   connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.notifications, notificationsProcessor(sql, n.senders), {
+  const publicUrl = n.publicUrl ?? "http://localhost:3000";
+  const apple = n.wallet?.apple;
+  const walletUpdaters = {
+    apns: apple?.apns ? new ApnsClient({ teamId: apple.teamId, ...apple.apns }, apple.passTypeId) : null,
+    google: n.wallet?.google ? new GoogleWallet(n.wallet.google, publicUrl) : null,
+    publicUrl,
+  };
+  const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl), wallet: walletUpdateProcessor(sql, walletUpdaters) };
+  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs, queues.metrics)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),
     concurrency: n.concurrency ?? 8,
@@ -129,11 +171,7 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
     maxStalledCount: 3,
   });
-  let lastError = 0;
-  worker.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("notifications worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
+  worker.on("error", throttledErrors(outageLog, "notifications worker: Redis error"));
   worker.on("failed", (job, e) => {
     log.warn("notification job failed", failureFields(job, e));
   });
@@ -141,7 +179,7 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     sms: n.senders.sms ? "SMS.ru" : "off (logged only)",
     push: n.senders.push ? "Web Push" : "off",
   });
-  return { worker, connection };
+  return { worker, connection, closeClients: () => walletUpdaters.apns?.close() };
 }
 
 function startMoysklad(sql: Sql, queues: Queues, opts: WorkerOptions, cfg: MoyskladConfig) {

@@ -4,10 +4,12 @@
 import type { Sql } from "../src/db/client.ts";
 import { wipeExpiredCodes } from "../src/loyalty/codes.ts";
 import { releaseDuePending } from "../src/loyalty/ledger.ts";
-import { jobId, type Queues } from "../src/queue/queues.ts";
+import { pruneRetiredSubscriptions } from "../src/loyalty/push-subscriptions.ts";
+import { jobId, NotificationPriority, type Queues } from "../src/queue/queues.ts";
 
 const INTAKE_SWEEP_LOCK = 7_312_004_002;
 const RELEASE_LOCK = 7_312_004_003;
+const MESSAGE_SWEEP_LOCK = 7_312_004_004;
 
 /** Queues every document stored more than `olderThanMs` ago and still unsettled. */
 export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?: number; limit?: number } = {}): Promise<number> {
@@ -43,12 +45,59 @@ export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?
   });
 }
 
-/** Releases pending points whose day has come, and wipes confirmation codes past their time. */
+/**
+ * Points messages whose job was lost (Redis lost its data between settlement and the
+ * message): documents settled between `withinMs` and `olderThanMs` ago, carrying a
+ * message, with no outcome recorded on any channel, get their message job again. The
+ * job id is the one settlement used, so a job still in Redis (waiting, retrying, failed,
+ * or completed — kept longer than the window) makes the add a no-op; and the
+ * notification table lets each channel send once, whatever is queued.
+ */
+export async function sweepMessages(
+  sql: Sql,
+  queues: Queues,
+  opts: { olderThanMs?: number; withinMs?: number; limit?: number } = {},
+): Promise<number> {
+  const olderThan = opts.olderThanMs ?? 60_000;
+  const within = opts.withinMs ?? 24 * 3600_000;
+  return sql.begin(async (tx) => {
+    const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${MESSAGE_SWEEP_LOCK}) as locked`) as unknown as [{ locked: boolean }];
+    if (!locked) return 0;
+    const rows = await tx<{ tenant_id: string; id: string; customer_id: string; notice_text: string }[]>`
+      select d.tenant_id, d.id, d.customer_id, d.notice_text from document d
+      where d.notice_text is not null and d.customer_id is not null
+        and d.settled_at > now() - make_interval(secs => ${within / 1000})
+        and d.settled_at < now() - make_interval(secs => ${olderThan / 1000})
+        and not exists (
+          select 1 from notification n
+          where n.tenant_id = d.tenant_id and n.purpose = 'points' and n.ref = d.id::text)
+      order by d.settled_at
+      limit ${opts.limit ?? 1000}`;
+    if (rows.length === 0) return 0;
+    const before = await queues.notifications.getJobCounts("waiting", "prioritized", "delayed", "active", "failed", "completed");
+    await queues.notifications.addBulk(
+      rows.map((r) => ({
+        name: "points",
+        data: { type: "points" as const, tenantId: r.tenant_id, customerId: r.customer_id, documentId: r.id, text: r.notice_text },
+        opts: { jobId: jobId.pointsMessage(r.id), priority: NotificationPriority.points },
+      })),
+    );
+    const after = await queues.notifications.getJobCounts("waiting", "prioritized", "delayed", "active", "failed", "completed");
+    const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+    return Math.max(0, total(after) - total(before));
+  });
+}
+
+/**
+ * Releases pending points whose day has come, wipes confirmation codes past their time,
+ * and deletes push subscriptions retired long ago.
+ */
 export async function releasePending(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
     const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${RELEASE_LOCK}) as locked`) as unknown as [{ locked: boolean }];
     if (!locked) return 0;
     await wipeExpiredCodes(tx as unknown as Sql);
+    await pruneRetiredSubscriptions(tx as unknown as Sql);
     return releaseDuePending(tx as unknown as Sql);
   });
 }

@@ -19,7 +19,8 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { ElysiaAdapter } from "@bull-board/elysia";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, ErrorCode } from "../errors.ts";
+import { ApiError, ErrorCode, errors } from "../errors.ts";
+import { within } from "../within.ts";
 import { httpErrors, json } from "../http-errors.ts";
 import { errorFields, log } from "../log.ts";
 import type { Queues } from "../queue/queues.ts";
@@ -87,9 +88,13 @@ export const queueBoard = (deps: AppDeps) => {
     detail: { hide: true },
     beforeHandle: ({ request }: { request: Request }) => boardAccess(request, deps.config.adminToken),
   };
+  // Bull Board's API reads Redis on every call: a Redis that stopped answering costs the
+  // operator a 503 after a few seconds, not a hung page.
+  const deadlineMs = 2 * (queues?.commandTimeoutMs ?? 2000);
   const forward = async ({ request }: { request: Request }) => {
     if (!queues) return json(503, noQueues().body);
-    return (await boardApp(queues)).handle(request);
+    const app = await boardApp(queues);
+    return within(deadlineMs, app.handle(request)).catch(() => json(503, errors.unavailable("Очереди (Redis)").body));
   };
   return new Elysia().all(BOARD_PATH, forward, route).all(`${BOARD_PATH}/*`, forward, route);
 };

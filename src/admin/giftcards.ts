@@ -48,7 +48,7 @@ export const GiftCardEntry = t.Object({
 
 const GiftCardListQuery = t.Object({
   status: t.Optional(Status),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
 });
 
 export function adminGiftCard(c: GiftCardRow, now = new Date()): typeof AdminGiftCard.static {

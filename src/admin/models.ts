@@ -12,29 +12,8 @@ export const TenantCreated = t.Object({
   apiToken: t.String({ description: "ключ доступа для МойСклад; показывается один раз" }),
 });
 
-const percent = t.Number({ minimum: 0, maximum: 100, description: "до 2 знаков после запятой" });
-
-export const ProgramSettings = t.Object({
-  earnPercent: percent,
-  spendRate: t.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: "рублей за один балл, до 2 знаков" }),
-  maxSpendPercent: percent,
-  earnWhileRedeeming: t.Boolean(),
-  accrualDelayDays: t.Integer({ minimum: 0, maximum: 3650 }),
-  excludedAssortmentIds: t.Array(t.String({ minLength: 1, maxLength: 64 }), { maxItems: 10_000 }),
-  requireSpendVerification: t.Boolean(),
-  requireRegistrationVerification: t.Boolean(),
-  receiptTemplate: t.String({ maxLength: 2000, description: "плейсхолдеры {earned} {spent} {balance} {paid}" }),
-  codeLength: t.Integer({ minimum: 4, maximum: 8, description: "цифр в коде подтверждения" }),
-  codeTtlSeconds: t.Integer({ minimum: 30, maximum: 3600, description: "сколько секунд код действителен" }),
-  codeRepeatSeconds: t.Integer({ minimum: 10, maximum: 3600, description: "через сколько секунд можно запросить новый код" }),
-  codesPerPhonePerHour: t.Integer({ minimum: 1, maximum: 100 }),
-  codesPerTenantPerHour: t.Integer({ minimum: 1, maximum: 1_000_000 }),
-  codeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "SMS с кодом: {code} {shop}" }),
-  pointsMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после продажи: {change} {balance} {earned} {spent}" }),
-  returnMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "после возврата: {change} {balance} {refunded} {clawed}" }),
-});
-
-export const ProgramPatch = t.Partial(ProgramSettings);
+// Program settings are declared once, in the domain (src/loyalty/program.ts).
+export { ProgramPatch, ProgramSettings } from "../loyalty/program.ts";
 
 export const AdminCustomer = t.Object({
   id: t.String(),
@@ -81,8 +60,8 @@ export const LedgerPage = t.Object({
 });
 
 export const LedgerQuery = t.Object({
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
-  before: t.Optional(t.Numeric({ minimum: 1 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+  before: t.Optional(t.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
 });
 
 export const CustomerSearchQuery = t.Object({ search: t.String({ minLength: 1, maxLength: 500 }) });

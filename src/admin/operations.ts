@@ -2,8 +2,10 @@
 // negative balances, the queues and their failed jobs.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { ApiError, errors } from "../errors.ts";
+import { within } from "../within.ts";
 import type { CustomerRow } from "../loyalty/customers.ts";
+import { decideHold } from "../loyalty/holds.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { ALL_QUEUES } from "../queue/queues.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
@@ -24,16 +26,38 @@ const Document = t.Object({
   giftCardShortfallKopecks: t.Integer({ description: "оплачено сертификатом, но не покрыто ни одним сертификатом" }),
   pointsSpent: t.Integer(),
   pointsEarned: t.Integer(),
+  pointsSpentReported: t.Integer({ description: "сколько баллов списано по данным кассы" }),
+  heldSpendPoints: t.Integer({ description: "списано сверх баланса: ждёт решения оператора" }),
+  heldEarnPoints: t.Integer({ description: "начислено сверх предела на чек: ждёт решения оператора" }),
+  holdDecision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
   saleKey: t.Nullable(t.String()),
   receivedAt: t.String(),
   settledAt: t.Nullable(t.String()),
 });
 
 const DocumentQuery = t.Object({
-  attention: t.Optional(t.BooleanString({ description: "только требующие внимания: не найден покупатель, возврат без продажи, ждут продажу, проблемы с сертификатом" })),
+  attention: t.Optional(
+    t.BooleanString({
+      description: "только требующие внимания: что-то не сошлось (причина в flagReason), баллы ждут решения, не найден покупатель, возврат без продажи или ждёт продажу",
+    }),
+  ),
   state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
   customerId: t.Optional(t.String({ format: "uuid" })),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 500 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+});
+
+const HoldDecisionBody = t.Object({
+  decision: t.Union([t.Literal("approve"), t.Literal("reject")]),
+  note: t.Optional(t.String({ maxLength: 500, description: "почему — для истории" })),
+});
+
+const HoldStateBody = t.Object({
+  documentId: t.String(),
+  heldSpendPoints: t.Integer(),
+  heldEarnPoints: t.Integer(),
+  decision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
+  decidedAt: t.Nullable(t.String()),
+  note: t.Nullable(t.String()),
 });
 
 const QueueCounts = t.Object({
@@ -58,12 +82,27 @@ const FailedJob = t.Object({
 
 const detail = (summary: string, description?: string) => ({ tags: ["Операторы"], summary, description, security: adminSecurity });
 
+/**
+ * Every Redis call of these views is bounded (the producer connection's command timeout,
+ * and this deadline around the whole view): a paused or lost Redis answers 503 in
+ * seconds instead of holding the operator's request.
+ */
+async function fromRedis<T>(deadlineMs: number, view: () => Promise<T>): Promise<T> {
+  try {
+    return await within(deadlineMs, view(), "Redis did not answer in time");
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw errors.unavailable("Очереди (Redis)");
+  }
+}
+
 export const operationsController = (deps: AppDeps) => {
   const queue = (name: string) => {
     const q = deps.queues?.all().find((x) => x.name === name);
     if (!q) throw errors.notFound(`Очереди «${name}» нет. Есть: ${ALL_QUEUES.join(", ")}.`, "name");
     return q;
   };
+  const redisDeadline = 2 * (deps.queues?.commandTimeoutMs ?? 2000);
   return new Elysia({ prefix: "/admin/v1" })
     .use(adminAuth(deps.config.adminToken))
     .get(
@@ -86,10 +125,12 @@ export const operationsController = (deps: AppDeps) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const rows = await deps.sql`
           select id, kind, external_key, name, moment, customer_id, match_status, state, flag_reason,
-            total_kopecks, points_spent, points_earned, gift_card_shortfall_kopecks, sale_key, received_at, settled_at
+            total_kopecks, points_spent, points_earned, points_spent_reported, held_spend_points, held_earn_points, hold_decision,
+            gift_card_shortfall_kopecks, sale_key, received_at, settled_at
           from document
           where tenant_id = ${tenant.id}
-            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null)` : deps.sql``}
+            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null
+              or ((held_spend_points > 0 or held_earn_points > 0) and hold_decision is null))` : deps.sql``}
             ${query.state ? deps.sql`and state = ${query.state}` : deps.sql``}
             ${query.customerId ? deps.sql`and customer_id = ${query.customerId}` : deps.sql``}
           order by received_at desc
@@ -109,6 +150,10 @@ export const operationsController = (deps: AppDeps) => {
             giftCardShortfallKopecks: r.gift_card_shortfall_kopecks,
             pointsSpent: r.points_spent,
             pointsEarned: r.points_earned,
+            pointsSpentReported: r.points_spent_reported,
+            heldSpendPoints: r.held_spend_points,
+            heldEarnPoints: r.held_earn_points,
+            holdDecision: r.hold_decision,
             saleKey: r.sale_key,
             receivedAt: r.received_at.toISOString(),
             settledAt: r.settled_at?.toISOString() ?? null,
@@ -118,14 +163,34 @@ export const operationsController = (deps: AppDeps) => {
       {
         query: DocumentQuery,
         response: { 200: t.Object({ rows: t.Array(Document) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
-        detail: detail("Продажи и возвраты", "?attention=true — не найден покупатель, возврат без продажи, ждёт продажу или проблема с сертификатом."),
+        detail: detail(
+          "Продажи и возвраты",
+          "?attention=true — что-то не сошлось (flagReason словами), баллы ждут решения (heldSpendPoints, heldEarnPoints), не найден покупатель, возврат без продажи или ждёт продажу.",
+        ),
+      },
+    )
+    .post(
+      "/tenants/:slug/documents/:id/hold",
+      async ({ params, body }) => {
+        const tenant = await deps.tenants.requireBySlug(params.slug);
+        const state = await decideHold(deps.sql, tenant.id, params.id, body.decision === "approve" ? "approved" : "rejected", body.note ?? null);
+        return { ...state, decidedAt: state.decidedAt?.toISOString() ?? null };
+      },
+      {
+        params: t.Object({ slug: t.String(), id: t.String({ format: "uuid" }) }),
+        body: HoldDecisionBody,
+        response: { 200: HoldStateBody, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        detail: detail(
+          "Решение по баллам, ждущим оператора",
+          "approve — провести списание сверх баланса и/или начисление сверх предела на чек; reject — не проводить. Решение принимается один раз.",
+        ),
       },
     )
     .get(
       "/queues",
       async () => {
         const queues = deps.queues?.all() ?? [];
-        return {
+        return fromRedis(redisDeadline, async () => ({
           rows: await Promise.all(
             queues.map(async (q) => {
               const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed");
@@ -140,14 +205,15 @@ export const operationsController = (deps: AppDeps) => {
               };
             }),
           ),
-        };
+        }));
       },
       { response: { 200: t.Object({ rows: t.Array(QueueCounts) }), 401: ErrorBody, 503: ErrorBody }, detail: detail("Очереди: сколько задач в каком состоянии") },
     )
     .get(
       "/queues/:name/failed",
       async ({ params, query }) => {
-        const jobs = await queue(params.name).getFailed(0, (query.limit ?? 100) - 1);
+        const q = queue(params.name);
+        const jobs = await fromRedis(redisDeadline, () => q.getFailed(0, (query.limit ?? 100) - 1));
         return {
           rows: jobs.map((j) => ({
             id: j.id ?? null,
@@ -162,7 +228,7 @@ export const operationsController = (deps: AppDeps) => {
       },
       {
         params: t.Object({ name: t.String() }),
-        query: t.Object({ limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000 })) }),
+        query: t.Object({ limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })) }),
         response: { 200: t.Object({ rows: t.Array(FailedJob) }), 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
         detail: detail("Упавшие задачи очереди с причиной"),
       },
@@ -170,15 +236,18 @@ export const operationsController = (deps: AppDeps) => {
     .post(
       "/queues/:name/jobs/:id/retry",
       async ({ params }) => {
-        const job = await queue(params.name).getJob(params.id);
-        if (!job) throw errors.notFound("Задача не найдена.", "id");
-        if (!(await job.isFailed())) throw errors.conflict("Задача не в состоянии failed.", "id");
-        await job.retry("failed");
-        return { id: params.id, retried: true };
+        const q = queue(params.name);
+        return fromRedis(redisDeadline, async () => {
+          const job = await q.getJob(params.id);
+          if (!job) throw errors.notFound("Задача не найдена.", "id");
+          if (!(await job.isFailed())) throw errors.conflict("Задача не в состоянии failed.", "id");
+          await job.retry("failed");
+          return { id: params.id, retried: true };
+        });
       },
       {
         params: t.Object({ name: t.String(), id: t.String() }),
-        response: { 200: t.Object({ id: t.String(), retried: t.Boolean() }), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: { 200: t.Object({ id: t.String(), retried: t.Boolean() }), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody },
         detail: detail("Повторить упавшую задачу"),
       },
     );

@@ -1,9 +1,10 @@
 import { Elysia, t } from "elysia";
+import { queueWalletUpdateIfPass } from "../card/jobs.ts";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
-import { type LedgerEntryRow, listLedger, postLedgerEntry } from "../loyalty/ledger.ts";
+import { adjustPoints, type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";
 import { createTenant, rotateApiKey } from "../loyalty/tenants.ts";
 import { formatPhone } from "../loyalty/phone.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
@@ -120,28 +121,13 @@ export const adminController = (deps: AppDeps) =>
         if (given !== undefined && (given.length < 1 || given.length > 200)) {
           throw errors.validation("Idempotency-Key: от 1 до 200 символов.", "Idempotency-Key");
         }
-        const key = `adjustment:${given ?? crypto.randomUUID()}`;
-        const entry = await deps.sql.begin(async (tx) => {
-          const [customer] = await tx<{ balance: number }[]>`
-            select balance from customer where tenant_id = ${tenant.id} and id = ${params.id}::uuid for update`;
-          if (!customer) throw errors.customerNotFound("id");
-          const repeat = await tx`select 1 from ledger_entry where tenant_id = ${tenant.id} and idempotency_key = ${key}`;
-          // Balances go below zero only through facts from the till (sales, returns), never by hand.
-          if (repeat.length === 0 && customer.balance + body.points < 0) {
-            throw errors.conflict(`Недостаточно баллов: на балансе ${customer.balance}.`, "points");
-          }
-          const { entry } = await postLedgerEntry(tx as any, tenant.id, {
-            customerId: params.id,
-            kind: "adjustment",
-            points: body.points,
-            reason: body.reason,
-            idempotencyKey: key,
-          });
-          if (entry.customer_id !== params.id || entry.points !== body.points || entry.reason !== body.reason) {
-            throw errors.conflict("Этот Idempotency-Key уже использован для другой корректировки.", "Idempotency-Key");
-          }
-          return entry;
+        const entry = await adjustPoints(deps.sql, tenant.id, {
+          customerId: params.id,
+          points: body.points,
+          reason: body.reason,
+          idempotencyKey: `adjustment:${given ?? crypto.randomUUID()}`,
         });
+        await queueWalletUpdateIfPass(deps.sql, deps.queues, tenant.id, params.id);
         set.status = 201;
         return ledgerEntry(entry);
       },
@@ -149,7 +135,10 @@ export const adminController = (deps: AppDeps) =>
         params: t.Object({ slug: t.String(), id: t.String({ format: "uuid" }) }),
         body: AdjustmentCreate,
         response: { 201: LedgerEntry, ...errs, 409: ErrorBody },
-        detail: detail("Ручная корректировка баллов", "Заголовок Idempotency-Key (необязательный) защищает от двойного проведения при повторе запроса."),
+        detail: detail(
+          "Ручная корректировка баллов",
+          "Списание не может увести баланс ниже нуля; начисление возможно всегда (так исправляют отрицательный баланс, целиком или частично). Заголовок Idempotency-Key (необязательный) защищает от двойного проведения при повторе запроса.",
+        ),
       },
     )
     .get(

@@ -1,6 +1,8 @@
 import postgres from "postgres";
 
 export type Sql = postgres.Sql<{}>;
+/** What a query helper needs: the pool or a transaction (both extend postgres.js's ISql). */
+export type Queryable = postgres.ISql<{}>;
 
 export interface DbOptions {
   max?: number;
@@ -13,6 +15,13 @@ export interface DbOptions {
    * a table was still tiny would stick to a sequential scan until the next ANALYZE.
    */
   genericPlans?: boolean;
+  /**
+   * Server-side limits per connection: a statement running longer, or waiting longer for
+   * a row lock, is cancelled (SQLSTATE 57014 / 55P03) and the caller answers 503 instead
+   * of holding its connection. Interactive pools get short ones, workers longer ones.
+   */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
 }
 
 export function createSql(url: string, opts: DbOptions = {}): Sql {
@@ -30,6 +39,8 @@ export function createSql(url: string, opts: DbOptions = {}): Sql {
     connection: {
       application_name: opts.applicationName ?? "loyalty",
       ...(opts.genericPlans ? { plan_cache_mode: "force_generic_plan" } : {}),
+      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+      ...(opts.lockTimeoutMs ? { lock_timeout: opts.lockTimeoutMs } : {}),
     },
   }) as unknown as Sql;
 }

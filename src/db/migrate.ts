@@ -15,6 +15,10 @@ export async function migrate(sql: Sql, dir = SQL_DIR): Promise<MigrationResult>
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   const applied: string[] = [];
   await sql.begin(async (tx) => {
+    // The pool's short statement and lock timeouts are for requests; a migration (an
+    // index on a big table, or waiting for another instance's migration) takes its time.
+    await tx`set local statement_timeout = 0`;
+    await tx`set local lock_timeout = 0`;
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`;
     await tx`
       create table if not exists schema_migration (

@@ -70,7 +70,7 @@ export async function issueCode(
     const [stats] = await tx<{ last_age: number | null; phone_hour: number; tenant_hour: number }[]>`
       select
         (select extract(epoch from now() - max(created_at))::float8 from verification_code
-          where tenant_id = ${tenantId} and phone = ${input.phone}) as last_age,
+          where tenant_id = ${tenantId} and phone = ${input.phone} and purpose = ${input.purpose}) as last_age,
         (select count(*)::int from verification_code
           where tenant_id = ${tenantId} and phone = ${input.phone} and created_at > now() - interval '1 hour') as phone_hour,
         (select count(*)::int from verification_code

@@ -26,6 +26,8 @@ export interface CustomerRow {
   status_check: StatusCheck;
   balance: number;
   pending_balance: number;
+  /** The level as last computed (src/loyalty/tiers.ts); null = the base level. */
+  tier: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -36,20 +38,27 @@ export function asUuid(value: string | null | undefined): string | null {
   return value && UUID.test(value) ? value.toLowerCase() : null;
 }
 
-/** A МойСклад reference: the id, or the uuid at the end of its href when id is absent. */
+/**
+ * A МойСклад reference: the id, or the last segment of its href when id is absent. Kept
+ * as the POS sent it — the documentation's own ids are not always valid UUIDs, and they
+ * are still ids the POS will name the customer by.
+ */
 export function refId(meta: { id?: string | null; href?: string | null } | null | undefined): string | null {
   if (!meta) return null;
-  const direct = asUuid(meta.id ?? null);
+  const clean = (v: string | null | undefined) => {
+    const x = v?.trim();
+    return x && x.length <= 64 ? (UUID.test(x) ? x.toLowerCase() : x) : null;
+  };
+  const direct = clean(meta.id);
   if (direct) return direct;
-  const tail = meta.href?.split("?")[0]?.split("/").filter(Boolean).pop();
-  return asUuid(tail ?? null);
+  return clean(meta.href?.split("?")[0]?.split("/").filter(Boolean).pop());
 }
 
 // Only columns a caller can read: selecting them by name keeps the row shape stable.
 const CUSTOMER_COLUMNS = `
   id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
   card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
-  status_check, balance, pending_balance, created_at, updated_at`;
+  status_check, balance, pending_balance, tier, created_at, updated_at`;
 const customerColumns = (sql: Sql) => sql.unsafe(CUSTOMER_COLUMNS);
 
 export async function getCustomer(sql: Sql, tenantId: string, id: string): Promise<CustomerRow | null> {
@@ -118,7 +127,9 @@ const resolveTexts = new Map<string, string>();
 function lookupKeys(ref: CustomerRef): { via: number; column: string; cast: string; value: string }[] {
   const keys = [];
   if (ref.metaId) {
-    keys.push({ via: 1, column: "ms_id", cast: "::uuid", value: ref.metaId }, { via: 2, column: "id", cast: "::uuid", value: ref.metaId });
+    keys.push({ via: 1, column: "ms_id", cast: "", value: ref.metaId });
+    // Our own id, when the POS took it from search: only a UUID can be one.
+    if (asUuid(ref.metaId)) keys.push({ via: 2, column: "id", cast: "::uuid", value: ref.metaId });
   }
   if (ref.card) keys.push({ via: 3, column: "card_number", cast: "", value: ref.card });
   if (ref.phone) keys.push({ via: 4, column: "phone", cast: "", value: ref.phone });
@@ -179,18 +190,41 @@ export function qrCandidates(text: string): string[] {
   return [...out].filter((s) => s.length <= 200).slice(0, 10);
 }
 
-/** The smallest string greater than every string that starts with `prefix` (byte order). */
-function prefixEnd(prefix: string): string {
-  const last = prefix.charCodeAt(prefix.length - 1);
-  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+/**
+ * The smallest string greater than every string that starts with `prefix` (code point
+ * order, which is UTF-8 byte order). Steps over the surrogate range, and carries into the
+ * previous character past U+10FFFF; null when there is no such string (no upper bound).
+ */
+export function prefixEnd(prefix: string): string | null {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const cp = points.pop()!.codePointAt(0)!;
+    if (cp < 0x10ffff) return points.join("") + String.fromCodePoint(cp === 0xd7ff ? 0xe000 : cp + 1);
+  }
+  return null;
 }
 
-function nfc(s: string): string {
-  return s.normalize("NFC");
+/**
+ * What a search may hold: NFC text without control characters, noncharacters (U+FFFE,
+ * U+FFFF, …) and lone surrogates — none of them is in a name, phone or card, and
+ * Postgres refuses some of them in text.
+ */
+export function searchText(s: string): string {
+  let out = "";
+  for (const ch of s.normalize("NFC")) {
+    const cp = ch.codePointAt(0)!;
+    const control = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
+    const surrogate = cp >= 0xd800 && cp <= 0xdfff;
+    const nonchar = (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe;
+    if (!control && !surrogate && !nonchar) out += ch;
+  }
+  return out;
 }
+
+const below = (sql: Sql, column: Fragment, end: string | null) => (end === null ? sql`` : sql`and ${column} < ${end}`);
 
 export async function searchCustomers(sql: Sql, tenantId: string, search: string, limit = SEARCH_LIMIT): Promise<CustomerRow[]> {
-  const text = nfc(search.trim()).slice(0, 200);
+  const text = searchText(search).trim().slice(0, 200);
   if (!text) return [];
   const phone = normalizePhone(text);
   const tokens = qrCandidates(text);
@@ -210,15 +244,15 @@ export async function searchCustomers(sql: Sql, tenantId: string, search: string
   const branches: Fragment[] = [];
   if (pPrefix) {
     branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and phone >= ${pPrefix} and phone < ${prefixEnd(pPrefix)} order by phone limit ${limit})`);
+      and phone >= ${pPrefix} ${below(sql, sql`phone`, prefixEnd(pPrefix))} order by phone limit ${limit})`);
   }
   if (cardPrefix) {
     branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and card_number >= ${cardPrefix} and card_number < ${prefixEnd(cardPrefix)} order by card_number limit ${limit})`);
+      and card_number >= ${cardPrefix} ${below(sql, sql`card_number`, prefixEnd(cardPrefix))} order by card_number limit ${limit})`);
   }
   if (namePrefix) {
     branches.push(sql`(select id, 2 as rank from customer where tenant_id = ${tenantId}
-      and lower(name) collate "C" >= ${namePrefix} and lower(name) collate "C" < ${prefixEnd(namePrefix)}
+      and lower(name) collate "C" >= ${namePrefix} ${below(sql, sql`lower(name) collate "C"`, prefixEnd(namePrefix))}
       order by lower(name) collate "C" limit ${limit})`);
   }
   if (branches.length === 0) return [];
@@ -253,8 +287,9 @@ export interface CustomerFields {
   requireVerification?: boolean;
 }
 
+// The card's secret (its link and QR code): 128 bits.
 function newQrToken(): string {
-  return randomBytes(12).toString("base64url");
+  return randomBytes(16).toString("base64url");
 }
 
 function uniqueViolation(e: any): string | null {
@@ -291,7 +326,7 @@ export async function upsertCustomer(
         const matches = await tx<{ id: string }[]>`
           select id from customer
           where tenant_id = ${tenantId}
-            and (ms_id = ${f.msId}::uuid or phone = ${f.phone} or card_number = ${f.card})
+            and (ms_id = ${f.msId}::text or phone = ${f.phone} or card_number = ${f.card})
           for update`;
         if (matches.length > 1) {
           throw errors.conflict(
@@ -304,7 +339,7 @@ export async function upsertCustomer(
           // Only fields the POS sent overwrite what we have.
           const [row] = await tx<CustomerRow[]>`
             update customer set
-              ms_id = coalesce(${f.msId}::uuid, ms_id),
+              ms_id = coalesce(${f.msId}::text, ms_id),
               sync_id = coalesce(${f.syncId}, sync_id),
               name = coalesce(${f.name}, name),
               legal_first_name = coalesce(${f.legalFirstName}, legal_first_name),
@@ -328,7 +363,7 @@ export async function upsertCustomer(
         const [row] = await tx<CustomerRow[]>`
           insert into customer (tenant_id, ms_id, sync_id, name, legal_first_name, legal_middle_name,
             legal_last_name, phone, card_number, qr_token, email, birth_date, sex, status_check)
-          values (${tenantId}, ${f.msId}::uuid, ${f.syncId}, ${f.name}, ${f.legalFirstName}, ${f.legalMiddleName},
+          values (${tenantId}, ${f.msId}::text, ${f.syncId}, ${f.name}, ${f.legalFirstName}, ${f.legalMiddleName},
             ${f.legalLastName}, ${f.phone}, ${f.card}, ${newQrToken()}, ${f.email}, ${f.birthDate}::date, ${f.sex},
             ${f.statusCheck})
           returning ${customerColumns(tx as unknown as Sql)}`;
@@ -342,7 +377,7 @@ export async function upsertCustomer(
       if (attempt === 2) throw conflictFor(param);
       const again = await sql`
         select count(*)::int as n from customer
-        where tenant_id = ${tenantId} and (ms_id = ${f.msId}::uuid or phone = ${f.phone} or card_number = ${f.card})`;
+        where tenant_id = ${tenantId} and (ms_id = ${f.msId}::text or phone = ${f.phone} or card_number = ${f.card})`;
       if (again[0]!.n === 0) throw conflictFor(param);
       if (again[0]!.n > 1) throw conflictFor(param);
     }

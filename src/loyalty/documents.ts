@@ -1,47 +1,52 @@
 // Intake of completed sales and returns: validate, store once, answer. Settlement (the
 // worker) does the rest; only the points a sale spent are posted here, so the very next
 // recalc already sees them.
-import { createHash } from "node:crypto";
 import type { Sql } from "../db/client.ts";
 import { type CustomerRef, customerLookup } from "./customers.ts";
+import type { ProgramRules } from "./engine.ts";
+import type { TenantContext } from "./tenants.ts";
 
-export interface DocumentLine {
-  assortmentId: string;
-  quantityMilli: number;
-  priceKopecks: number;
-  discountedKopecks: number;
+/** A document's money in integer kopecks, as read from its positions. */
+export interface DocumentSums {
+  /** Σ line sums at full price. */
+  fullKopecks: number;
+  /** Σ line sums at the prices paid. */
+  totalKopecks: number;
+  /** The same over goods that take part in the program. */
+  eligibleKopecks: number;
+  /** Full-price sum of goods that take part in the program. */
+  eligibleFullKopecks: number;
 }
 
-export interface SaleIntake {
+export interface SaleIntake extends DocumentSums {
   externalKey: string;
   name: string | null;
-  /** "YYYY-MM-DD HH:mm:ss" as the POS sent it (Moscow time), or null. */
-  moment: string | null;
+  /** The instant the POS reports (read in the merchant's zone), or null: then the time received. */
+  moment: Date | null;
   retailStoreId: string | null;
   /** Null for an anonymous sale (no agent on the receipt). */
   customer: CustomerRef | null;
-  totalKopecks: number;
-  eligibleKopecks: number;
-  fullKopecks: number;
-  eligibleFullKopecks: number;
-  pointsSpent: number;
-  pointsEarned: number;
+  /** Points the sale reports as spent: posted up to the customer's balance, the rest held. */
+  pointsSpentReported: number;
   pointsEarnReported: number | null;
+  /** The lines earning looks at (settlement decides the points, once the customer's level is known). */
+  moneyLines: { assortmentId: string; moneyKopecks: number }[];
+  /** Money the POS reported (cash + card + certificates); null when it sent none. */
+  paidKopecks: number | null;
   accrualDelayDays: number;
+  /** What did not add up, in words ("; "-joined); null when all is well. */
+  flagReason: string | null;
   body: unknown;
 }
 
-export interface ReturnIntake {
+export interface ReturnIntake extends DocumentSums {
   externalKey: string;
   name: string | null;
-  moment: string | null;
+  moment: Date | null;
   retailStoreId: string | null;
   /** The sale's external key from demand.meta; null when the POS sent no usable link. */
   saleKey: string | null;
-  totalKopecks: number;
-  eligibleKopecks: number;
-  fullKopecks: number;
-  eligibleFullKopecks: number;
+  flagReason: string | null;
   body: unknown;
 }
 
@@ -51,47 +56,62 @@ export interface Stored {
   created: boolean;
   /** Whether settlement still has to run for it. */
   needsSettlement: boolean;
+  /** Points this call took from the customer's balance (a new sale's spend; 0 otherwise). */
+  spendPosted?: number;
 }
 
-/** The POS's identity of a document: meta.id, else meta.href, else a hash of what names it. */
-export function documentKey(
-  meta: { id?: string | null; href?: string | null } | null | undefined,
-  fallback: { retailStoreId: string | null; name: string | null; moment: string | null },
-): string {
-  const id = meta?.id?.trim();
-  if (id) return id;
-  const href = meta?.href?.trim();
-  if (href) return href;
-  const h = createHash("sha256")
-    .update(JSON.stringify([fallback.retailStoreId ?? "", fallback.name ?? "", fallback.moment ?? ""]))
-    .digest("hex");
-  return `hash:${h}`;
+/**
+ * What a sale's points spend says about its figures, in words for an operator: points
+ * worth more than the receipt, or a spend the discounted prices do not reflect.
+ */
+export function spendAnomalies(rules: ProgramRules, sums: DocumentSums, spent: number): string[] {
+  const paidByPoints = spent * rules.spendRateKopecks;
+  if (paidByPoints > sums.fullKopecks) return [`Баллами оплачено (${spent}) больше суммы чека.`];
+  if (paidByPoints > sums.fullKopecks - sums.totalKopecks) {
+    return ["Оплата баллами не отражена в ценах со скидкой: позиции не сходятся со списанием."];
+  }
+  return [];
 }
 
-// The POS's clock is Moscow time; a moment in the future or unparsable falls back to now.
-const momentSql = (sql: Sql, moment: string | null) =>
-  sql`least(now(), coalesce(${moment}::timestamp at time zone 'Europe/Moscow', now()))`;
+// A moment in the future (a till with a wrong clock) counts as the time received.
+const momentSql = (sql: Sql, moment: Date | null) => sql`least(now(), coalesce(${moment}::timestamptz, now()))`;
 
 /**
  * One statement: find the customer, store the sale unless it is known, and post the
- * points it spent. A redelivery (same external key) changes nothing.
+ * points it spent — up to what the customer had; the rest is held for an operator (a
+ * spend the balance never covered is more likely a till's error than a gift to make).
+ * A redelivery (same external key) changes nothing.
  */
 export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Promise<Stored> {
   const ref = s.customer;
-  const [row] = await sql<{ id: string; created: boolean; state: string }[]>`
+  const spend = s.pointsSpentReported;
+  const [row] = await sql<{ id: string; created: boolean; state: string; spent: number }[]>`
     with c as (
-      ${ref ? customerLookup(sql, tenantId, ref, sql`id`) : sql`select null::uuid as id where false`}
+      ${ref ? customerLookup(sql, tenantId, ref, sql`id, balance`) : sql`select null::uuid as id, 0::bigint as balance where false`}
+    ), decided as (
+      select c.id as customer_id,
+        case when c.id is null then 0 else least(${spend}::bigint, greatest(c.balance, 0)) end as posted
+      from (select 1) one left join c on true
     ), d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
-        match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks, points_spent, points_earned, points_earn_reported,
-        accrual_available_at, body)
+        match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
+        points_spent_reported, points_spent, held_spend_points, points_earn_reported,
+        accrual_available_at, flag_reason, lines, paid_kopecks, body)
       select ${tenantId}, 'sale', ${s.externalKey}, ${s.name}, ${momentSql(sql, s.moment)}, ${s.retailStoreId},
-        c.id,
-        case when ${ref === null} then 'anonymous' when c.id is null then 'unmatched' else 'matched' end,
-        ${s.totalKopecks}, ${s.eligibleKopecks}, ${s.fullKopecks}, ${s.eligibleFullKopecks}, ${s.pointsSpent}, ${s.pointsEarned}, ${s.pointsEarnReported},
+        decided.customer_id,
+        case when ${ref === null} then 'anonymous' when decided.customer_id is null then 'unmatched' else 'matched' end,
+        ${s.totalKopecks}, ${s.eligibleKopecks}, ${s.fullKopecks}, ${s.eligibleFullKopecks},
+        ${spend}, decided.posted,
+        case when decided.customer_id is null then 0 else ${spend} - decided.posted end,
+        ${s.pointsEarnReported},
         ${momentSql(sql, s.moment)} + make_interval(days => ${s.accrualDelayDays}),
-        ${sql.json(s.body as any)}
-      from (select 1) one left join c on true
+        nullif(concat_ws('; ', ${s.flagReason}::text,
+          case when decided.customer_id is not null and ${spend} > decided.posted then
+            'Списано больше баллов, чем было у покупателя (' || ${spend} || ' при балансе ' || decided.posted ||
+            '): ' || (${spend} - decided.posted) || ' баллов ждут решения оператора.' end,
+          case when ${ref === null} and ${spend} > 0 then 'Баллы списаны в чеке без покупателя: не проведены.' end), ''),
+        ${sql.json(s.moneyLines)}, ${s.paidKopecks}, ${sql.json(s.body as any)}
+      from decided
       on conflict (tenant_id, kind, external_key) do nothing
       returning id, customer_id, points_spent
     ), spend as (
@@ -104,16 +124,16 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
       from spend where customer.tenant_id = ${tenantId} and customer.id = spend.customer_id
       returning 1
     )
-    select id, true as created, 'received' as state from d
+    select id, true as created, 'received' as state, (select coalesce(-sum(points), 0) from spend)::int as spent from d
     union all
-    select id, false, state from document
+    select id, false, state, 0 from document
       where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${s.externalKey}
         and not exists (select 1 from d)`;
   return row ? stored(row) : existing(sql, tenantId, "sale", s.externalKey);
 }
 
-function stored(row: { id: string; created: boolean; state: string }): Stored {
-  return { documentId: row.id, created: row.created, needsSettlement: row.state === "received" };
+function stored(row: { id: string; created: boolean; state: string; spent?: number }): Stored {
+  return { documentId: row.id, created: row.created, needsSettlement: row.state === "received", spendPosted: row.spent ?? 0 };
 }
 
 // A concurrent delivery of the same document committed after this statement's snapshot:
@@ -126,14 +146,16 @@ async function existing(sql: Sql, tenantId: string, kind: "sale" | "return", ext
 }
 
 export async function storeReturn(sql: Sql, tenantId: string, r: ReturnIntake): Promise<Stored> {
-  const flagged = r.saleKey === null;
+  const unlinked = r.saleKey === null;
+  const reason = [r.flagReason, unlinked ? "Возврат без ссылки на продажу (demand.meta пуст): баллы не пересчитаны." : null]
+    .filter(Boolean)
+    .join("; ");
   const [row] = await sql<{ id: string; created: boolean; state: string }[]>`
     with d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, match_status,
         state, flag_reason, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks, sale_key, body)
       values (${tenantId}, 'return', ${r.externalKey}, ${r.name}, ${momentSql(sql, r.moment)}, ${r.retailStoreId},
-        'anonymous', ${flagged ? "flagged" : "received"},
-        ${flagged ? "Возврат без ссылки на продажу (demand.meta пуст): баллы не пересчитаны." : null},
+        'anonymous', ${unlinked ? "flagged" : "received"}, ${reason || null},
         ${r.totalKopecks}, ${r.eligibleKopecks}, ${r.fullKopecks}, ${r.eligibleFullKopecks}, ${r.saleKey}, ${sql.json(r.body as any)})
       on conflict (tenant_id, kind, external_key) do nothing
       returning id, state
@@ -144,4 +166,32 @@ export async function storeReturn(sql: Sql, tenantId: string, r: ReturnIntake): 
       where tenant_id = ${tenantId} and kind = 'return' and external_key = ${r.externalKey}
         and not exists (select 1 from d)`;
   return row ? stored(row) : existing(sql, tenantId, "return", r.externalKey);
+}
+
+/** A completed sale as the POS reported it, already read into integers. */
+export interface ReportedSale extends Omit<SaleIntake, "accrualDelayDays" | "flagReason" | keyof DocumentSums> {
+  sums: DocumentSums;
+  anomalies: string[];
+}
+
+export interface ReportedReturn extends Omit<ReturnIntake, "flagReason" | keyof DocumentSums> {
+  sums: DocumentSums;
+  anomalies: string[];
+}
+
+/** Intake of a completed sale: store it once, with what did not add up in words. */
+export function acceptSale(sql: Sql, tenant: TenantContext, sale: ReportedSale): Promise<Stored> {
+  const anomalies = [...sale.anomalies, ...spendAnomalies(tenant.program.rules, sale.sums, sale.pointsSpentReported)];
+  const { sums, anomalies: _read, ...rest } = sale;
+  return storeSale(sql, tenant.id, {
+    ...rest,
+    ...sums,
+    accrualDelayDays: tenant.program.settings.accrualDelayDays,
+    flagReason: anomalies.length ? anomalies.join("; ") : null,
+  });
+}
+
+export function acceptReturn(sql: Sql, tenant: TenantContext, ret: ReportedReturn): Promise<Stored> {
+  const { sums, anomalies, ...rest } = ret;
+  return storeReturn(sql, tenant.id, { ...rest, ...sums, flagReason: anomalies.length ? anomalies.join("; ") : null });
 }

@@ -36,6 +36,11 @@ export interface ReceiptInput<S = unknown> {
   transactionType: "EARNING" | "SPENDING";
   /** Points the customer asks to spend (integer ≥ 0); only used for SPENDING. */
   preferredSpend?: number | null;
+  /**
+   * Earn rate of each line in hundredths of a percent (levels, promotions), parallel to
+   * `lines`; absent → rules.earnPercentBp on every line. Excluded goods never earn.
+   */
+  lineEarnPercentBp?: readonly number[] | null;
 }
 
 export interface ReceiptPart<S = unknown> {
@@ -113,6 +118,26 @@ export function earnedPoints(rules: ProgramRules, eligibleMoneyKopecks: number, 
   return mulDivFloor(eligibleMoneyKopecks, rules.earnPercentBp, 1_000_000);
 }
 
+/**
+ * Points earned when each line's money (after the points discount) earns at its own rate:
+ * ⌊Σ money·rate / 10^6⌋, floored once over the receipt, so a receipt at one rate earns
+ * exactly what earnedPoints gives for its total.
+ */
+export function earnedPointsOnLines(
+  rules: ProgramRules,
+  lines: readonly { moneyKopecks: number; earnPercentBp: number }[],
+  spent: number,
+): number {
+  if (spent > 0 && !rules.earnWhileRedeeming) return 0;
+  let weighted = 0n;
+  for (const l of lines) {
+    if (l.moneyKopecks <= 0 || l.earnPercentBp <= 0) continue;
+    if (!isSafeInt(l.earnPercentBp)) throw new RangeError(`earnPercentBp must be an integer, got ${l.earnPercentBp}`);
+    weighted += BigInt(l.moneyKopecks) * BigInt(l.earnPercentBp);
+  }
+  return Number(weighted / 1_000_000n);
+}
+
 export function renderReceiptText(
   template: string,
   v: { earned: number; spent: number; balance: number; paidKopecks: number },
@@ -169,11 +194,17 @@ export function computeReceipt<S>(rules: ProgramRules, input: ReceiptInput<S>): 
     if (preferred !== null) spend = Math.min(spend, preferred);
   }
   const paid = spend * rules.spendRateKopecks;
-  const earn = earnedPoints(rules, eligibleTotal - paid, spend);
-  const balanceAfter = balance - spend + earn;
-
   const shares = distribute(paid, sums, eligible, eligibleTotal);
   if (paid > 0) rebalance(shares, sums, eligible, lines);
+  const rates = input.lineEarnPercentBp;
+  const earn = rates
+    ? earnedPointsOnLines(
+        rules,
+        lines.map((_, i) => ({ moneyKopecks: eligible[i] ? sums[i]! - shares[i]! : 0, earnPercentBp: rates[i] ?? 0 })),
+        spend,
+      )
+    : earnedPoints(rules, eligibleTotal - paid, spend);
+  const balanceAfter = balance - spend + earn;
   const parts = realise(lines, sums, shares);
 
   return {
@@ -379,4 +410,15 @@ function splitLine(t: number, q: number): { qHigh: number; pLow: number } {
     throw new Error(`engine invariant broken: split of ${t} over ${q} gives ${got}`);
   }
   return { qHigh, pLow };
+}
+
+/**
+ * How much of what a sale moved goes back after returns worth `returnedSoFar` of its
+ * `saleBase` money: proportional, floored, and exact once everything came back — so
+ * partial returns add up and never exceed the sale, whatever the rounding of each part.
+ */
+export function returnedShare(moved: number, returnedSoFar: number, saleBase: number): number {
+  if (saleBase <= 0 || moved <= 0) return 0;
+  if (returnedSoFar >= saleBase) return moved;
+  return Number((BigInt(moved) * BigInt(returnedSoFar)) / BigInt(saleBase));
 }

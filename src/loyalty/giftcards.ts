@@ -4,7 +4,7 @@
 // the same transaction as the running balance it moves.
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
-import { returnedShare } from "./settlement.ts";
+import { returnedShare } from "./engine.ts";
 
 export type GiftCardStatus = "CAN_BE_USED" | "PARTIALLY_REDEEMED" | "EXPIRED" | "REDEEMED" | "INVALID";
 export const GIFT_CARD_STATUSES: readonly GiftCardStatus[] = ["CAN_BE_USED", "PARTIALLY_REDEEMED", "EXPIRED", "REDEEMED", "INVALID"];

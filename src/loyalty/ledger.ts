@@ -1,6 +1,7 @@
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
+import { errors } from "../errors.ts";
 
-export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry";
+export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry" | "referral";
 
 export interface LedgerEntryRow {
   id: number;
@@ -25,12 +26,13 @@ export interface NewLedgerEntry {
   reason?: string | null;
   /** Pending until then (accrual delay); omitted or past means available now. */
   availableAt?: Date | null;
+  /** When a credit's points burn (its lot's end); null = never. */
+  expiresAt?: Date | null;
+  /** The caller has already applied it to the lots (an expiry burns its own lot). */
+  lotsSynced?: boolean;
 }
 
-/** A transaction handle: entries and running balances move together or not at all. */
-type Tx = Sql;
-
-const entryColumns = (sql: Sql) => sql`
+const entryColumns = (sql: Queryable) => sql`
   id, customer_id, kind, points, available_at, released_at, document_id, idempotency_key, reason, created_at`;
 
 /**
@@ -38,17 +40,17 @@ const entryColumns = (sql: Sql) => sql`
  * transaction. A repeated idempotency key changes nothing and returns the first entry.
  */
 export async function postLedgerEntry(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   e: NewLedgerEntry,
 ): Promise<{ entry: LedgerEntryRow; inserted: boolean }> {
   const pending = e.availableAt != null && e.availableAt.getTime() > Date.now();
   const [inserted] = await tx<LedgerEntryRow[]>`
     insert into ledger_entry (tenant_id, customer_id, kind, points, available_at, released_at,
-      document_id, idempotency_key, reason)
+      document_id, idempotency_key, reason, expires_at, lots_synced)
     values (${tenantId}, ${e.customerId}, ${e.kind}, ${e.points},
       ${pending ? e.availableAt! : tx`now()`}, ${pending ? null : tx`now()`},
-      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null})
+      ${e.documentId ?? null}, ${e.idempotencyKey}, ${e.reason ?? null}, ${e.expiresAt ?? null}, ${e.lotsSynced ?? false})
     on conflict (tenant_id, idempotency_key) do nothing
     returning ${entryColumns(tx)}`;
   if (!inserted) {
@@ -108,4 +110,55 @@ export async function releaseDuePending(sql: Sql, limit = 5000): Promise<number>
     )
     select coalesce(sum(n), 0)::int as released from moved`;
   return row?.released ?? 0;
+}
+
+export interface Adjustment {
+  customerId: string;
+  /** Signed, never zero. */
+  points: number;
+  reason: string;
+  idempotencyKey: string;
+}
+
+/**
+ * An operator's manual change of points. The rule: taking points away may not bring the
+ * balance below zero (balances go negative only through facts from the till), while
+ * giving points is always allowed — that is how an operator repairs a negative balance,
+ * wholly or in part. A repeated key returns the first entry; the same key with other
+ * content is refused.
+ */
+export async function adjustPoints(sql: Sql, tenantId: string, a: Adjustment): Promise<LedgerEntryRow> {
+  // Postgres prints uuids in lower case: compare in the form the ledger will answer with.
+  const customerId = a.customerId.toLowerCase();
+  return sql.begin(async (tx) => {
+    const [customer] = await tx<{ balance: number }[]>`
+      select balance from customer where tenant_id = ${tenantId} and id = ${customerId}::uuid for update`;
+    if (!customer) throw errors.customerNotFound("id");
+    const { entry, inserted } = await postLedgerEntry(tx as unknown as Sql, tenantId, {
+      customerId,
+      kind: "adjustment",
+      points: a.points,
+      reason: a.reason,
+      idempotencyKey: a.idempotencyKey,
+    });
+    if (!inserted) {
+      if (entry.customer_id !== customerId || entry.points !== a.points || entry.reason !== a.reason) {
+        throw errors.conflict(
+          `Этот Idempotency-Key уже использован для другой корректировки (${entry.points > 0 ? "+" : ""}${entry.points} баллов, ${entry.created_at.toISOString()}).`,
+          "Idempotency-Key",
+        );
+      }
+      return entry;
+    }
+    if (a.points < 0 && customer.balance + a.points < 0) {
+      // Thrown after the insert: the transaction rolls it back with this answer.
+      throw errors.conflict(
+        customer.balance <= 0
+          ? `Списать нельзя: баланс ${customer.balance}. Начислить можно.`
+          : `Недостаточно баллов: на балансе ${customer.balance}, списать можно не больше ${customer.balance}.`,
+        "points",
+      );
+    }
+    return entry;
+  });
 }

@@ -4,6 +4,11 @@ export const DEFAULT_TEMPLATES = {
   code: "Код подтверждения: {code}. Никому его не сообщайте, кроме кассира {shop}.",
   points: "{change}, баланс {balance}",
   return: "Возврат: {change}, баланс {balance}",
+  tier: "Ваш уровень: {tier} — {earnPercent}% баллами",
+  welcome: "Добро пожаловать! Вам подарено {points}, баланс {balance}",
+  birthday: "С днём рождения! Вам подарено {points}, баланс {balance}",
+  expiry: "Сгорело {points}, баланс {balance}",
+  reminder: "{points} сгорят {date}",
 } as const;
 
 export type TemplateName = keyof typeof DEFAULT_TEMPLATES;

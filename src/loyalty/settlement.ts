@@ -3,10 +3,19 @@
 // settled once (its row is locked and its state checked), so retried and redelivered
 // jobs change nothing the second time.
 import type { Sql } from "../db/client.ts";
+import { settleReferralOnSale } from "../card/referrals.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
-import { postLedgerEntry } from "./ledger.ts";
-import { changePhrase, DEFAULT_TEMPLATES, renderTemplate } from "./messages.ts";
+import { type LedgerKind, type NewLedgerEntry, postLedgerEntry } from "./ledger.ts";
+import { returnedShare } from "./engine.ts";
+import { grantWelcome } from "./gifts.ts";
+import { syncLots } from "./lots.ts";
+import { changePhrase, renderTemplate } from "./messages.ts";
+import { formatRoubles } from "./money.ts";
+import { decideSaleEarn, storedSaleLines } from "./points.ts";
+import { type Program, programFromStored } from "./program.ts";
+import { type PromotionRow, promotionFromRow } from "./promotions.ts";
+import { recomputeTier } from "./tiers.ts";
 
 export interface PointsMessage {
   customerId: string;
@@ -19,6 +28,10 @@ export interface SettleOutcome {
   /** Returns that waited for this sale and may now be settled. */
   releasedReturns: { documentId: string; round: number }[];
   message: PointsMessage | null;
+  /** Ledger entries this settlement posted (for the metrics); empty unless "settled". */
+  movements: { kind: LedgerKind; points: number }[];
+  /** When the sale or return happened (the POS's moment; arrival when it sent none). */
+  moment: Date | null;
 }
 
 interface DocumentRow {
@@ -33,8 +46,13 @@ interface DocumentRow {
   full_kopecks: number;
   eligible_full_kopecks: number;
   points_spent: number;
+  points_spent_reported: number;
   points_earned: number;
+  lines: { assortmentId: string; moneyKopecks: number }[] | null;
+  paid_kopecks: number | null;
   accrual_available_at: Date | null;
+  moment: Date | null;
+  received_at: Date;
   sale_key: string | null;
   returned_kopecks: number;
   notice_text: string | null;
@@ -45,7 +63,15 @@ interface DocumentRow {
 
 type Tx = Sql;
 
-const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null });
+const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
+
+type Movements = SettleOutcome["movements"];
+
+/** Posts an entry and notes it among the settlement's movements when it is new. */
+async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntry): Promise<void> {
+  const { inserted } = await postLedgerEntry(tx, tenantId, e);
+  if (inserted) moved.push({ kind: e.kind, points: e.points });
+}
 
 export async function settleDocument(sql: Sql, tenantId: string, documentId: string): Promise<SettleOutcome> {
   return sql.begin(async (tx) => {
@@ -55,30 +81,32 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
     if (doc.state === "flagged") return nothing("flagged");
     if (doc.state === "settled") {
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
-      return { status: "already", releasedReturns: [], message };
+      return { ...nothing("already"), message };
     }
-    const t = await templates(tx as unknown as Tx, tenantId);
+    const program = await programOf(tx as unknown as Tx, tenantId);
+    const moved: Movements = [];
     const outcome =
       doc.kind === "sale"
-        ? await settleSale(tx as unknown as Tx, tenantId, doc, t)
-        : await settleReturn(tx as unknown as Tx, tenantId, doc, t);
-    return outcome;
+        ? await settleSale(tx as unknown as Tx, tenantId, doc, program, moved)
+        : await settleReturn(tx as unknown as Tx, tenantId, doc, program, moved);
+    return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
   });
 }
 
-interface Templates {
-  points: string;
-  return: string;
+async function programOf(tx: Tx, tenantId: string): Promise<Program> {
+  const [p] = await tx<{ settings: Record<string, unknown> }[]>`select settings from program where tenant_id = ${tenantId}`;
+  return programFromStored(p?.settings ?? null);
 }
 
-async function templates(tx: Tx, tenantId: string): Promise<Templates> {
-  const [p] = await tx<{ points: string | null; return: string | null }[]>`
-    select points_message_template as points, return_message_template as return
-    from program where tenant_id = ${tenantId}`;
-  return { points: p?.points ?? DEFAULT_TEMPLATES.points, return: p?.return ?? DEFAULT_TEMPLATES.return };
+const DAY_MS = 86_400_000;
+
+/** Several things to tell the customer after one document, as one message. */
+function joined(...texts: (string | null | undefined)[]): string | null {
+  const parts = texts.filter((t): t is string => !!t);
+  return parts.length > 0 ? parts.join(". ") : null;
 }
 
-async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templates): Promise<SettleOutcome> {
+async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
@@ -86,13 +114,19 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
     const found = await resolveCustomer(tx, tenantId, customerRef(doc.body.agent));
     if (found) {
       customerId = found.id;
-      await tx`update document set customer_id = ${customerId}, match_status = 'matched'
+      // The same rule as at intake: spent up to what the customer has; the rest is held.
+      const posted = Math.min(doc.points_spent_reported, Math.max(found.balance, 0));
+      const held = doc.points_spent_reported - posted;
+      await tx`update document set customer_id = ${customerId}, match_status = 'matched',
+                 points_spent = ${posted}, held_spend_points = ${held},
+                 flag_reason = nullif(concat_ws('; ', flag_reason, ${held > 0 ? heldSpendReason(doc.points_spent_reported, posted) : null}::text), '')
                where tenant_id = ${tenantId} and id = ${doc.id}`;
-      if (doc.points_spent > 0) {
-        await postLedgerEntry(tx, tenantId, {
+      doc.points_spent = posted;
+      if (posted > 0) {
+        await post(moved, tx, tenantId, {
           customerId,
           kind: "spend",
-          points: -doc.points_spent,
+          points: -posted,
           documentId: doc.id,
           idempotencyKey: `sale:${doc.id}:spend`,
         });
@@ -101,37 +135,67 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
   }
   let message: PointsMessage | null = null;
   if (customerId) {
+    // The points this sale earns are decided here, once the customer (and so their level)
+    // is known, by the same rule recalc applied to the same receipt and moment.
+    const moment = doc.moment ?? doc.received_at;
+    const [customer] = await tx<{ tier: string | null }[]>`
+      select tier from customer where tenant_id = ${tenantId} and id = ${customerId} for update`;
+    const promotions = await tx<PromotionRow[]>`
+      select * from promotion where tenant_id = ${tenantId} and starts_at <= ${moment} and ends_at > ${moment}
+        and (ended_at is null or ended_at > ${moment})`;
+    const decided = decideSaleEarn(program, promotions.map(promotionFromRow), customer!.tier, {
+      // Lines read at intake; documents stored before lines were kept were validated strictly then.
+      lines: doc.lines ?? storedSaleLines(doc.body),
+      paidKopecks: doc.paid_kopecks,
+      moment,
+      // Points were spent on the receipt even where we hold part of the spend.
+      spent: doc.points_spent_reported,
+    });
+    if (decided.earn !== doc.points_earned || decided.held > 0) {
+      await tx`update document set points_earned = ${decided.earn}, held_earn_points = ${decided.held},
+                 flag_reason = nullif(concat_ws('; ', flag_reason, ${decided.anomalies.join("; ") || null}::text), '')
+               where tenant_id = ${tenantId} and id = ${doc.id}`;
+      doc.points_earned = decided.earn;
+    }
     if (doc.points_earned > 0) {
-      await postLedgerEntry(tx, tenantId, {
+      // Lifetimes count from the sale's own moment (plus the accrual delay).
+      const spendableFrom = doc.accrual_available_at ?? moment;
+      const lifetime = program.settings.pointsLifetimeDays;
+      await post(moved, tx, tenantId, {
         customerId,
         kind: "accrual",
         points: doc.points_earned,
         documentId: doc.id,
         idempotencyKey: `sale:${doc.id}:accrual`,
         availableAt: doc.accrual_available_at,
+        expiresAt: lifetime === null ? null : new Date(spendableFrom.getTime() + lifetime * DAY_MS),
       });
     }
-    const [c] = await tx<{ balance: number; pending_balance: number }[]>`
+    await settleReferralOnSale(tx, tenantId, customerId, doc, program.settings);
+    const [c] = await tx<{ purchases_count: number }[]>`
       update customer set purchases_count = purchases_count + 1,
         purchases_kopecks = purchases_kopecks + ${doc.total_kopecks}, updated_at = now()
       where tenant_id = ${tenantId} and id = ${customerId}
-      returning balance, pending_balance`;
+      returning purchases_count`;
+    await syncLots(tx, tenantId, customerId);
+    const welcome = c!.purchases_count === 1 ? await grantWelcome(tx, tenantId, customerId, program, "firstPurchase") : null;
+    const tier = await recomputeTier(tx, tenantId, customerId, program);
+    const [after] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
+    let pointsText: string | null = null;
     if (doc.points_spent > 0 || doc.points_earned > 0) {
       const pending = doc.accrual_available_at && doc.accrual_available_at.getTime() > Date.now();
-      message = {
-        customerId,
-        documentId: doc.id,
-        text: renderTemplate(t.points, {
-          change: changePhrase(
-            [-doc.points_spent, pending ? 0 : doc.points_earned],
-            pending ? { points: doc.points_earned, at: doc.accrual_available_at! } : null,
-          ),
-          earned: doc.points_earned,
-          spent: doc.points_spent,
-          balance: c!.balance,
-        }),
-      };
+      pointsText = renderTemplate(program.settings.pointsMessageTemplate, {
+        change: changePhrase(
+          [-doc.points_spent, pending ? 0 : doc.points_earned],
+          pending ? { points: doc.points_earned, at: doc.accrual_available_at! } : null,
+        ),
+        earned: doc.points_earned,
+        spent: doc.points_spent,
+        balance: after!.balance,
+      });
     }
+    const text = joined(pointsText, welcome?.text, tier.text);
+    if (text) message = { customerId, documentId: doc.id, text };
   }
   // Certificate payments, customer or not (anonymous sales pay by certificate too).
   await redeemForSale(tx, tenantId, doc);
@@ -143,21 +207,15 @@ async function settleSale(tx: Tx, tenantId: string, doc: DocumentRow, t: Templat
     update document set state = 'received', settle_round = settle_round + 1
     where tenant_id = ${tenantId} and state = 'waiting' and sale_key = ${doc.external_key}
     returning id, settle_round`;
-  return { status: "settled", releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
+  return { ...nothing("settled"), releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
-/**
- * How much of what a sale moved goes back after returns worth `returnedSoFar` of its
- * `saleBase` money: proportional, floored, and exact once everything came back — so
- * partial returns add up and never exceed the sale, whatever the rounding of each part.
- */
-export function returnedShare(moved: number, returnedSoFar: number, saleBase: number): number {
-  if (saleBase <= 0 || moved <= 0) return 0;
-  if (returnedSoFar >= saleBase) return moved;
-  return Number((BigInt(moved) * BigInt(returnedSoFar)) / BigInt(saleBase));
+/** The operator's sentence for a spend the balance did not cover (intake words it the same). */
+export function heldSpendReason(reported: number, posted: number): string {
+  return `Списано больше баллов, чем было у покупателя (${reported} при балансе ${posted}): ${reported - posted} баллов ждут решения оператора.`;
 }
 
-async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templates): Promise<SettleOutcome> {
+async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   const [sale] = await tx<DocumentRow[]>`
     select * from document
     where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${ret.sale_key}
@@ -168,17 +226,22 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
     return nothing("waiting");
   }
   let message: PointsMessage | null = null;
+  let overReturn: string | null = null;
   if (sale.customer_id) {
     // Points follow the full-price value of the goods that took part in the program (goods
     // paid entirely with points count too); a sale of only excluded goods falls back to
     // the value of all its goods.
     const byEligible = sale.eligible_full_kopecks > 0;
     const saleBase = byEligible ? sale.eligible_full_kopecks : sale.full_kopecks;
-    const returned = Math.min(saleBase, sale.returned_kopecks + (byEligible ? ret.eligible_full_kopecks : ret.full_kopecks));
+    const claimed = sale.returned_kopecks + (byEligible ? ret.eligible_full_kopecks : ret.full_kopecks);
+    const returned = Math.min(saleBase, claimed);
+    if (claimed > saleBase) {
+      overReturn = `Возвращено больше, чем продано: с этим возвратом ${formatRoubles(claimed)} ₽ при продаже на ${formatRoubles(saleBase)} ₽; баллы пересчитаны не больше, чем двигала продажа.`;
+    }
     const refund = returnedShare(sale.points_spent, returned, saleBase) - sale.points_refunded;
     const clawback = returnedShare(sale.points_earned, returned, saleBase) - sale.points_clawed_back;
     if (refund > 0) {
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "refund",
         points: refund,
@@ -193,7 +256,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
         select released_at, available_at from ledger_entry
         where tenant_id = ${tenantId} and idempotency_key = ${`sale:${sale.id}:accrual`}`;
       pendingClawback = !!accrual && accrual.released_at === null && accrual.available_at.getTime() > Date.now();
-      await postLedgerEntry(tx, tenantId, {
+      await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "clawback",
         points: -clawback,
@@ -214,7 +277,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
       message = {
         customerId: sale.customer_id,
         documentId: ret.id,
-        text: renderTemplate(t.return, {
+        text: renderTemplate(program.settings.returnMessageTemplate, {
           change: changePhrase([refund, pendingClawback ? 0 : -clawback], null),
           refunded: refund,
           clawed: clawback,
@@ -227,7 +290,18 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, t: Templ
   await refundForReturn(tx, tenantId, ret, sale);
   await tx`
     update document set state = 'settled', settled_at = now(), sale_id = ${sale.id},
-      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null}
+      customer_id = ${sale.customer_id}, match_status = ${sale.match_status}, notice_text = ${message?.text ?? null},
+      flag_reason = nullif(concat_ws('; ', flag_reason, ${overReturn}::text), '')
     where tenant_id = ${tenantId} and id = ${ret.id}`;
-  return { status: "settled", releasedReturns: [], message };
+  if (sale.customer_id) {
+    // After the return names its sale: refunds go back into the lots the sale's spend took.
+    await syncLots(tx, tenantId, sale.customer_id);
+    const tier = await recomputeTier(tx, tenantId, sale.customer_id, program);
+    const text = joined(message?.text, tier.text);
+    if (text && text !== message?.text) {
+      message = { customerId: sale.customer_id, documentId: ret.id, text };
+      await tx`update document set notice_text = ${text} where tenant_id = ${tenantId} and id = ${ret.id}`;
+    }
+  }
+  return { ...nothing("settled"), message };
 }

@@ -2,8 +2,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { TtlCache } from "../cache.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
-import { parsePercentHundredths } from "./money.ts";
-import { type Program, type ProgramRow, type ProgramSettings, programFromRow } from "./program.ts";
+import { setLogTenant } from "../log.ts";
+import { type Promotion, type PromotionRow, promotionFromRow } from "./promotions.ts";
+import { checkProgramPatch, mergeStored, type Program, type ProgramPatch, type ProgramSettings, programFromStored } from "./program.ts";
 
 export interface Tenant {
   id: string;
@@ -18,6 +19,8 @@ export type TenantState = "active" | "suspended" | "uninstalled";
 export interface TenantContext extends Tenant {
   state: TenantState;
   program: Program;
+  /** Promotions not ended and not over: recalc picks those covering the receipt's moment. */
+  promotions: Promotion[];
 }
 
 export function hashApiKey(key: string): Buffer {
@@ -65,18 +68,22 @@ export async function rotateApiKey(sql: Sql, slug: string): Promise<Tenant & { a
   return { ...tenant, apiToken };
 }
 
-const programSelect = (sql: Sql) => sql`
-  p.earn_percent::text as earn_percent, p.spend_rate::text as spend_rate,
-  p.max_spend_percent::text as max_spend_percent, p.earn_while_redeeming, p.accrual_delay_days,
-  p.excluded_assortment_ids, p.require_spend_verification, p.require_registration_verification,
-  p.receipt_template, p.code_length, p.code_ttl_seconds, p.code_repeat_seconds, p.codes_per_phone_per_hour,
-  p.codes_per_tenant_per_hour, p.code_message_template, p.points_message_template, p.return_message_template`;
-
-type TenantProgramRow = Tenant & { state: TenantState } & ProgramRow;
+type TenantProgramRow = Tenant & { state: TenantState; settings: Record<string, unknown> | null; promotions: PromotionRow[] | null };
 
 function contextFromRow(row: TenantProgramRow): TenantContext {
-  return { id: row.id, slug: row.slug, name: row.name, state: row.state, program: programFromRow(row) };
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    state: row.state,
+    program: programFromStored(row.settings),
+    promotions: (row.promotions ?? []).map(promotionFromRow),
+  };
 }
+
+// The live promotions ride along with the key lookup: no extra round trip for recalc.
+const TENANT_COLUMNS = `t.id, t.slug, t.name, t.state, p.settings,
+  (select json_agg(pr) from promotion pr where pr.tenant_id = t.id and pr.ended_at is null and pr.ends_at > now()) as promotions`;
 
 /**
  * Finds merchants by access key for every POS call. Interactive calls must cost one
@@ -97,13 +104,15 @@ export class TenantDirectory {
     const hash = hashApiKey(key);
     const cacheKey = hash.toString("hex");
     const cached = this.byKeyHash.get(cacheKey);
+    if (cached) setLogTenant(cached.id); // the rest of the request's log lines name the tenant
     if (cached !== undefined) return cached;
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, t.state, ${programSelect(this.sql)}
+      select ${this.sql.unsafe(TENANT_COLUMNS)}
       from tenant t join program p on p.tenant_id = t.id
       where t.api_key_hash = ${hash}`;
     const ctx = row ? contextFromRow(row) : null;
     this.byKeyHash.set(cacheKey, ctx, ctx ? this.ttlMs : Math.min(this.ttlMs, 1000));
+    if (ctx) setLogTenant(ctx.id);
     return ctx;
   }
 
@@ -115,9 +124,10 @@ export class TenantDirectory {
 
   async bySlug(slug: string): Promise<TenantContext | null> {
     const [row] = await this.sql<TenantProgramRow[]>`
-      select t.id, t.slug, t.name, t.state, ${programSelect(this.sql)}
+      select ${this.sql.unsafe(TENANT_COLUMNS)}
       from tenant t join program p on p.tenant_id = t.id
       where t.slug = ${slug}`;
+    if (row) setLogTenant(row.id);
     return row ? contextFromRow(row) : null;
   }
 
@@ -132,42 +142,18 @@ export class TenantDirectory {
     return ctx;
   }
 
-  async updateProgram(slug: string, patch: Partial<ProgramSettings>): Promise<ProgramSettings> {
-    for (const field of ["earnPercent", "spendRate", "maxSpendPercent"] as const) {
-      const v = patch[field];
-      if (v !== undefined && parsePercentHundredths(v) === null) {
-        throw errors.validation(`«${field}»: не более 2 знаков после запятой.`, field);
-      }
-    }
-    if (patch.spendRate !== undefined && parsePercentHundredths(patch.spendRate) === 0) {
-      throw errors.validation("«spendRate» должен быть не меньше 0.01.", "spendRate");
-    }
-    if (patch.codeMessageTemplate !== undefined && !patch.codeMessageTemplate.includes("{code}")) {
-      throw errors.validation("Шаблон SMS с кодом должен содержать {code}.", "codeMessageTemplate");
-    }
+  async updateProgram(slug: string, patch: ProgramPatch): Promise<ProgramSettings> {
+    const problem = checkProgramPatch(patch);
+    if (problem) throw errors.validation(problem.message, problem.field);
     const tenant = await this.requireBySlug(slug);
-    const columns: Record<string, unknown> = {};
-    if (patch.earnPercent !== undefined) columns.earn_percent = patch.earnPercent;
-    if (patch.spendRate !== undefined) columns.spend_rate = patch.spendRate;
-    if (patch.maxSpendPercent !== undefined) columns.max_spend_percent = patch.maxSpendPercent;
-    if (patch.earnWhileRedeeming !== undefined) columns.earn_while_redeeming = patch.earnWhileRedeeming;
-    if (patch.accrualDelayDays !== undefined) columns.accrual_delay_days = patch.accrualDelayDays;
-    if (patch.excludedAssortmentIds !== undefined)
-      columns.excluded_assortment_ids = this.sql.array([...new Set(patch.excludedAssortmentIds)]);
-    if (patch.requireSpendVerification !== undefined) columns.require_spend_verification = patch.requireSpendVerification;
-    if (patch.requireRegistrationVerification !== undefined)
-      columns.require_registration_verification = patch.requireRegistrationVerification;
-    if (patch.receiptTemplate !== undefined) columns.receipt_template = patch.receiptTemplate;
-    if (patch.codeLength !== undefined) columns.code_length = patch.codeLength;
-    if (patch.codeTtlSeconds !== undefined) columns.code_ttl_seconds = patch.codeTtlSeconds;
-    if (patch.codeRepeatSeconds !== undefined) columns.code_repeat_seconds = patch.codeRepeatSeconds;
-    if (patch.codesPerPhonePerHour !== undefined) columns.codes_per_phone_per_hour = patch.codesPerPhonePerHour;
-    if (patch.codesPerTenantPerHour !== undefined) columns.codes_per_tenant_per_hour = patch.codesPerTenantPerHour;
-    if (patch.codeMessageTemplate !== undefined) columns.code_message_template = patch.codeMessageTemplate;
-    if (patch.pointsMessageTemplate !== undefined) columns.points_message_template = patch.pointsMessageTemplate;
-    if (patch.returnMessageTemplate !== undefined) columns.return_message_template = patch.returnMessageTemplate;
-    if (Object.keys(columns).length > 0) {
-      await this.sql`update program set ${this.sql(columns)}, updated_at = now() where tenant_id = ${tenant.id}`;
+    if (Object.keys(patch).length > 0) {
+      // Read-merge-write under the row lock: two concurrent partial updates both land.
+      await this.sql.begin(async (tx) => {
+        const [row] = await tx<{ settings: Record<string, unknown> | null }[]>`
+          select settings from program where tenant_id = ${tenant.id} for update`;
+        const next = mergeStored(row?.settings ?? null, patch);
+        await tx`update program set settings = ${tx.json(next as any)}, updated_at = now() where tenant_id = ${tenant.id}`;
+      });
       this.invalidate(tenant.id);
     }
     return (await this.requireBySlug(slug)).program.settings;

@@ -1,3 +1,4 @@
+import { queueCardLink } from "../card/jobs.ts";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
@@ -11,6 +12,7 @@ import {
   searchCustomers,
   upsertCustomer,
 } from "../loyalty/customers.ts";
+import { calendarDate } from "../loyalty/moment.ts";
 import { formatPhone, normalizePhone } from "../loyalty/phone.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import {
@@ -63,6 +65,13 @@ const detail = (summary: string, description?: string) => ({
   security: moyskladSecurity,
 });
 
+function birthDateOf(text: string | null | undefined): string | null {
+  if (!text) return null;
+  const date = calendarDate(text);
+  if (!date) throw errors.validation(`Дата рождения «${text}»: такого дня нет в календаре.`, "birthDate");
+  return date;
+}
+
 export const counterpartyController = (deps: AppDeps) =>
   new Elysia({ prefix: "/counterparty" })
     .use(moyskladAuth(deps.tenants))
@@ -76,7 +85,7 @@ export const counterpartyController = (deps: AppDeps) =>
           throw errors.validation("Укажите телефон или номер карты покупателя.", "phone");
         }
         const statusCheck = body.statusCheck ?? "UNCHECKED";
-        const { customer } = await upsertCustomer(deps.sql, tenant.id, {
+        const { customer, created } = await upsertCustomer(deps.sql, tenant.id, {
           msId,
           syncId: blankToNull(body.syncId),
           name: blankToNull(body.name),
@@ -86,11 +95,12 @@ export const counterpartyController = (deps: AppDeps) =>
           phone,
           card,
           email: blankToNull(body.email),
-          birthDate: body.birthDate ? body.birthDate.slice(0, 10) : null,
+          birthDate: birthDateOf(body.birthDate),
           sex: body.sex ?? null,
           statusCheck,
           requireVerification: tenant.program.settings.requireRegistrationVerification && statusCheck === "UNCHECKED",
         });
+        if (created) await queueCardLink(deps.queues, tenant.id, customer.id);
         set.status = 201;
         return counterpartyRow(customer);
       },

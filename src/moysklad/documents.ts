@@ -1,123 +1,54 @@
-// Completed sales and returns: POST /retaildemand and POST /retailsalesreturn.
+// Completed sales and returns: POST /retaildemand and POST /retailsalesreturn. The till has
+// already closed the receipt, so these are facts: every JSON body that names what happened
+// is stored and answered 201, whatever does not add up is flagged for an operator (see
+// document-reading.ts). Only a body with nothing usable in it gets a 400 — and is logged.
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
+import { log } from "../log.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
-import { type DocumentLine, documentKey, type Stored, storeReturn, storeSale } from "../loyalty/documents.ts";
-import { earnedPoints } from "../loyalty/engine.ts";
-import { lineSumKopecks, parseKopecks, parseMilli } from "../loyalty/money.ts";
-import type { ProgramRules } from "../loyalty/engine.ts";
+import { acceptReturn, acceptSale, type Stored } from "../loyalty/documents.ts";
+import type { TenantContext } from "../loyalty/tenants.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
-import { DocumentAccepted, DocumentPosition, ErrorBody, RetailDemand, RetailSalesReturn } from "./models.ts";
+import { type ReadDocument, type ReadOptions, readReturn, readSale, saleKeyOf, UnusableDocument } from "./document-reading.ts";
+import { DocumentAccepted, ErrorBody, RetailDemand, RetailSalesReturn } from "./models.ts";
 
-type Position = typeof DocumentPosition.static;
+const readOptions = (tenant: TenantContext): ReadOptions => ({
+  timeZone: tenant.program.settings.timezone,
+  isExcluded: (id) => tenant.program.rules.excludedAssortmentIds.has(id),
+});
 
-function kopecks(value: number | null | undefined, parameter: string, what: string): number {
-  const k = value == null ? 0 : parseKopecks(value);
-  if (k === null) throw errors.validation(`${what}: рубли, не более 2 знаков после запятой.`, parameter);
-  return k;
-}
-
-export function documentLines(positions: readonly Position[]): DocumentLine[] {
-  return positions.map((p, i) => {
-    const priceKopecks = kopecks(p.price, `positions[${i}].price`, `Цена в позиции ${i + 1}`);
-    const discountedKopecks =
-      p.discountedPrice == null ? priceKopecks : kopecks(p.discountedPrice, `positions[${i}].discountedPrice`, `Цена со скидкой в позиции ${i + 1}`);
-    const quantityMilli = parseMilli(p.quantity);
-    if (quantityMilli === null || quantityMilli <= 0) {
-      throw errors.validation(`Количество в позиции ${i + 1}: больше нуля, не более 3 знаков после запятой.`, `positions[${i}].quantity`);
-    }
-    if (discountedKopecks > priceKopecks) {
-      throw errors.validation(`Цена со скидкой в позиции ${i + 1} больше цены.`, `positions[${i}].discountedPrice`);
-    }
-    return { assortmentId: p.assortment.meta.id ?? p.assortment.meta.href ?? "", quantityMilli, priceKopecks, discountedKopecks };
-  });
-}
-
-export interface DocumentSums {
-  /** Σ line sums at full price. */
-  fullKopecks: number;
-  /** Σ line sums at the prices paid. */
-  totalKopecks: number;
-  /** The same over goods that take part in the program. */
-  eligibleKopecks: number;
-  /** Full-price sum of goods that take part in the program. */
-  eligibleFullKopecks: number;
-}
-
-export function documentSums(lines: readonly DocumentLine[], rules: ProgramRules): DocumentSums {
-  let fullKopecks = 0;
-  let totalKopecks = 0;
-  let eligibleKopecks = 0;
-  let eligibleFullKopecks = 0;
-  for (const l of lines) {
-    const full = lineSumKopecks(l.priceKopecks, l.quantityMilli);
-    const paid = lineSumKopecks(l.discountedKopecks, l.quantityMilli);
-    fullKopecks += full;
-    totalKopecks += paid;
-    if (!rules.excludedAssortmentIds.has(l.assortmentId)) {
-      eligibleKopecks += paid;
-      eligibleFullKopecks += full;
-    }
+/** Reads the body; an unusable one is logged (its shape, never its content) and refused. */
+function read(path: string, tenant: TenantContext, body: unknown, reader: (b: unknown, o: ReadOptions) => ReadDocument): ReadDocument {
+  try {
+    return reader(body, readOptions(tenant));
+  } catch (e) {
+    if (!(e instanceof UnusableDocument)) throw e;
+    const keys = body && typeof body === "object" && !Array.isArray(body) ? Object.keys(body).slice(0, 30) : [];
+    log.warn("unusable document refused", { path, tenant: tenant.id, type: Array.isArray(body) ? "array" : typeof body, keys });
+    throw errors.validation(e.message, "positions");
   }
-  return { fullKopecks, totalKopecks, eligibleKopecks, eligibleFullKopecks };
-}
-
-// Cash registers may round the amount due down to the rouble in the customer's favour.
-const PAYMENT_ROUNDING_KOPECKS = 99;
-
-function checkPayments(totalKopecks: number, payments: number | null): void {
-  if (payments === null) return;
-  if (payments > totalKopecks || totalKopecks - payments > PAYMENT_ROUNDING_KOPECKS) {
-    throw errors.validation(
-      `Оплата (${(payments / 100).toFixed(2)}) не сходится с суммой позиций по ценам со скидкой (${(totalKopecks / 100).toFixed(2)}).`,
-      "cashSum",
-    );
-  }
-}
-
-function points(value: number | null | undefined, parameter: string): number | null {
-  if (value == null) return null;
-  if (!Number.isInteger(value)) throw errors.validation("Баллы — целое число.", parameter);
-  return value;
-}
-
-type DocumentBody = {
-  retailStore?: { meta?: { id?: string; href?: string } };
-  meta?: { id?: string; href?: string };
-  name?: string | null;
-  moment?: string | null;
-  cashSum?: number | null;
-  noCashSum?: number | null;
-  giftCards?: { paymentSum: number }[];
-};
-
-/** What names a sale or a return, and where and when it happened. */
-function documentHeader(body: DocumentBody) {
-  const retailStoreId = body.retailStore?.meta?.id ?? body.retailStore?.meta?.href ?? null;
-  const name = body.name ?? null;
-  const moment = body.moment ?? null;
-  return { externalKey: documentKey(body.meta, { retailStoreId, name, moment }), name, moment, retailStoreId };
-}
-
-/** Money paid (cash, card, certificates) in kopecks; null when the POS sent no payments. */
-function payments(body: DocumentBody): number | null {
-  const hasPayments = body.cashSum != null || body.noCashSum != null || (body.giftCards?.length ?? 0) > 0;
-  if (!hasPayments) return null;
-  return (
-    kopecks(body.cashSum, "cashSum", "Наличные") +
-    kopecks(body.noCashSum, "noCashSum", "Безналичные") +
-    (body.giftCards ?? []).reduce((sum, g) => sum + g.paymentSum, 0)
-  );
 }
 
 /** Stored: hand it to settlement (a Redis failure only delays it; see the sweeper) and answer. */
 async function accepted(deps: AppDeps, tenantId: string, stored: Stored): Promise<{ id: string }> {
+  if (stored.spendPosted) deps.queues?.metrics.ledger([{ kind: "spend", points: -stored.spendPosted }]);
   if (stored.needsSettlement) await deps.queues?.enqueueSettlement([{ tenantId, documentId: stored.documentId }]);
   return { id: stored.documentId };
 }
 
-const detail = (summary: string, description: string) => ({ tags: ["МойСклад: чеки"], summary, description, security: moyskladSecurity });
+// The schemas document the bodies on the OpenAPI page; the bodies are read leniently
+// (document-reading.ts), never refused by them.
+// A plain JSON Schema copy of the TypeBox schema (TypeBox's own symbols dropped), which is
+// what the OpenAPI document holds.
+const jsonSchema = (schema: typeof RetailDemand | typeof RetailSalesReturn) => JSON.parse(JSON.stringify(schema));
+const detail = (summary: string, description: string, schema: typeof RetailDemand | typeof RetailSalesReturn) => ({
+  tags: ["МойСклад: чеки"],
+  summary,
+  description,
+  security: moyskladSecurity,
+  requestBody: { required: true, content: { "application/json": { schema: jsonSchema(schema) } } },
+});
 
 export const documentsController = (deps: AppDeps) =>
   new Elysia()
@@ -125,73 +56,57 @@ export const documentsController = (deps: AppDeps) =>
     .post(
       "/retaildemand",
       async ({ body, tenant, set }) => {
-        const rules = tenant.program.rules;
-        const lines = documentLines(body.positions);
-        const sums = documentSums(lines, rules);
-        const spent = points(body.bonusProgram?.bonusValueToSpend, "bonusProgram.bonusValueToSpend") ?? 0;
-        const earnReported = points(body.bonusProgram?.bonusValueToEarn, "bonusProgram.bonusValueToEarn");
-        const paidByPoints = spent * rules.spendRateKopecks;
-        if (paidByPoints > sums.fullKopecks) {
-          throw errors.validation("Баллами оплачено больше суммы чека.", "bonusProgram.bonusValueToSpend");
-        }
-        if (paidByPoints > sums.fullKopecks - sums.totalKopecks) {
-          throw errors.validation("Оплата баллами не отражена в ценах со скидкой: позиции не сходятся.", "positions");
-        }
-        checkPayments(sums.totalKopecks, payments(body));
-        const agent = body.agent ?? null;
-        const ref = agent ? customerRef(agent) : null;
-        const stored = await storeSale(deps.sql, tenant.id, {
-          ...documentHeader(body),
+        const sale = read("/retaildemand", tenant, body, readSale);
+        const ref = sale.agent ? customerRef(sale.agent) : null;
+        const stored = await acceptSale(deps.sql, tenant, {
+          externalKey: sale.externalKey,
+          name: sale.name,
+          moment: sale.moment,
+          retailStoreId: sale.retailStoreId,
           customer: ref && hasRef(ref) ? ref : null,
-          totalKopecks: sums.totalKopecks,
-          eligibleKopecks: sums.eligibleKopecks,
-          fullKopecks: sums.fullKopecks,
-          eligibleFullKopecks: sums.eligibleFullKopecks,
-          pointsSpent: spent,
-          pointsEarned: earnedPoints(rules, sums.eligibleKopecks, spent),
-          pointsEarnReported: earnReported,
-          accrualDelayDays: tenant.program.settings.accrualDelayDays,
+          sums: sale.sums,
+          moneyLines: sale.moneyLines,
+          paidKopecks: sale.paidKopecks,
+          pointsSpentReported: sale.pointsSpent,
+          pointsEarnReported: sale.pointsEarnReported,
+          anomalies: sale.anomalies,
           body,
         });
         set.status = 201;
         return accepted(deps, tenant.id, stored);
       },
       {
-        body: RetailDemand,
         response: { 201: DocumentAccepted, 400: ErrorBody, 401: ErrorBody },
         detail: detail(
           "Продажа завершена",
-          "Сохраняет продажу (повторная доставка того же чека ничего не меняет) и сразу списывает потраченные баллы; начисление проводит обработчик очереди.",
+          "Сохраняет продажу всегда, когда в ней есть позиции или баллы (повторная доставка того же чека ничего не меняет), и сразу списывает потраченные баллы — в пределах баланса; остальное ждёт решения оператора. Что не сходится, отмечается для оператора (documents?attention=true).",
+          RetailDemand,
         ),
       },
     )
     .post(
       "/retailsalesreturn",
       async ({ body, tenant, set }) => {
-        const lines = documentLines(body.positions);
-        const sums = documentSums(lines, tenant.program.rules);
-        checkPayments(sums.totalKopecks, payments(body));
-        const header = documentHeader(body);
-        const saleMeta = body.demand?.meta;
-        const saleKey = saleMeta && (saleMeta.id?.trim() || saleMeta.href?.trim()) ? documentKey(saleMeta, header) : null;
-        const stored = await storeReturn(deps.sql, tenant.id, {
-          ...header,
-          saleKey,
-          totalKopecks: sums.totalKopecks,
-          eligibleKopecks: sums.eligibleKopecks,
-          fullKopecks: sums.fullKopecks,
-          eligibleFullKopecks: sums.eligibleFullKopecks,
+        const ret = read("/retailsalesreturn", tenant, body, readReturn);
+        const stored = await acceptReturn(deps.sql, tenant, {
+          externalKey: ret.externalKey,
+          name: ret.name,
+          moment: ret.moment,
+          retailStoreId: ret.retailStoreId,
+          saleKey: saleKeyOf(ret.saleMeta),
+          sums: ret.sums,
+          anomalies: ret.anomalies,
           body,
         });
         set.status = 201;
         return accepted(deps, tenant.id, stored);
       },
       {
-        body: RetailSalesReturn,
         response: { 201: DocumentAccepted, 400: ErrorBody, 401: ErrorBody },
         detail: detail(
           "Возврат",
-          "Сохраняет возврат; по связанной продаже обработчик вернёт потраченные и заберёт начисленные баллы пропорционально возвращённым деньгам.",
+          "Сохраняет возврат всегда, когда в нём есть позиции; по связанной продаже обработчик вернёт потраченные и заберёт начисленные баллы пропорционально возвращённым деньгам — не больше, чем двигала продажа.",
+          RetailSalesReturn,
         ),
       },
     );

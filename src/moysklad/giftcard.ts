@@ -17,7 +17,7 @@ export const GiftCardStatusSchema = t.Union([
 export const GiftCardQuery = t.Object({
   name: t.String({ minLength: 1, maxLength: 128, description: "Номер сертификата" }),
   retailStoreId: t.Optional(t.String()),
-});
+}, { additionalProperties: true });
 
 export const GiftCardInfo = t.Object({
   name: t.String({ description: "Номер сертификата" }),

@@ -2,7 +2,8 @@ import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { customerRef, hasRef, resolveCustomer } from "../loyalty/customers.ts";
-import { computeReceipt, type ReceiptLine } from "../loyalty/engine.ts";
+import type { ReceiptLine } from "../loyalty/engine.ts";
+import { quoteReceipt } from "../loyalty/points.ts";
 import { kopecksToRoubles, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import { ErrorBody, RecalcRequest, RecalcResponse, RetailDemandVerify, VerificationCode } from "./models.ts";
@@ -56,11 +57,11 @@ export const retailDemandController = (deps: AppDeps) =>
         const customer = await resolveCustomer(deps.sql, tenant.id, ref);
         if (!customer) throw errors.customerNotFound("agent");
         const transactionType = body.bonusProgram?.transactionType ?? "EARNING";
-        const r = computeReceipt(tenant.program.rules, {
+        const r = quoteReceipt(tenant.program, tenant.promotions, customer, {
           lines,
-          balance: customer.balance,
           transactionType,
           preferredSpend: preferred,
+          moment: new Date(),
         });
         const positions = r.parts.map((part) => {
           const source = body.positions[part.lineIndex]!;

@@ -19,7 +19,7 @@ export class LogSender implements LogSenderLike {
       phone: m.phone ? maskPhone(m.phone) : null,
       reason: m.reason,
     };
-    if (m.purpose !== "code") fields.text = m.text;
+    if (m.purpose === "points") fields.text = m.text;
     this.write("message not sent: logged instead", fields);
     return { providerId: null };
   }

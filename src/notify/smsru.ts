@@ -96,12 +96,14 @@ function describe(code: number, text: string | undefined): string {
 }
 
 export class SmsRuClient implements SmsSender {
+  private readonly base: string;
   private readonly endpoint: string;
   private readonly timeoutMs: number;
   private readonly fetchFn: typeof fetch;
 
   constructor(private readonly opts: SmsRuOptions) {
-    this.endpoint = opts.url.replace(/\/+$/, "") + "/sms/send";
+    this.base = opts.url.replace(/\/+$/, "");
+    this.endpoint = this.base + "/sms/send";
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.fetchFn = opts.fetch ?? fetch;
   }
@@ -160,5 +162,32 @@ export class SmsRuClient implements SmsSender {
     if (entry.status === "OK") return { providerId: entry.sms_id ?? null };
     const c = Number.isFinite(code) ? code : 0;
     throw new SendError("sms", classifySmsRuCode(c), describe(c, entry.status_text), c);
+  }
+
+  /**
+   * The account's balance in roubles (POST {base}/my/balance, answered
+   * {"status":"OK","status_code":100,"balance":4122.56}), for the metrics that warn before
+   * SMS stop going out. Throws SendError like send().
+   */
+  async balance(): Promise<number> {
+    let answer: SmsRuAnswer;
+    try {
+      const res = await this.fetchFn(this.base + "/my/balance", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8", accept: "application/json" },
+        body: new URLSearchParams({ api_id: this.opts.apiId, json: "1" }).toString(),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if (!res.ok) throw new SendError("sms", res.status >= 500 ? "temporary" : "config", `SMS.ru balance: HTTP ${res.status}`, res.status);
+      answer = (await res.json()) as SmsRuAnswer;
+    } catch (e) {
+      if (e instanceof SendError) throw e;
+      throw new SendError("sms", "temporary", `SMS.ru balance not read: ${(e as Error)?.message ?? e}`);
+    }
+    const code = Number(answer?.status_code);
+    if (answer?.status !== "OK" || typeof answer.balance !== "number") {
+      throw new SendError("sms", classifySmsRuCode(code), describe(Number.isFinite(code) ? code : 0, answer?.status_text));
+    }
+    return answer.balance;
   }
 }

@@ -42,6 +42,8 @@ export interface Delivery {
 export interface SmsSender {
   /** `phone`: digits in international form ("79031234567"). Throws SendError. */
   send(phone: string, text: string): Promise<Delivery>;
+  /** The account's balance in roubles, when the provider tells it. */
+  balance?(): Promise<number>;
 }
 
 export interface PushTarget {
@@ -64,14 +66,14 @@ export interface PushSender {
 }
 
 export interface LogMessage {
-  purpose: "code" | "points";
+  purpose: "code" | "points" | "card";
   tenantId: string;
   customerId: string | null;
   /** The phone the message would have gone to (logged masked), if any. */
   phone: string | null;
   /** The channel it would have used had it been configured, and why it was not. */
   reason: string;
-  /** Logged for points messages only; never for a code. */
+  /** Logged for points messages only; never for a code or a card link (its token opens the card). */
   text: string;
 }
 

@@ -1,8 +1,10 @@
 // Queue names, key prefixes and connections. Every queue's keys share one hash tag
 // (`<base>:{<name>}`), so each queue lives in one slot of a Redis Cluster.
 import { type JobsOptions, Queue } from "bullmq";
-import IORedis, { type RedisOptions } from "ioredis";
+import IORedis, { Cluster, type RedisOptions } from "ioredis";
 import { errorFields, log } from "../log.ts";
+import { throttledErrors, throttledLog } from "../log-throttle.ts";
+import { SharedMetrics } from "../metrics/shared.ts";
 import { within } from "../within.ts";
 
 export const QueueName = {
@@ -25,6 +27,8 @@ export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   pointsMessage: (documentId: string) => `points-${documentId}`,
   codeMessage: (codeId: string) => `code-${codeId}`,
+  cardMessage: (customerId: string) => `card-${customerId}`,
+  walletUpdate: (customerId: string) => `wallet-${customerId}`,
 };
 
 export interface SettlementJob {
@@ -50,7 +54,21 @@ export interface CodeMessageJob {
   codeId: string;
 }
 
-export type NotificationJob = PointsMessageJob | CodeMessageJob;
+/** The card link by SMS after registration (src/card/messages.ts). */
+export interface CardMessageJob {
+  type: "card";
+  tenantId: string;
+  customerId: string;
+}
+
+/** The customer's balance changed: refresh their Wallet passes (src/wallet/updates.ts). */
+export interface WalletUpdateJob {
+  type: "wallet";
+  tenantId: string;
+  customerId: string;
+}
+
+export type NotificationJob = PointsMessageJob | CodeMessageJob | CardMessageJob | WalletUpdateJob;
 
 /** Refresh one merchant's catalog groups; the daily run for all; the erasure sweep. */
 export type MoyskladJob = { type: "refresh-catalog"; tenantId: string } | { type: "refresh-all-catalogs" } | { type: "erase-due" };
@@ -74,28 +92,67 @@ const notificationJobOptions: JobsOptions = {
   removeOnFail: false,
 };
 
-/** A connection for workers: blocking commands wait as long as Redis needs. */
-export function workerConnection(url: string, extra: RedisOptions = {}): IORedis {
-  return new IORedis(url, { maxRetriesPerRequest: null, lazyConnect: false, ...extra });
+/** A Redis connection or a Redis Cluster client: BullMQ and our code take either. */
+export type RedisClient = IORedis | Cluster;
+
+const CLUSTER_SCHEME = "redis-cluster://";
+
+/** "redis-cluster://h1:p1,h2:p2" — how a REDIS_CLUSTER_NODES setting travels as one target string. */
+export function clusterTarget(nodes: string): string {
+  return CLUSTER_SCHEME + nodes;
+}
+
+/** Seed nodes of a cluster target; null for a plain redis:// URL. */
+export function clusterNodes(target: string): { host: string; port: number }[] | null {
+  if (!target.startsWith(CLUSTER_SCHEME)) return null;
+  return target
+    .slice(CLUSTER_SCHEME.length)
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean)
+    .map((n) => {
+      const i = n.lastIndexOf(":");
+      return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+    });
 }
 
 /**
- * A connection for producers inside request handlers: commands fail at once while Redis
- * is away instead of queueing up, so a sale is still answered (the sweeper queues it).
+ * One client for a target: a single Redis (redis:// URL) or a Redis Cluster (the seed
+ * nodes; the client discovers the rest and follows failovers). Every queue's keys share
+ * one hash tag, so BullMQ's multi-key scripts stay inside one slot.
  */
-export function producerConnection(url: string): IORedis {
-  return new IORedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+export function redisClient(target: string, opts: RedisOptions): RedisClient {
+  const nodes = clusterNodes(target);
+  if (!nodes) return new IORedis(target, opts);
+  const { enableOfflineQueue, maxRetriesPerRequest, ...node } = opts;
+  return new Cluster(nodes, {
+    redisOptions: { ...node, maxRetriesPerRequest },
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    // A master that dies is replaced by its replica within a few seconds: keep asking.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    slotsRefreshTimeout: 2000,
+  });
 }
 
-function throttledErrorLog(what: string): (e: Error) => void {
-  let last = 0;
-  return (e) => {
-    const now = Date.now();
-    if (now - last < 10_000) return;
-    last = now;
-    log.warn(`${what}: Redis error`, errorFields(e));
-  };
+/** A connection for workers: blocking commands wait as long as Redis needs. */
+export function workerConnection(target: string, extra: RedisOptions = {}): RedisClient {
+  return redisClient(target, { maxRetriesPerRequest: null, lazyConnect: false, ...extra });
 }
+
+/**
+ * A connection for producers inside request handlers and for operators' views: commands
+ * fail at once while Redis is away instead of queueing up, so a sale is still answered
+ * (the sweeper queues it), and a Redis that accepts connections but does not answer
+ * (paused, overloaded) fails each command after `commandTimeoutMs` instead of hanging it.
+ */
+export function producerConnection(target: string, commandTimeoutMs = 2000): RedisClient {
+  return redisClient(target, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs });
+}
+
+/** One line per cause every 10 s, however many sales meet the same outage. */
+const outageLog = throttledLog("warn", 10_000);
 
 const REDIS_SLOW = "Redis did not answer in time";
 
@@ -104,15 +161,23 @@ export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
   readonly moysklad: Queue<MoyskladJob>;
-  private readonly connection: IORedis;
+  /** Counters and the settlement-lag histogram every process adds to (see src/metrics/shared.ts). */
+  readonly metrics: SharedMetrics;
+  private readonly connection: RedisClient;
+
+  private readonly addTimeoutMs: number;
+  /** How long an operator's view waits for Redis. */
+  readonly commandTimeoutMs: number;
 
   constructor(
     redisUrl: string,
     readonly base: string,
-    private readonly addTimeoutMs = 500,
+    opts: { addTimeoutMs?: number; commandTimeoutMs?: number } = {},
   ) {
-    this.connection = producerConnection(redisUrl);
-    this.connection.on("error", throttledErrorLog("queues"));
+    this.addTimeoutMs = opts.addTimeoutMs ?? 500;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
+    this.connection = producerConnection(redisUrl, this.commandTimeoutMs);
+    this.connection.on("error", throttledErrors(outageLog, "queues: Redis error"));
     this.settlement = new Queue<SettlementJob>(QueueName.settlement, {
       connection: this.connection,
       prefix: queuePrefix(base, QueueName.settlement),
@@ -128,7 +193,8 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.moysklad),
       defaultJobOptions: { attempts: 5, backoff: { type: "exponential", delay: 60_000 }, removeOnComplete: { age: 7 * 24 * 3600 }, removeOnFail: { age: 30 * 24 * 3600 } },
     });
-    for (const q of [this.settlement, this.notifications, this.moysklad]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+    for (const q of [this.settlement, this.notifications, this.moysklad]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    this.metrics = new SharedMetrics(this.connection, base);
   }
 
   all(): Queue[] {
@@ -148,7 +214,7 @@ export class Queues {
       );
       return true;
     } catch (e) {
-      log.warn("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
+      outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
       return false;
     }
   }
@@ -167,6 +233,24 @@ export class Queues {
       this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
       REDIS_SLOW,
     );
+  }
+
+  /**
+   * When the oldest job still waiting in a queue was added (ms since epoch), or null.
+   * Plain jobs wait in a list (oldest at the tail); prioritized ones in a sorted set scored
+   * priority × 2^32 + arrival counter, so the head of each priority band is its oldest.
+   */
+  async oldestWaitingAt(queue: Queue): Promise<number | null> {
+    const [plain] = await queue.getJobs(["wait"], 0, 0, true);
+    const times = plain ? [plain.timestamp] : [];
+    const prioritized = queue.keys.prioritized!;
+    const bands = queue.name === QueueName.notifications ? Object.values(NotificationPriority) : [];
+    for (const p of bands) {
+      const [id] = await this.connection.zrangebyscore(prioritized, p * 2 ** 32, (p + 1) * 2 ** 32 - 1, "LIMIT", 0, 1);
+      const job = id ? await queue.getJob(id) : undefined;
+      if (job) times.push(job.timestamp);
+    }
+    return times.length ? Math.min(...times) : null;
   }
 
   async ping(): Promise<boolean> {

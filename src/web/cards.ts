@@ -10,11 +10,14 @@
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { ApiError, ErrorCode, errors } from "../errors.ts";
+import { customerByQrToken, MAX_SUBSCRIPTIONS_PER_CUSTOMER, subscribe, unsubscribe } from "../loyalty/push-subscriptions.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { notifyConfig } from "../notify/config.ts";
+import { clientAddress } from "../request-guard.ts";
+import { checkPushEndpoint, systemResolver } from "./push-endpoint.ts";
+import { RateLimiter } from "./rate-limit.ts";
 
-/** A customer keeps at most this many active browsers; older ones are retired. */
-export const MAX_SUBSCRIPTIONS_PER_CUSTOMER = 10;
+export { MAX_SUBSCRIPTIONS_PER_CUSTOMER };
 
 const base64url = "^[A-Za-z0-9_\\-+/]+={0,2}$";
 
@@ -46,30 +49,12 @@ function decodedLength(b64: string): number {
   return Buffer.from(b64, "base64url").length;
 }
 
-/** Push services are public https origins; anything else is refused (no requests to our own network). */
-function checkEndpoint(endpoint: string, allowInsecure: boolean): void {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw errors.validation("«endpoint» должен быть адресом push-сервиса браузера.", "endpoint");
-  }
-  if (allowInsecure && (url.protocol === "http:" || url.protocol === "https:")) return;
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const ipLiteral = /^[0-9.]+$/.test(host) || host.includes(":");
-  if (url.protocol !== "https:" || ipLiteral || host === "localhost" || host.endsWith(".localhost") || !host.includes(".")) {
-    throw errors.validation("«endpoint» должен быть https-адресом push-сервиса браузера.", "endpoint");
-  }
-}
-
 const pushNotConfigured = () =>
   ApiError.one(503, ErrorCode.unavailable, "Уведомления не настроены", "Web Push не настроен на сервере (нет ключей VAPID).");
 
 export interface WebCardOptions {
   /** The VAPID public key browsers subscribe with; null/undefined → push is off. */
   vapidPublicKey?: string | null;
-  /** Accept http:// and loopback endpoints (tests with a fake push service only). */
-  allowInsecureEndpoints?: boolean;
 }
 
 const detail = (summary: string, description?: string) => ({ tags: ["Карта покупателя"], summary, description });
@@ -78,16 +63,28 @@ export const webCardController = (
   deps: AppDeps,
   opts: WebCardOptions = { vapidPublicKey: notifyConfig().push?.publicKey ?? null },
 ) => {
+  const { limits } = deps.config;
+  const resolveHost = deps.resolveHost ?? systemResolver;
+  // Anyone can call these: each client address, and each card, gets a few calls a
+  // minute — ample for a browser, useless for filling our tables or probing tokens.
+  const perAddress = new RateLimiter(limits.webPerIpPerMinute);
+  const perCard = new RateLimiter(limits.webPerCardPerMinute);
+  const admit = (limiter: RateLimiter, key: string) => {
+    const wait = limiter.take(key);
+    if (wait > 0) throw errors.tooManyRequests(wait);
+  };
+
   async function customerOf(slug: string, qrToken: string): Promise<{ tenantId: string; customerId: string }> {
+    admit(perCard, `${slug}/${qrToken}`);
     const tenant = await deps.tenants.bySlug(slug);
     if (!tenant) throw errors.notFound(`Магазин «${slug}» не найден.`, "slug");
-    const [row] = await deps.sql<{ id: string }[]>`
-      select id from customer where tenant_id = ${tenant.id} and qr_token = ${qrToken}`;
-    if (!row) throw errors.customerNotFound("qrToken");
-    return { tenantId: tenant.id, customerId: row.id };
+    const customerId = await customerByQrToken(deps.sql, tenant.id, qrToken);
+    if (!customerId) throw errors.customerNotFound("qrToken");
+    return { tenantId: tenant.id, customerId };
   }
 
   return new Elysia({ prefix: "/web/v1" })
+    .onBeforeHandle(({ request }) => admit(perAddress, clientAddress(request, limits.trustProxy)))
     .get(
       "/push/public-key",
       () => {
@@ -102,34 +99,18 @@ export const webCardController = (
     .post(
       "/:slug/cards/:qrToken/push-subscriptions",
       async ({ params, body, set }) => {
-        checkEndpoint(body.endpoint, opts.allowInsecureEndpoints ?? false);
         if (decodedLength(body.keys.p256dh) !== 65) throw errors.validation("«keys.p256dh»: ожидается открытый ключ P-256 (65 байт).", "keys.p256dh");
         if (decodedLength(body.keys.auth) !== 16) throw errors.validation("«keys.auth»: ожидается секрет из 16 байт.", "keys.auth");
         const { tenantId, customerId } = await customerOf(params.slug, params.qrToken);
-        const [row] = await deps.sql<{ id: string; created_at: Date; inserted: boolean }[]>`
-          insert into push_subscription (tenant_id, customer_id, endpoint, p256dh, auth)
-          values (${tenantId}, ${customerId}, ${body.endpoint}, ${body.keys.p256dh}, ${body.keys.auth})
-          on conflict (tenant_id, endpoint) do update
-            set customer_id = excluded.customer_id, p256dh = excluded.p256dh, auth = excluded.auth,
-                expired_at = null, failure = null, created_at = now()
-          returning id, created_at, (xmax = 0) as inserted`;
-        // Keep the newest few: a card's token must not let anyone fan one message out to
-        // thousands of endpoints.
-        await deps.sql`
-          update push_subscription set expired_at = now(), failure = 'replaced by newer subscriptions'
-          where tenant_id = ${tenantId} and customer_id = ${customerId} and expired_at is null
-            and id not in (
-              select id from push_subscription
-              where tenant_id = ${tenantId} and customer_id = ${customerId} and expired_at is null
-              order by created_at desc, id desc
-              limit ${MAX_SUBSCRIPTIONS_PER_CUSTOMER})`;
-        set.status = row!.inserted ? 201 : 200;
-        return { id: row!.id, endpoint: body.endpoint, createdAt: row!.created_at.toISOString() };
+        await checkPushEndpoint(body.endpoint, resolveHost);
+        const row = await subscribe(deps.sql, tenantId, customerId, { endpoint: body.endpoint, ...body.keys });
+        set.status = row.inserted ? 201 : 200;
+        return { id: row.id, endpoint: body.endpoint, createdAt: row.createdAt.toISOString() };
       },
       {
         params: Params,
         body: PushSubscriptionBody,
-        response: { 200: PushSubscriptionView, 201: PushSubscriptionView, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: PushSubscriptionView, 201: PushSubscriptionView, 400: ErrorBody, 404: ErrorBody, 429: ErrorBody },
         detail: detail(
           "Подписать браузер на уведомления",
           "Повторная подписка того же браузера (тот же endpoint) идемпотентна и снова включает истёкшую подписку.",
@@ -140,15 +121,13 @@ export const webCardController = (
       "/:slug/cards/:qrToken/push-subscriptions",
       async ({ params, body }) => {
         const { tenantId, customerId } = await customerOf(params.slug, params.qrToken);
-        await deps.sql`
-          delete from push_subscription
-          where tenant_id = ${tenantId} and customer_id = ${customerId} and endpoint = ${body.endpoint}`;
+        await unsubscribe(deps.sql, tenantId, customerId, body.endpoint);
         return new Response(null, { status: 204 });
       },
       {
         params: Params,
         body: PushUnsubscribeBody,
-        response: { 400: ErrorBody, 404: ErrorBody },
+        response: { 400: ErrorBody, 404: ErrorBody, 429: ErrorBody },
         detail: detail("Отписать браузер", "Ответ 204 и тогда, когда такой подписки уже нет."),
       },
     );

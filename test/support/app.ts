@@ -1,7 +1,7 @@
 // An in-process app on a fresh database, with helpers that speak to it the way the POS
 // and an operator do (real Requests through the app's fetch handler).
 import { createApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
 import { TenantDirectory } from "../../src/loyalty/tenants.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -34,9 +34,10 @@ export interface TestContext {
 
 let seq = 0;
 
-export async function testContext(overrides: Partial<AppDeps> = {}): Promise<TestContext> {
+/** `env`: settings as the environment would give them (e.g. limits), read by loadConfig. */
+export async function testContext(overrides: Partial<AppDeps> = {}, env: Record<string, string> = {}): Promise<TestContext> {
   const db = await createTestDatabase();
-  const config = { ...loadConfig({}), adminToken: ADMIN_TOKEN, databaseUrl: db.url };
+  const config: Config = { ...loadConfig(env), adminToken: ADMIN_TOKEN, databaseUrl: db.url };
   const deps: AppDeps = { config, sql: db.sql, tenants: new TenantDirectory(db.sql, 0), ...overrides };
   const app = createApp(deps);
   const fetch = async (path: string, init?: RequestInit): Promise<Reply> => {

@@ -31,6 +31,8 @@ export interface FakeSmsRu {
   /** Requests for one phone (digits). */
   to(phone: string): SmsRequest[];
   behave(phone: string, b: SmsBehaviour): void;
+  /** What POST /my/balance answers, roubles. */
+  balanceRub: number;
   close(): void;
 }
 
@@ -44,6 +46,11 @@ export function fakeSmsRu(): FakeSmsRu {
     hostname: "127.0.0.1",
     async fetch(req) {
       const url = new URL(req.url);
+      if (url.pathname === "/my/balance") {
+        const form = new URLSearchParams(req.method === "POST" ? await req.text() : url.search);
+        if (!form.get("api_id")) return Response.json({ status: "ERROR", status_code: 200, status_text: "Неправильный api_id" });
+        return Response.json({ status: "OK", status_code: 100, balance: fake.balanceRub });
+      }
       if (url.pathname !== "/sms/send") return new Response("not found", { status: 404 });
       const params = new URLSearchParams(url.search);
       if (req.method === "POST") {
@@ -90,13 +97,15 @@ export function fakeSmsRu(): FakeSmsRu {
       });
     },
   });
-  return {
+  const fake: FakeSmsRu = {
     url: `http://127.0.0.1:${server.port}`,
     requests,
     to: (phone) => requests.filter((r) => r.to === phone),
     behave: (phone, b) => behaviours.set(phone, { ...b }),
+    balanceRub: 100,
     close: () => void server.stop(true),
   };
+  return fake;
 }
 
 export interface PushRequest {

@@ -1,0 +1,60 @@
+// Jobs of the customer's card on the notifications queue: the card link after
+// registration, and Wallet refreshes after a balance change.
+import type { Sql } from "../db/client.ts";
+import { errorFields, log } from "../log.ts";
+import { jobId, NotificationPriority, type Queues } from "../queue/queues.ts";
+
+/** How long a Wallet refresh waits for more changes of the same balance. */
+export const WALLET_COALESCE_MS = 1000;
+
+/** The card link by SMS, once per customer (deterministic job id). Best effort: never fails the registration. */
+export async function queueCardLink(queues: Queues | undefined, tenantId: string, customerId: string): Promise<void> {
+  if (!queues) return;
+  try {
+    await queues.notifications.add(
+      "card",
+      { type: "card", tenantId, customerId },
+      { jobId: jobId.cardMessage(customerId), priority: NotificationPriority.points },
+    );
+  } catch (e) {
+    log.warn("card link not queued", { tenantId, customerId, ...errorFields(e) });
+  }
+}
+
+/**
+ * One Wallet refresh per customer however often the balance moves: while a refresh waits
+ * (WALLET_COALESCE_MS) more changes join it, and a change while one runs leaves exactly one
+ * more behind it. The refresh reads the balance when it runs, so the last balance is sent.
+ */
+export async function queueWalletUpdate(queues: Queues, tenantId: string, customerId: string): Promise<void> {
+  const id = jobId.walletUpdate(customerId);
+  await queues.notifications.add(
+    "wallet",
+    { type: "wallet", tenantId, customerId },
+    { delay: WALLET_COALESCE_MS, deduplication: { id, keepLastIfActive: true }, priority: NotificationPriority.points },
+  );
+}
+
+/**
+ * Refreshes the Wallet passes of the customers whose points a document moved (the buyer,
+ * an inviter) — only those who have a pass, so shops without Wallet queue nothing.
+ */
+export async function queueWalletUpdatesForDocument(sql: Sql, queues: Queues, tenantId: string, documentId: string): Promise<void> {
+  const rows = await sql<{ customer_id: string }[]>`
+    select distinct e.customer_id from ledger_entry e
+    join wallet_pass w on w.tenant_id = e.tenant_id and w.customer_id = e.customer_id
+    where e.tenant_id = ${tenantId} and e.document_id = ${documentId}`;
+  for (const r of rows) await queueWalletUpdate(queues, tenantId, r.customer_id);
+}
+
+/** The same for one customer (manual adjustments, a new card token). */
+export async function queueWalletUpdateIfPass(sql: Sql, queues: Queues | undefined, tenantId: string, customerId: string): Promise<void> {
+  if (!queues) return;
+  const [row] = await sql`select 1 from wallet_pass where tenant_id = ${tenantId} and customer_id = ${customerId}`;
+  if (!row) return;
+  try {
+    await queueWalletUpdate(queues, tenantId, customerId);
+  } catch (e) {
+    log.warn("wallet update not queued", { tenantId, customerId, ...errorFields(e) });
+  }
+}

@@ -1,0 +1,136 @@
+// Gifts: points for joining (once per customer) and for a birthday (once per year).
+import type { Sql } from "../db/client.ts";
+import { postLedgerEntry } from "./ledger.ts";
+import { localTime } from "./localtime.ts";
+import { syncLots } from "./lots.ts";
+import { pointsWord, renderTemplate } from "./messages.ts";
+import type { Program } from "./program.ts";
+
+type Tx = Sql;
+const DAY_MS = 86_400_000;
+
+export function pointsPhrase(n: number): string {
+  return `${n} ${pointsWord(n)}`;
+}
+
+function lifetimeEnd(from: Date, days: number | null): Date | null {
+  return days === null ? null : new Date(from.getTime() + days * DAY_MS);
+}
+
+export interface Gift {
+  customerId: string;
+  points: number;
+  /** The message ref (one message per gift) and its text. */
+  ref: string;
+  text: string;
+}
+
+/**
+ * The welcome gift, once per customer (key per customer): `on` says which moment is
+ * asking, and only the one the merchant chose gives it.
+ */
+export async function grantWelcome(tx: Tx, tenantId: string, customerId: string, program: Program, on: "registration" | "firstPurchase"): Promise<Gift | null> {
+  const s = program.settings;
+  if (s.welcomePoints <= 0 || s.welcomeOn !== on) return null;
+  const { inserted } = await postLedgerEntry(tx, tenantId, {
+    customerId,
+    kind: "welcome",
+    points: s.welcomePoints,
+    idempotencyKey: `welcome:${customerId}`,
+    expiresAt: lifetimeEnd(new Date(), s.welcomePointsLifetimeDays ?? s.pointsLifetimeDays),
+  });
+  if (!inserted) return null;
+  await syncLots(tx, tenantId, customerId);
+  const [c] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
+  return {
+    customerId,
+    points: s.welcomePoints,
+    ref: `welcome-${customerId}`,
+    text: renderTemplate(s.welcomeMessageTemplate, { points: pointsPhrase(s.welcomePoints), balance: c!.balance }),
+  };
+}
+
+/** The day (local "YYYY-MM-DD") a birthday of `year` is celebrated: 29 February → 28 in other years. */
+export function birthdayIn(birthDate: string, year: number): string {
+  const [, m, d] = birthDate.split("-");
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const day = m === "02" && d === "29" && !leap ? "28" : d;
+  return `${year}-${m}-${day}`;
+}
+
+function addDays(date: string, days: number): string {
+  const t = Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) + days * DAY_MS;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+/** A gift is still given this many days after its day, for a service that was down on it. */
+export const BIRTHDAY_CATCH_UP_DAYS = 7;
+
+/**
+ * The birthday (year) whose gift is due on local day `today`, if any: the gift day is the
+ * birthday minus `daysBefore`, and it stays due for BIRTHDAY_CATCH_UP_DAYS days.
+ */
+export function birthdayDue(birthDate: string, today: string, daysBefore: number): number | null {
+  const year = +today.slice(0, 4);
+  for (const y of [year, year + 1]) {
+    const giftDay = addDays(birthdayIn(birthDate, y), -daysBefore);
+    if (giftDay <= today && today < addDays(giftDay, BIRTHDAY_CATCH_UP_DAYS)) return y;
+  }
+  return null;
+}
+
+/**
+ * Gives the birthday gifts due today to a batch of a merchant's customers (key per
+ * customer and birthday year: a second worker or a re-run gives nothing twice).
+ */
+export async function grantBirthdays(sql: Sql, tenantId: string, program: Program, now = new Date()): Promise<Gift[]> {
+  const s = program.settings;
+  if (s.birthdayPoints <= 0) return [];
+  const today = localTime(now, s.timezone).date;
+  const year = +today.slice(0, 4);
+  // Month-day candidates over the catch-up window (widened for 29 February): the exact
+  // rule is birthdayDue below.
+  const candidates = await sql<{ id: string; birth_date: string }[]>`
+    select c.id, to_char(c.birth_date, 'YYYY-MM-DD') as birth_date from customer c
+    where c.tenant_id = ${tenantId} and c.birth_date is not null
+      and to_char(c.birth_date, 'MM-DD') = any(${monthDays(today, s.birthdayDaysBefore)}::text[])
+      and not exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id
+        and e.idempotency_key = any(array['birthday:' || c.id || ':' || ${year}, 'birthday:' || c.id || ':' || ${year + 1}]))`;
+  const gifts: Gift[] = [];
+  for (const c of candidates) {
+    const due = birthdayDue(c.birth_date, today, s.birthdayDaysBefore);
+    if (due === null) continue;
+    const gift: Gift | null = await sql.begin(async (tx): Promise<Gift | null> => {
+      const t = tx as unknown as Tx;
+      const { inserted } = await postLedgerEntry(t, tenantId, {
+        customerId: c.id,
+        kind: "birthday",
+        points: s.birthdayPoints,
+        idempotencyKey: `birthday:${c.id}:${due}`,
+        expiresAt: lifetimeEnd(now, s.birthdayPointsLifetimeDays ?? s.pointsLifetimeDays),
+      });
+      if (!inserted) return null;
+      await syncLots(t, tenantId, c.id);
+      const [row] = await t<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${c.id}`;
+      return {
+        customerId: c.id,
+        points: s.birthdayPoints,
+        ref: `birthday-${c.id}-${due}`,
+        text: renderTemplate(s.birthdayMessageTemplate, { points: pointsPhrase(s.birthdayPoints), balance: row!.balance }),
+      };
+    });
+    if (gift) gifts.push(gift);
+  }
+  return gifts;
+}
+
+/** "MM-DD" of every birthday whose gift may be due on `today`. */
+function monthDays(today: string, daysBefore: number): string[] {
+  const out = new Set<string>();
+  for (let back = 0; back < BIRTHDAY_CATCH_UP_DAYS; back++) {
+    const md = addDays(today, daysBefore - back).slice(5);
+    out.add(md);
+    if (md === "02-28") out.add("02-29");
+  }
+  return [...out];
+}

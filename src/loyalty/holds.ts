@@ -1,0 +1,94 @@
+// The doubtful part of a sale — points spent beyond what the customer had, points earned
+// beyond the merchant's bound for one receipt — waits for an operator. Approving posts it
+// to the ledger exactly once; rejecting leaves the ledger as it is. Either way the
+// decision is recorded on the document and cannot be changed afterwards.
+import type { Sql } from "../db/client.ts";
+import { errors } from "../errors.ts";
+import { postLedgerEntry } from "./ledger.ts";
+
+export type HoldDecision = "approved" | "rejected";
+
+export interface HoldState {
+  documentId: string;
+  heldSpendPoints: number;
+  heldEarnPoints: number;
+  decision: HoldDecision | null;
+  decidedAt: Date | null;
+  note: string | null;
+}
+
+interface HoldRow {
+  id: string;
+  kind: string;
+  state: string;
+  customer_id: string | null;
+  held_spend_points: number;
+  held_earn_points: number;
+  hold_decision: HoldDecision | null;
+  hold_decided_at: Date | null;
+  hold_note: string | null;
+  accrual_available_at: Date | null;
+}
+
+const view = (r: HoldRow): HoldState => ({
+  documentId: r.id,
+  heldSpendPoints: r.held_spend_points,
+  heldEarnPoints: r.held_earn_points,
+  decision: r.hold_decision,
+  decidedAt: r.hold_decided_at,
+  note: r.hold_note,
+});
+
+export async function decideHold(sql: Sql, tenantId: string, documentId: string, decision: HoldDecision, note: string | null): Promise<HoldState> {
+  return sql.begin(async (tx) => {
+    const [doc] = await tx<HoldRow[]>`
+      select id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note,
+        accrual_available_at
+      from document where tenant_id = ${tenantId} and id = ${documentId} for update`;
+    if (!doc) throw errors.notFound("Документ не найден.", "id");
+    if (doc.held_spend_points === 0 && doc.held_earn_points === 0) {
+      throw errors.conflict("У документа нет баллов, ждущих решения.", "id");
+    }
+    if (doc.hold_decision) {
+      // A repeated click is not an error; a different decision is.
+      if (doc.hold_decision === decision) return view(doc);
+      throw errors.conflict(`Решение уже принято: ${doc.hold_decision === "approved" ? "проведено" : "отклонено"}.`, "decision");
+    }
+    if (doc.state !== "settled" || !doc.customer_id) {
+      throw errors.conflict("Продажа ещё не проведена: решите после проведения (обычно через несколько секунд).", "id");
+    }
+    if (decision === "approved") {
+      if (doc.held_spend_points > 0) {
+        await postLedgerEntry(tx, tenantId, {
+          customerId: doc.customer_id,
+          kind: "spend",
+          points: -doc.held_spend_points,
+          documentId: doc.id,
+          idempotencyKey: `sale:${doc.id}:spend-approved`,
+          reason: note,
+        });
+      }
+      if (doc.held_earn_points > 0) {
+        await postLedgerEntry(tx, tenantId, {
+          customerId: doc.customer_id,
+          kind: "accrual",
+          points: doc.held_earn_points,
+          documentId: doc.id,
+          idempotencyKey: `sale:${doc.id}:accrual-approved`,
+          availableAt: doc.accrual_available_at,
+          reason: note,
+        });
+      }
+    }
+    // Approved points become part of what the sale moved, so its returns give back and
+    // take back in proportion to them too.
+    const [updated] = await tx<HoldRow[]>`
+      update document set hold_decision = ${decision}, hold_decided_at = now(), hold_note = ${note},
+        points_spent = points_spent + ${decision === "approved" ? doc.held_spend_points : 0},
+        points_earned = points_earned + ${decision === "approved" ? doc.held_earn_points : 0}
+      where tenant_id = ${tenantId} and id = ${doc.id}
+      returning id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note,
+        accrual_available_at`;
+    return view(updated!);
+  });
+}

@@ -1,0 +1,75 @@
+// Wall-clock readings of an instant in a merchant's time zone: days, weekdays, hours.
+
+export interface LocalTime {
+  /** "YYYY-MM-DD" */
+  date: string;
+  year: number;
+  month: number;
+  day: number;
+  /** 1 = Monday … 7 = Sunday */
+  weekday: number;
+  /** Minutes since local midnight. */
+  minutes: number;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      weekday: "short",
+    });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+export function localTime(instant: Date, zone: string): LocalTime {
+  const parts: Record<string, string> = {};
+  for (const p of formatter(zone).formatToParts(instant)) parts[p.type] = p.value;
+  const year = Number(parts.year);
+  const month = Number(parts.month);
+  const day = Number(parts.day);
+  return {
+    date: `${parts.year}-${parts.month}-${parts.day}`,
+    year,
+    month,
+    day,
+    weekday: WEEKDAYS[parts.weekday!]!,
+    minutes: Number(parts.hour) * 60 + Number(parts.minute),
+  };
+}
+
+/** "15 декабря" for a burn date, in the merchant's calendar. */
+export function dayAndMonth(instant: Date, zone: string): string {
+  return new Intl.DateTimeFormat("ru-RU", { timeZone: zone, day: "numeric", month: "long" }).format(instant);
+}
+
+/**
+ * The instant of a wall-clock reading "YYYY-MM-DD HH:MM[:SS]" in `zone` (the zone's
+ * offset at that moment; for a reading skipped by a DST jump, the one an hour later).
+ */
+export function instantInZone(text: string, zone: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
+  if (!m) return null;
+  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0));
+  if (Number.isNaN(asUtc)) return null;
+  // The zone's offset at the guess, then once more at the corrected instant.
+  let guess = asUtc;
+  for (let i = 0; i < 2; i++) {
+    const lt = localTime(new Date(guess), zone);
+    const seen = Date.UTC(lt.year, lt.month - 1, lt.day, Math.floor(lt.minutes / 60), lt.minutes % 60, +(m[6] ?? 0));
+    guess += asUtc - seen;
+  }
+  return new Date(guess);
+}

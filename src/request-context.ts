@@ -1,0 +1,14 @@
+// Every HTTP request gets an id (the caller's X-Request-Id when it is a sane token, else a
+// new one), answered in X-Request-Id and written on every log line the request causes.
+import { randomBytes } from "node:crypto";
+import { Elysia } from "elysia";
+import { enterLogContext } from "./log.ts";
+
+const GIVEN_ID = /^[A-Za-z0-9._:-]{8,64}$/;
+
+export const requestContext = new Elysia({ name: "request-context" }).onRequest(({ request, set }) => {
+  const given = request.headers.get("x-request-id");
+  const requestId = given && GIVEN_ID.test(given) ? given : randomBytes(8).toString("hex");
+  enterLogContext({ requestId });
+  set.headers["x-request-id"] = requestId;
+});

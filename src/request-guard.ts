@@ -1,0 +1,213 @@
+// What every request passes before the app reads a byte of its body, so that one
+// hostile or slow request costs only its own time:
+//
+// - a body-size limit per route family (POS, admin, imports, public web), checked on
+//   Content-Length and again while the body streams in (chunked bodies have none);
+// - JSON bodies: nesting depth counted in one flat pass over the bytes (no recursion),
+//   before any parser or validator walks them (a deeply nested body used to overflow the
+//   validator's stack after seconds of CPU);
+// - POS, web-card and admin API calls take JSON only (415 otherwise);
+// - interactive calls (POS, web card) get a deadline: not answered by then → 503 with
+//   errors[], and the call is remembered as stuck until it settles, which readiness reports.
+import type { Limits } from "./config.ts";
+import { ApiError, errors } from "./errors.ts";
+import { json } from "./http-errors.ts";
+import { MOYSKLAD_PREFIX } from "./app.ts"; // read per request, so the import cycle is harmless
+import { errorFields, log } from "./log.ts";
+
+export type RouteFamily = "pos" | "admin" | "imports" | "web" | "other";
+
+const IMPORTS = /^\/admin\/v1\/tenants\/[^/]+\/imports(\/|$)/;
+
+export function routeFamily(path: string): RouteFamily {
+  if (path.startsWith(MOYSKLAD_PREFIX + "/") || path === MOYSKLAD_PREFIX) return "pos";
+  if (path.startsWith("/admin/")) return IMPORTS.test(path) ? "imports" : "admin";
+  if (path.startsWith("/web/")) return "web";
+  return "other";
+}
+
+// The client's address as the server saw it (Bun's requestIP), kept beside the Request
+// rather than in a header a client could forge.
+const clientAddresses = new WeakMap<Request, string>();
+
+export function withClientAddress(request: Request, address: string | undefined): Request {
+  if (address) clientAddresses.set(request, address);
+  return request;
+}
+
+/** The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the socket's. */
+export function clientAddress(request: Request, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return clientAddresses.get(request) ?? "unknown";
+}
+
+/** True when arrays/objects nest deeper than `max`. One pass, constant memory. */
+export function jsonDeeperThan(bytes: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: the next byte is escaped
+      else if (b === 0x22) inString = false;
+      continue;
+    }
+    if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > max) return true;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** Reads the body, giving up as soon as it passes `limit` bytes. */
+async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw errors.payloadTooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** A body passed on as a stream (imports: large files) that fails once it passes `limit`. */
+function countedStream(body: ReadableStream<Uint8Array>, limit: number): ReadableStream<Uint8Array> {
+  let total = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.byteLength;
+        if (total > limit) controller.error(errors.payloadTooLarge(limit));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+const isJson = (contentType: string | null) => !!contentType && /[/+]json\b/i.test(contentType);
+
+/**
+ * Puts the guard in front of an Elysia app: `app.fetch` and `app.handle` (which calls
+ * `this.fetch`) both pass through it. Elysia installs its compiled handler as the
+ * instance's own `fetch` whenever it compiles (on first use, and again when a lazily
+ * loaded plugin arrives), so compiling is wrapped to take that handler as the inner one
+ * and put the guard back in front.
+ */
+export function guardApp<A extends object>(app: A, limits: Limits, stuck: StuckCalls): A {
+  const elysia = app as unknown as { compile(): unknown; _handle: Handler };
+  const compile = elysia.compile.bind(app);
+  let inner: Handler | undefined;
+  const guarded = guardRequests((request) => (inner ??= recompile())(request), limits, stuck);
+  const install = () => Object.defineProperty(app, "fetch", { value: guarded, configurable: true, writable: true });
+  const recompile = (): Handler => {
+    compile();
+    install();
+    return elysia._handle;
+  };
+  elysia.compile = () => {
+    inner = recompile();
+    return app;
+  };
+  install();
+  return app;
+}
+
+/**
+ * Calls that missed their deadline and have not settled since. One still running well
+ * after the database would have cancelled its statement is waiting on a connection that
+ * no longer answers: readiness says so.
+ */
+export class StuckCalls {
+  private readonly started = new Map<number, number>();
+  private seq = 0;
+
+  constructor(private readonly stalledAfterMs: number) {}
+
+  track(work: Promise<unknown>, startedAt: number): void {
+    const id = ++this.seq;
+    this.started.set(id, startedAt);
+    work.then(
+      () => this.started.delete(id),
+      () => this.started.delete(id),
+    );
+  }
+
+  /** How many calls have been running longer than the database's own limits allow. */
+  stalled(now = Date.now()): number {
+    let n = 0;
+    for (const t of this.started.values()) if (now - t > this.stalledAfterMs) n++;
+    return n;
+  }
+}
+
+export type Handler = (request: Request) => Promise<Response>;
+
+const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
+
+export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls): Handler {
+  async function admit(request: Request, family: RouteFamily, path: string): Promise<Request> {
+    if (request.method === "GET" || request.method === "HEAD" || !request.body) return request;
+    const limit = limits.bodyBytes[family];
+    const declared = Number(request.headers.get("content-length") ?? NaN);
+    if (declared > limit) throw errors.payloadTooLarge(limit);
+    const contentType = request.headers.get("content-type");
+    // The POS, the web card and the admin API speak JSON; a form would otherwise be parsed
+    // and validated as if it were one. (Imports and Bull Board take their own types.)
+    const jsonOnly = family === "pos" || family === "web" || (family === "admin" && path.startsWith("/admin/v1/"));
+    if (jsonOnly && contentType && !isJson(contentType)) throw errors.unsupportedMediaType();
+    const address = clientAddresses.get(request);
+    const init = { method: request.method, headers: request.headers, signal: request.signal };
+    let next: Request;
+    if (family === "imports") {
+      next = new Request(request.url, { ...init, body: countedStream(request.body, limit), duplex: "half" } as RequestInit);
+    } else {
+      const bytes = await readLimited(request.body, limit);
+      if (isJson(contentType) && jsonDeeperThan(bytes, limits.jsonDepth)) throw errors.tooDeep(limits.jsonDepth);
+      next = new Request(request.url, { ...init, body: bytes as Uint8Array<ArrayBuffer> });
+    }
+    return withClientAddress(next, address);
+  }
+
+  return async (request) => {
+    const path = new URL(request.url).pathname;
+    const family = routeFamily(path);
+    const serve = async () => {
+      try {
+        return await handle(await admit(request, family, path));
+      } catch (e) {
+        if (e instanceof ApiError) return json(e.status, e.body);
+        log.error("request guard failed", { path: new URL(request.url).pathname, ...errorFields(e) });
+        return json(500, errors.internal().body);
+      }
+    };
+    if (family !== "pos" && family !== "web") return serve();
+    const startedAt = Date.now();
+    const work = serve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), limits.requestDeadlineMs);
+    });
+    const first = await Promise.race([work, deadline]);
+    clearTimeout(timer);
+    if (first !== "late") return first;
+    stuck.track(work, startedAt);
+    return unavailable();
+  };
+}

@@ -1,0 +1,257 @@
+// The customer's side end to end, as customers and the till see it: a real server process
+// (API and workers), the SMS stand-in, Debian's chromium at 360 px. The card's QR code is
+// decoded from the rendered page and searched at the POS API; a friend registers through
+// the invite link, buys, and both get their referral points.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import jsQR from "jsqr";
+import type { Browser, Page } from "playwright-core";
+import { PNG } from "pngjs";
+import { browserAvailable, launchBrowser, watchedPage } from "./support/browser.ts";
+import { createTestDatabase, type TestDatabase } from "./support/db.ts";
+import { type FakeSmsRu, fakeSmsRu } from "./support/fakes.ts";
+import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
+import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
+import { sale } from "./support/sales.ts";
+import webpush from "web-push";
+import { createECDH, randomBytes } from "node:crypto";
+
+const ADMIN = "card-browser-admin-token-0123";
+const MS = "/rest/integration/moysklad/v1";
+const PHONE_WIDTH = 360;
+
+const run = browserAvailable("card-browser.test.ts");
+
+describe.skipIf(!run)("the card and self-registration in chromium", () => {
+  let db: TestDatabase;
+  let sms: FakeSmsRu;
+  let api: Spawned;
+  let browser: Browser;
+  let origin: string;
+  let redis: string;
+  const prefix = uniquePrefix();
+  let shop: { slug: string; apiToken: string };
+
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${origin}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const pos = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${origin}${MS}${path}`, {
+      method,
+      headers: { "Lognex-Discount-API-Auth-Token": shop.apiToken, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, body: await r.json() };
+  };
+
+  /** Waits for the worker (a real process) to do something; the test's own timeout bounds it. */
+  async function eventually<T>(what: string, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+    for (;;) {
+      const v = await probe();
+      if (v) return v;
+      if (api.child.exitCode !== null) throw new Error(`server exited while waiting for ${what}:\n${api.output()}`);
+      await Bun.sleep(100);
+    }
+  }
+
+  const smsTo = (phone: string, re: RegExp) =>
+    eventually(`an SMS to ${phone} matching ${re}`, async () => sms.to(phone).map((r) => re.exec(r.msg ?? "")).find(Boolean) ?? null);
+
+  async function phonePage(): Promise<ReturnType<typeof watchedPage>> {
+    return watchedPage(browser, origin, { viewport: { width: PHONE_WIDTH, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  }
+
+  async function noSidewaysScroll(page: Page) {
+    const widths = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth }));
+    expect(widths.view).toBe(PHONE_WIDTH);
+    expect(widths.doc).toBeLessThanOrEqual(PHONE_WIDTH);
+    expect(widths.body).toBeLessThanOrEqual(PHONE_WIDTH);
+  }
+
+  /** What the QR code on the page says, read from its pixels as a phone camera would. */
+  async function decodeQr(page: Page): Promise<string> {
+    const png = PNG.sync.read(await page.locator(".qr svg").screenshot());
+    const found = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length), png.width, png.height);
+    if (!found) throw new Error("no QR code found in the card's picture");
+    return found.data;
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ max: 2 });
+    sms = fakeSmsRu();
+    redis = await redisUrl();
+    const port = await freePort();
+    const vapid = webpush.generateVAPIDKeys();
+    origin = `http://127.0.0.1:${port}`;
+    api = spawnService(["src/main.ts"], {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis,
+      QUEUE_PREFIX: prefix,
+      ADMIN_TOKEN: ADMIN,
+      PORT: String(port),
+      PUBLIC_URL: origin,
+      DB_POOL_SIZE: "4",
+      WORKER_CONCURRENCY: "2",
+      SMS_RU_URL: sms.url,
+      SMS_RU_API_ID: "test-api-id-0001",
+      VAPID_PUBLIC_KEY: vapid.publicKey,
+      VAPID_PRIVATE_KEY: vapid.privateKey,
+      VAPID_SUBJECT: "mailto:ops@example.com",
+    });
+    await waitForHttp(`${origin}/health`, 60_000, api);
+    const t = await admin("POST", "/tenants", { slug: `card-${process.pid}`, name: "Кофейня «Зерно»" });
+    expect(t.status).toBe(201);
+    shop = { slug: t.body.slug, apiToken: t.body.apiToken };
+    const p = await admin("PUT", `/tenants/${shop.slug}/program`, { earnPercent: 10, referrerPoints: 200, referredPoints: 100 });
+    expect(p.status).toBe(200);
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    api?.child.kill("SIGTERM");
+    await api?.exited;
+    sms?.close();
+    await deleteKeys(redis, prefix).catch(() => {});
+    await db?.drop();
+  });
+
+  let inviterCardUrl = "";
+  let inviterId = "";
+  let inviteUrl = "";
+
+  test("registered at the till, the customer gets the card link by SMS; the card at 360 px has a QR code the POS finds", async () => {
+    const phone = "79035550101";
+    const c = await pos("POST", "/counterparty", { phone: "+7 903 555-01-01", name: "Анна Петрова", statusCheck: "IGNORE" });
+    expect(c.status).toBe(201);
+    inviterId = c.body.id;
+    const link = await smsTo(phone, /^Кофейня «Зерно»: ваша карта (http:\/\/\S+)$/);
+    inviterCardUrl = link[1]!;
+    expect(inviterCardUrl.startsWith(`${origin}/card/`)).toBe(true);
+    const s = sale({ customerId: inviterId, lines: [{ id: "p1", price: 1250, quantity: 1 }], earn: 125, cash: 1250 });
+    expect((await pos("POST", "/retaildemand", s.body)).status).toBe(201);
+    await eventually("the sale to settle", async () => (await admin("GET", `/tenants/${shop.slug}/customers/${inviterId}`)).body.balance === 125);
+
+    const w = await phonePage();
+    await w.page.goto(inviterCardUrl);
+    await expect(w.page.locator("h1").textContent()).resolves.toBe("Анна, ваша карта");
+    await expect(w.page.locator("#balance").textContent()).resolves.toBe("125");
+    await expect(w.page.locator("ul.history li").first().textContent()).resolves.toMatch(/^\+125 за покупку \d+ [а-я]+$/);
+    await noSidewaysScroll(w.page);
+    await w.shot("card-360");
+    const payload = await decodeQr(w.page);
+    expect(payload).toBe(inviterCardUrl);
+    const found = await pos("GET", `/counterparty?search=${encodeURIComponent(payload)}`);
+    expect(found.status).toBe(200);
+    expect(found.body.rows.map((r: any) => r.id)).toEqual([inviterId]);
+    inviteUrl = await w.page.locator("#invite-link").inputValue();
+    // The Web Push button: our service worker registers, the button shows; pressing it asks
+    // the browser's push service (none is reachable here) and the page says what happened.
+    await w.context.grantPermissions(["notifications"], { origin });
+    await w.page.waitForSelector("#push-button:not([hidden])");
+    expect(await w.page.evaluate(async () => (await navigator.serviceWorker.getRegistration("/card/"))?.active?.scriptURL ?? (await navigator.serviceWorker.ready).active?.scriptURL)).toBe(`${origin}/card/sw.js`);
+    await w.page.click("#push-button");
+    await w.page.waitForFunction(() => !/Подключаем/.test(document.getElementById("push-status")!.textContent ?? "") && document.getElementById("push-status")!.textContent !== "");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Не получилось включить уведомления. Попробуйте ещё раз позже.");
+    await expect(w.page.locator("#push-button").isEnabled()).resolves.toBe(true);
+    await w.shot("card-push-360");
+    expect(inviteUrl).toMatch(new RegExp(`^${origin}/join/${shop.slug}\\?ref=[A-Za-z0-9]{10}$`));
+    expect(w.offsite).toEqual([]);
+    expect(w.broken).toEqual([]);
+    await w.context.close();
+  });
+
+  test("the push button subscribes this browser at our server and says so", async () => {
+    // The browser's own push service is outside (and unreachable here): its answer to
+    // PushManager.subscribe is played by a fixed subscription; the rest is the page's code.
+    const ecdh = createECDH("prime256v1");
+    ecdh.generateKeys();
+    const sub = { endpoint: "https://push.example.com/send/card-browser-1", expirationTime: null, keys: { p256dh: ecdh.getPublicKey().toString("base64url"), auth: randomBytes(16).toString("base64url") } };
+    const w = await phonePage();
+    await w.context.grantPermissions(["notifications"], { origin });
+    await w.context.addInitScript((json) => {
+      PushManager.prototype.subscribe = async function () {
+        return { toJSON: () => JSON.parse(json) } as unknown as PushSubscription;
+      };
+    }, JSON.stringify(sub));
+    await w.page.goto(inviterCardUrl);
+    await w.page.click("#push-button:not([hidden])");
+    await w.page.waitForFunction(() => document.getElementById("push-button")!.textContent === "Уведомления включены");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Готово: сообщения о баллах будут приходить на это устройство.");
+    const [row] = await db.sql<{ customer_id: string }[]>`select customer_id from push_subscription where endpoint = ${sub.endpoint}`;
+    expect(row?.customer_id).toBe(inviterId);
+    await noSidewaysScroll(w.page);
+    await w.shot("card-push-on-360");
+    expect(w.broken).toEqual([]);
+    await w.context.close();
+  });
+
+  test("a friend joins through the invite link (phone, SMS code, name, consents), buys, and both get their points", async () => {
+    const friendPhone = "79035550202";
+    const w = await phonePage();
+    await w.page.goto(inviteUrl);
+    await expect(w.page.locator("h1").textContent()).resolves.toBe("Получите карту покупателя");
+    await expect(w.page.locator(".notice.ok").textContent()).resolves.toContain("Вас пригласил друг");
+    await noSidewaysScroll(w.page);
+    await w.shot("join-1-phone-360");
+    await w.page.fill("#phone", "8 (903) 555-02-02");
+    await w.page.click("button[type=submit]");
+    await w.page.waitForSelector("#code");
+    await noSidewaysScroll(w.page);
+    await w.shot("join-2-code-360");
+    const code = (await smsTo(friendPhone, /Код подтверждения: (\d{6})\./))[1]!;
+    await w.page.fill("#code", code);
+    await w.page.click("button[type=submit]");
+    await w.page.waitForSelector("#name");
+    await w.page.fill("#name", "Ольга");
+    await w.page.fill("#birthDate", "1992-03-14");
+    await w.page.check("#personalData");
+    await noSidewaysScroll(w.page);
+    await w.shot("join-3-details-360");
+    await w.page.click("button[type=submit]");
+    await w.page.waitForURL(/\/card\//);
+    await expect(w.page.locator("h1").textContent()).resolves.toBe("Ольга, ваша карта");
+    const friendCardUrl = w.page.url();
+    await noSidewaysScroll(w.page);
+    await w.shot("join-4-card-360");
+    // The card link also came by SMS, with the same address.
+    const link = await smsTo(friendPhone, /ваша карта (http:\/\/\S+)$/);
+    expect(link[1]).toBe(friendCardUrl);
+    expect(w.offsite).toEqual([]);
+    expect(w.broken).toEqual([]);
+
+    const friend = (await pos("GET", `/counterparty?search=${friendPhone}`)).body.rows[0];
+    const s = sale({ customerId: friend.id, lines: [{ id: "p1", price: 500, quantity: 1 }], earn: 50, cash: 500 });
+    expect((await pos("POST", "/retaildemand", s.body)).status).toBe(201);
+    await eventually("the inviter's referral points", async () => (await admin("GET", `/tenants/${shop.slug}/customers/${inviterId}`)).body.balance === 325);
+    expect((await admin("GET", `/tenants/${shop.slug}/customers/${friend.id}`)).body.balance).toBe(150);
+    await w.page.reload();
+    await expect(w.page.locator("#balance").textContent()).resolves.toBe("150");
+    await expect(w.page.locator("ul.history").textContent()).resolves.toContain("+100 за покупку по приглашению");
+    await w.context.close();
+
+    const inviter = await phonePage();
+    await inviter.page.goto(inviterCardUrl);
+    await expect(inviter.page.locator("#balance").textContent()).resolves.toBe("325");
+    await expect(inviter.page.locator("ul.history li").first().textContent()).resolves.toMatch(/^\+200 за приглашённого друга/);
+    await inviter.shot("card-after-referral-360");
+    await inviter.context.close();
+  });
+
+  test("an unknown card is a Russian 404 page", async () => {
+    const w = await phonePage();
+    const w404 = await watchedPage(browser, origin, { viewport: { width: PHONE_WIDTH, height: 740 }, allowStatuses: [404] });
+    await w.context.close();
+    const r = await w404.page.goto(`${origin}/card/AAAAAAAAAAAAAAAAAAAAAA`);
+    expect(r?.status()).toBe(404);
+    await expect(w404.page.locator("h1").textContent()).resolves.toBe("Карта не найдена");
+    await noSidewaysScroll(w404.page);
+    await w404.shot("card-unknown-360");
+    expect(w404.broken).toEqual([]);
+    await w404.context.close();
+  });
+});
