@@ -127,8 +127,8 @@ export function secretsKeyVar(raw: string): Buffer {
   return key;
 }
 
-function moyskladVars(env: Record<string, string | undefined>): MoyskladConfig | null {
-  const given = MOYSKLAD_REQUIRED.filter((n) => env[n]);
+function moyskladVars(env: Record<string, string | undefined>, publicUrl: string): MoyskladConfig | null {
+  const given = MOYSKLAD_REQUIRED.filter((n) => n !== "PUBLIC_URL" && env[n]);
   if (given.length === 0) return null;
   const missing = MOYSKLAD_REQUIRED.filter((n) => !env[n]);
   if (missing.length) throw new ConfigError(`The МойСклад app needs ${missing.join(", ")} as well (or none of ${MOYSKLAD_REQUIRED.join(", ")})`);
@@ -141,7 +141,7 @@ function moyskladVars(env: Record<string, string | undefined>): MoyskladConfig |
     secretKey: env.MOYSKLAD_SECRET_KEY!,
     vendorApiUrl: httpUrlVar("MOYSKLAD_VENDOR_API_URL", env.MOYSKLAD_VENDOR_API_URL || "https://apps-api.moysklad.ru/api/vendor/1.0"),
     jsonApiUrl: httpUrlVar("MOYSKLAD_JSON_API_URL", env.MOYSKLAD_JSON_API_URL || "https://api.moysklad.ru/api/remap/1.2"),
-    publicUrl: httpUrlVar("PUBLIC_URL", env.PUBLIC_URL!),
+    publicUrl,
     secretsKey: secretsKeyVar(env.SECRETS_KEY!),
   };
 }
@@ -168,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`LOG_LEVEL must be one of debug, info, warn, error`);
   }
   const port = intVar(env, "PORT", 3000, 0, 65535);
+  const publicUrl = publicUrlVar(env.PUBLIC_URL, port);
   return {
     port,
     databaseUrl,
@@ -185,12 +186,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),
     releaseIntervalMs: intVar(env, "RELEASE_INTERVAL_MS", 30_000, 100, 3_600_000),
     rulesIntervalMs: intVar(env, "RULES_INTERVAL_MS", 60_000, 100, 86_400_000),
-    publicUrl: publicUrlVar(env.PUBLIC_URL, port),
+    publicUrl,
     messageSweepIntervalMs: intVar(env, "MESSAGE_SWEEP_INTERVAL_MS", 60_000, 100, 3_600_000),
     messageSweepAfterMs: intVar(env, "MESSAGE_SWEEP_AFTER_MS", 60_000, 0, 3_600_000),
     smsBalanceIntervalMs: intVar(env, "SMS_BALANCE_INTERVAL_MS", 300_000, 1000, 86_400_000),
     limits: loadLimits(env),
-    moysklad: moyskladVars(env),
+    moysklad: moyskladVars(env, publicUrl),
   };
 }
 

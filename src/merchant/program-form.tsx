@@ -4,10 +4,7 @@
 // (ProgramPatch) and saved through TenantDirectory.updateProgram — the use case behind
 // `PUT /admin/v1/tenants/:slug/program` — so validation lives in one place.
 import { Value } from "@sinclair/typebox/value";
-import { ProgramPatch } from "../admin/models.ts";
-import type { Sql } from "../db/client.ts";
-import type { ProgramSettings } from "../loyalty/program.ts";
-import { TenantDirectory } from "../loyalty/tenants.ts";
+import { ProgramPatch, type ProgramSettings } from "../loyalty/program.ts";
 
 export type FieldKind = "percent" | "decimal" | "integer" | "boolean" | "text" | "textarea";
 
@@ -41,33 +38,6 @@ export const PROGRAM_FIELDS: ProgramField[] = [
 /** Form field names: the setting's key under a prefix, so they never clash with the page's own fields. */
 const fieldName = (f: ProgramField) => `p.${f.key}`;
 
-let defaultsCache: Promise<ProgramSettings> | undefined;
-
-/**
- * The settings a new merchant gets, as the database's column defaults and the program's
- * own fallbacks define them (one place): a probe tenant is inserted and rolled back.
- */
-export function programDefaults(sql: Sql): Promise<ProgramSettings> {
-  defaultsCache ??= (async () => {
-    let settings: ProgramSettings | undefined;
-    const probe = new Error("rollback");
-    await sql
-      .begin(async (tx) => {
-        const slug = `defaults-probe-${crypto.randomUUID().slice(0, 8)}`;
-        await tx`insert into tenant (slug, name, api_key_hash) values (${slug}, 'probe', ${Buffer.alloc(32, 0)})`;
-        await tx`insert into program (tenant_id) select id from tenant where slug = ${slug}`;
-        settings = (await new TenantDirectory(tx as unknown as Sql, 0).requireBySlug(slug)).program.settings;
-        throw probe;
-      })
-      .catch((e) => {
-        if (e !== probe) throw e;
-      });
-    return settings!;
-  })();
-  defaultsCache.catch(() => (defaultsCache = undefined));
-  return defaultsCache;
-}
-
 function shown(f: ProgramField, v: unknown): string {
   if (f.kind === "boolean") return v ? "да" : "нет";
   if (typeof v === "string" && f.kind !== "text" && f.kind !== "textarea") return v;
@@ -84,6 +54,7 @@ function typedText(form: Record<string, unknown> | undefined, f: ProgramField): 
 
 export function ProgramFieldsForm(props: {
   values: ProgramSettings;
+  /** Shown as «По умолчанию: …» (DEFAULT_PROGRAM_SETTINGS). */
   defaults: ProgramSettings;
   readOnly: boolean;
   fields?: ProgramField[];

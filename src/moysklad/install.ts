@@ -2,7 +2,7 @@
 // tariff changes, suspend, uninstall), the catalog groups read with the install's token,
 // goods excluded by group, the first activation, and the erasure 90 days after uninstall.
 // Routes and job processors call these; the rules live here.
-import { ProgramSettings as ProgramSettingsSchema } from "../admin/models.ts";
+import { ProgramSettings as ProgramSettingsSchema } from "../loyalty/program.ts";
 import type { MoyskladConfig } from "../config.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";

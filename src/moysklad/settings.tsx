@@ -5,12 +5,12 @@ import { fileURLToPath } from "node:url";
 import Html from "@kitajs/html";
 import { Elysia } from "elysia";
 import type { MoyskladConfig } from "../config.ts";
-import type { ProgramSettings } from "../loyalty/program.ts";
+import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from "../loyalty/program.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { log } from "../log.ts";
 import { type Merchant, merchantGuard, MerchantSessions, SESSION_FIELD, SessionError } from "../merchant/session.ts";
-import { ProgramFieldsForm, programDefaults, ProgramFormError, readProgramForm } from "../merchant/program-form.tsx";
+import { ProgramFieldsForm, ProgramFormError, readProgramForm } from "../merchant/program-form.tsx";
 import { assetUrl, serveAsset } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
 import { MoyskladClient, MoyskladError } from "./api-client.ts";
@@ -81,7 +81,8 @@ async function settingsPage(
 ): Promise<Response> {
   const install = await installOfTenant(deps.sql, m.tenant.id);
   const tenant = await deps.tenants.requireBySlug(m.tenant.slug);
-  const [defaults, folders] = await Promise.all([programDefaults(deps.sql), listFolders(deps.sql, m.tenant.id)]);
+  const defaults = DEFAULT_PROGRAM_SETTINGS;
+  const folders = await listFolders(deps.sql, m.tenant.id);
   const connected = install?.status === "Activated" && install.loyalty_registered_at !== null;
   const readOnly = !m.canEdit;
   const page = (
