@@ -14,6 +14,7 @@ import { documentsController } from "./moysklad/documents.ts";
 import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
+import { cabinetApiController } from "./cabinet/api.ts";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps) {
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
+    .use(cabinetApiController(deps))
     .use(queueBoard(deps));
 }
 

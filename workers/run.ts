@@ -8,6 +8,7 @@ import { errorFields, log } from "../src/log.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
 import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { importsProcessor } from "./imports.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake } from "./sweeper.ts";
@@ -32,6 +33,8 @@ export interface RunningWorkers {
   settlement: Worker;
   /** Null when WorkerOptions.notifications was not given. */
   notifications: Worker | null;
+  /** Customer files from the cabinet, one at a time per process (each is a long run of batches). */
+  imports: Worker;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -88,6 +91,22 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   settlement.on("failed", (job, e) => {
     log.warn("settlement job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
   });
+  const imports = new Worker(QueueName.imports, importsProcessor(sql), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.imports),
+    concurrency: 1,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  let lastImportError = 0;
+  imports.on("error", (e) => {
+    if (Date.now() - lastImportError > 10_000) log.warn("imports worker: Redis error", errorFields(e));
+    lastImportError = Date.now();
+  });
+  imports.on("failed", (job, e) => {
+    log.warn("import job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+  });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
@@ -100,9 +119,10 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   return {
     settlement,
     notifications: notifications?.worker ?? null,
+    imports,
     async close() {
       await Promise.all([stopSweep(), stopRelease()]);
-      await Promise.all([settlement.close(), notifications?.worker.close()]);
+      await Promise.all([settlement.close(), imports.close(), notifications?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
     },

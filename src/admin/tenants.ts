@@ -3,7 +3,8 @@ import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { ErrorBody } from "../moysklad/models.ts";
 import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
-import { type LedgerEntryRow, listLedger, postLedgerEntry } from "../loyalty/ledger.ts";
+import { type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";
+import { adjustPoints } from "../cabinet/customers.ts";
 import { createTenant, rotateApiKey } from "../loyalty/tenants.ts";
 import { formatPhone } from "../loyalty/phone.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
@@ -114,33 +115,15 @@ export const adminController = (deps: AppDeps) =>
     .post(
       "/tenants/:slug/customers/:id/adjustments",
       async ({ params, body, headers, set }) => {
-        if (body.points === 0) throw errors.validation("Корректировка на 0 баллов ничего не меняет.", "points");
         const tenant = await deps.tenants.requireBySlug(params.slug);
         const given = headers["idempotency-key"];
         if (given !== undefined && (given.length < 1 || given.length > 200)) {
           throw errors.validation("Idempotency-Key: от 1 до 200 символов.", "Idempotency-Key");
         }
-        const key = `adjustment:${given ?? crypto.randomUUID()}`;
-        const entry = await deps.sql.begin(async (tx) => {
-          const [customer] = await tx<{ balance: number }[]>`
-            select balance from customer where tenant_id = ${tenant.id} and id = ${params.id}::uuid for update`;
-          if (!customer) throw errors.customerNotFound("id");
-          const repeat = await tx`select 1 from ledger_entry where tenant_id = ${tenant.id} and idempotency_key = ${key}`;
-          // Balances go below zero only through facts from the till (sales, returns), never by hand.
-          if (repeat.length === 0 && customer.balance + body.points < 0) {
-            throw errors.conflict(`Недостаточно баллов: на балансе ${customer.balance}.`, "points");
-          }
-          const { entry } = await postLedgerEntry(tx as any, tenant.id, {
-            customerId: params.id,
-            kind: "adjustment",
-            points: body.points,
-            reason: body.reason,
-            idempotencyKey: key,
-          });
-          if (entry.customer_id !== params.id || entry.points !== body.points || entry.reason !== body.reason) {
-            throw errors.conflict("Этот Idempotency-Key уже использован для другой корректировки.", "Idempotency-Key");
-          }
-          return entry;
+        const entry = await adjustPoints(deps.sql, tenant.id, params.id, {
+          points: body.points,
+          reason: body.reason,
+          idempotencyKey: `adjustment:${given ?? crypto.randomUUID()}`,
         });
         set.status = 201;
         return ledgerEntry(entry);

@@ -10,9 +10,11 @@ export const QueueName = {
   settlement: "settlement",
   /** Messages to customers (SMS, push). */
   notifications: "notifications",
+  /** Customer files uploaded in the cabinet → customers and opening balances. */
+  imports: "imports",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.imports];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -23,7 +25,14 @@ export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   pointsMessage: (documentId: string) => `points-${documentId}`,
   codeMessage: (codeId: string) => `code-${codeId}`,
+  customerImport: (importId: string) => `import-${importId}`,
 };
+
+/** The file itself stays in Postgres; the job names its row. */
+export interface ImportJob {
+  tenantId: string;
+  importId: string;
+}
 
 export interface SettlementJob {
   tenantId: string;
@@ -59,6 +68,13 @@ const settlementJobOptions: JobsOptions = {
   // Completed jobs are kept a while so a redelivered document is recognised by id;
   // failed ones stay for operators to read and retry.
   removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: false,
+};
+
+const importJobOptions: JobsOptions = {
+  attempts: 5,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
   removeOnFail: false,
 };
 
@@ -98,6 +114,7 @@ const REDIS_SLOW = "Redis did not answer in time";
 export class Queues {
   readonly settlement: Queue<SettlementJob>;
   readonly notifications: Queue<NotificationJob>;
+  readonly imports: Queue<ImportJob>;
   private readonly connection: IORedis;
 
   constructor(
@@ -117,11 +134,16 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.notifications),
       defaultJobOptions: notificationJobOptions,
     });
-    for (const q of [this.settlement, this.notifications]) q.on("error", throttledErrorLog(`queue ${q.name}`));
+    this.imports = new Queue<ImportJob>(QueueName.imports, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.imports),
+      defaultJobOptions: importJobOptions,
+    });
+    for (const q of [this.settlement, this.notifications, this.imports]) q.on("error", throttledErrorLog(`queue ${q.name}`));
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications] as Queue[];
+    return [this.settlement, this.notifications, this.imports] as Queue[];
   }
 
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
@@ -156,6 +178,11 @@ export class Queues {
       this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
       REDIS_SLOW,
     );
+  }
+
+  /** Queues a stored import; throws when Redis does not answer in time (the caller says so). */
+  async enqueueImport(job: ImportJob): Promise<void> {
+    await within(this.addTimeoutMs * 2, this.imports.add("import", job, { jobId: jobId.customerImport(job.importId) }), REDIS_SLOW);
   }
 
   async ping(): Promise<boolean> {
