@@ -15,6 +15,7 @@ import { giftCardController } from "./moysklad/giftcard.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { assetsController } from "./pages/assets.ts";
 import { cabinetApiController } from "./cabinet/api.ts";
+import { cabinetPages } from "./cabinet/pages.tsx";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps) {
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
     .use(cabinetApiController(deps))
+    .use(cabinetPages(deps))
     .use(queueBoard(deps));
 }
 

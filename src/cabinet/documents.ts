@@ -11,6 +11,7 @@ export interface CabinetDocument {
   moment: Date;
   customer_id: string | null;
   customer_name: string | null;
+  customer_erased: boolean;
   match_status: "matched" | "anonymous" | "unmatched";
   state: "received" | "waiting" | "settled" | "flagged";
   flag_reason: string | null;
@@ -21,7 +22,7 @@ export interface CabinetDocument {
 
 export async function listDocuments(sql: Sql, tenantId: string, filter: DocumentFilter, limit = 200): Promise<CabinetDocument[]> {
   return sql<CabinetDocument[]>`
-    select d.id, d.kind, d.name, coalesce(d.moment, d.received_at) as moment, d.customer_id, c.name as customer_name,
+    select d.id, d.kind, d.name, coalesce(d.moment, d.received_at) as moment, d.customer_id, c.name as customer_name, c.erased_at is not null as customer_erased,
       d.match_status, d.state, d.flag_reason, d.total_kopecks, d.points_spent, d.points_earned
     from document d left join customer c on c.tenant_id = d.tenant_id and c.id = d.customer_id
     where d.tenant_id = ${tenantId}
