@@ -31,6 +31,8 @@ function cardPages(deps: AppDeps) {
     .use(walletController(deps, wallet));
 }
 import { moyskladAppController } from "./moysklad/app-catalog.ts";
+import { cabinetApiController } from "./cabinet/api.ts";
+import { cabinetPages } from "./cabinet/pages.tsx";
 
 export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
@@ -85,6 +87,8 @@ export function createApp(deps: AppDeps) {
     .use(giftCardsAdminController(deps))
     .use(cardPages(deps))
     .use(promotionsController(deps))
+    .use(cabinetApiController(deps))
+    .use(cabinetPages(deps))
     .use(queueBoard(deps))
     .use(moyskladAppController(deps));
   return guardApp(app, limits, stuck);

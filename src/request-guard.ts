@@ -17,11 +17,13 @@ import { errorFields, log } from "./log.ts";
 
 export type RouteFamily = "pos" | "admin" | "imports" | "web" | "other";
 
-const IMPORTS = /^\/admin\/v1\/tenants\/[^/]+\/imports(\/|$)/;
+// Customer files: the admin API's imports and the cabinet page's upload.
+const IMPORTS = /^\/(admin\/v1\/tenants\/[^/]+\/imports|cabinet\/[^/]+\/import)(\/|$)/;
 
 export function routeFamily(path: string): RouteFamily {
   if (path.startsWith(MOYSKLAD_PREFIX + "/") || path === MOYSKLAD_PREFIX) return "pos";
-  if (path.startsWith("/admin/")) return IMPORTS.test(path) ? "imports" : "admin";
+  if (IMPORTS.test(path)) return "imports";
+  if (path.startsWith("/admin/")) return "admin";
   if (path.startsWith("/web/")) return "web";
   return "other";
 }

@@ -99,12 +99,12 @@ describe("queue board in process", () => {
     expect((await ctx.fetch(`${BOARD}/api/queues`, { headers })).status).toBe(200);
   });
 
-  test("/admin/queues/api/queues lists settlement, notifications and rules with their jobs, and refuses without auth", async () => {
+  test("/admin/queues/api/queues lists every queue with its jobs, and refuses without auth", async () => {
     await tq.queues.enqueueSettlement([{ tenantId: "t-board", documentId: "board-doc-1" }]);
     const r = await ctx.fetch(`${BOARD}/api/queues?activeQueue=settlement&status=waiting&page=1`, { headers: OPERATOR });
     expect(r.status).toBe(200);
     const names = r.body.queues.map((q: any) => q.name).sort();
-    expect(names).toEqual(["moysklad", "notifications", "rules", "settlement"]);
+    expect(names).toEqual(["imports", "moysklad", "notifications", "rules", "settlement"]);
     const settlement = r.body.queues.find((q: any) => q.name === "settlement");
     expect(settlement.readOnlyMode).toBe(false);
     expect(settlement.allowRetries).toBe(true);

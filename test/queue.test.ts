@@ -92,7 +92,7 @@ describe("settlement through the queue", () => {
   test("operators see queue counts and documents that need attention", async () => {
     const queues = await t.admin("GET", "/queues");
     expect(queues.status).toBe(200);
-    expect(queues.body.rows.map((r: any) => r.name).sort()).toEqual(["moysklad", "notifications", "rules", "settlement"]);
+    expect(queues.body.rows.map((r: any) => r.name).sort()).toEqual(["imports", "moysklad", "notifications", "rules", "settlement"]);
     await t.pos(shop.apiToken, "POST", "/retailsalesreturn", saleReturn({ saleId: null, lines: [{ id: "p", price: 1, quantity: 1 }] }).body);
     const docs = await t.admin("GET", `/tenants/${shop.slug}/documents?attention=true`);
     expect(docs.body.rows.some((d: any) => d.state === "flagged" && d.kind === "return")).toBe(true);

@@ -14,6 +14,7 @@ import { ApnsClient } from "../src/wallet/apns.ts";
 import { type WalletConfig, walletConfig } from "../src/wallet/config.ts";
 import { GoogleWallet } from "../src/wallet/google.ts";
 import { walletUpdateProcessor } from "../src/wallet/updates.ts";
+import { importsProcessor } from "./imports.ts";
 import { failureFields, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
@@ -52,6 +53,8 @@ export interface RunningWorkers {
   moysklad: Worker | null;
   /** Null when WorkerOptions.rulesIntervalMs was not given. */
   rules: Worker | null;
+  /** Customer files from the cabinet, one at a time per process (each is a long run of batches). */
+  imports: Worker;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -122,6 +125,22 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
       ...errorFields(e),
     });
   });
+  const imports = new Worker(QueueName.imports, importsProcessor(sql), {
+    connection,
+    prefix: queuePrefix(queues.base, QueueName.imports),
+    concurrency: 1,
+    lockDuration: opts.lockDurationMs,
+    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
+    maxStalledCount: 3,
+  });
+  let lastImportError = 0;
+  imports.on("error", (e) => {
+    if (Date.now() - lastImportError > 10_000) log.warn("imports worker: Redis error", errorFields(e));
+    lastImportError = Date.now();
+  });
+  imports.on("failed", (job, e) => {
+    log.warn("import job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
+  });
   const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
   const moysklad = opts.moysklad ? startMoysklad(sql, queues, opts, opts.moysklad) : null;
   const rules = opts.rulesIntervalMs ? startRules(sql, queues, opts, opts.rulesIntervalMs) : null;
@@ -149,9 +168,10 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
     notifications: notifications?.worker ?? null,
     moysklad: moysklad?.worker ?? null,
     rules: rules?.worker ?? null,
+    imports,
     async close() {
       await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
-      await Promise.all([settlement.close(), notifications?.worker.close(), moysklad?.worker.close(), rules?.worker.close()]);
+      await Promise.all([settlement.close(), imports.close(), notifications?.worker.close(), moysklad?.worker.close(), rules?.worker.close()]);
       connection.disconnect();
       notifications?.connection.disconnect();
       notifications?.closeClients();

@@ -2,6 +2,7 @@
 // into the lots at once (a credit with expiresAt is a lot that burns then).
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { asUuid } from "./customers.ts";
 import { type LedgerEntryRow, postLedgerEntry } from "./ledger.ts";
 import { syncLots } from "./lots.ts";
 
@@ -24,22 +25,25 @@ export async function adjustPoints(sql: Sql, tenantId: string, a: Adjustment): P
   if (a.points === 0) throw errors.validation("Корректировка на 0 баллов ничего не меняет.", "points");
   if (a.expiresAt && a.points < 0) throw errors.validation("Срок сгорания — только у начисления.", "expiresAt");
   if (a.expiresAt && a.expiresAt.getTime() <= Date.now()) throw errors.validation("Срок сгорания должен быть в будущем.", "expiresAt");
+  const reason = a.reason.trim();
+  if (!reason) throw errors.validation("Укажите причину корректировки.", "reason");
   // Postgres prints uuids in lower case: compare in the form the ledger will answer with.
-  const customerId = a.customerId.toLowerCase();
+  const customerId = asUuid(a.customerId);
+  if (!customerId) throw errors.customerNotFound("id");
   return sql.begin(async (tx) => {
-    const [customer] = await tx<{ balance: number }[]>`
-      select balance from customer where tenant_id = ${tenantId} and id = ${customerId}::uuid for update`;
+    const [customer] = await tx<{ balance: number; erased_at: Date | null }[]>`
+      select balance, erased_at from customer where tenant_id = ${tenantId} and id = ${customerId}::uuid for update`;
     if (!customer) throw errors.customerNotFound("id");
     const { entry, inserted } = await postLedgerEntry(tx, tenantId, {
       customerId,
       kind: "adjustment",
       points: a.points,
-      reason: a.reason,
+      reason,
       idempotencyKey: a.key,
       expiresAt: a.expiresAt,
     });
     if (!inserted) {
-      if (entry.customer_id !== customerId || entry.points !== a.points || entry.reason !== a.reason) {
+      if (entry.customer_id !== customerId || entry.points !== a.points || entry.reason !== reason) {
         throw errors.conflict(
           `Этот Idempotency-Key уже использован для другой корректировки (${entry.points > 0 ? "+" : ""}${entry.points} баллов, ${entry.created_at.toISOString()}).`,
           "Idempotency-Key",
@@ -47,6 +51,7 @@ export async function adjustPoints(sql: Sql, tenantId: string, a: Adjustment): P
       }
       return entry;
     }
+    if (customer.erased_at) throw errors.conflict("Данные покупателя удалены: баллы больше не меняются.", "id");
     // Balances go below zero only through facts from the till (sales, returns), never by
     // hand; crediting a negative balance, even partly, is always allowed.
     if (a.points < 0 && customer.balance + a.points < 0) {

@@ -16,9 +16,11 @@ export const QueueName = {
   moysklad: "moysklad",
   /** The time-based program rules (burning, reminders, birthdays, levels): a job scheduler. */
   rules: "rules",
+  /** Customer files uploaded in the cabinet → customers and opening balances. */
+  imports: "imports",
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
-export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad, QueueName.rules];
+export const ALL_QUEUES: QueueName[] = [QueueName.settlement, QueueName.notifications, QueueName.moysklad, QueueName.rules, QueueName.imports];
 
 export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
@@ -31,7 +33,14 @@ export const jobId = {
   codeMessage: (codeId: string) => `code-${codeId}`,
   cardMessage: (customerId: string) => `card-${customerId}`,
   walletUpdate: (customerId: string) => `wallet-${customerId}`,
+  customerImport: (importId: string) => `import-${importId}`,
 };
+
+/** The file itself stays in Postgres; the job names its row. */
+export interface ImportJob {
+  tenantId: string;
+  importId: string;
+}
 
 export interface SettlementJob {
   tenantId: string;
@@ -84,6 +93,13 @@ const settlementJobOptions: JobsOptions = {
   // Completed jobs are kept a while so a redelivered document is recognised by id;
   // failed ones stay for operators to read and retry.
   removeOnComplete: { age: 24 * 3600, count: 100_000 },
+  removeOnFail: false,
+};
+
+const importJobOptions: JobsOptions = {
+  attempts: 5,
+  backoff: { type: "exponential", delay: 2000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
   removeOnFail: false,
 };
 
@@ -165,6 +181,7 @@ export class Queues {
   readonly notifications: Queue<NotificationJob>;
   readonly moysklad: Queue<MoyskladJob>;
   readonly rules: Queue;
+  readonly imports: Queue<ImportJob>;
   /** Counters and the settlement-lag histogram every process adds to (see src/metrics/shared.ts). */
   readonly metrics: SharedMetrics;
   private readonly connection: RedisClient;
@@ -203,12 +220,17 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.rules),
       defaultJobOptions: { attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
     });
-    for (const q of [this.settlement, this.notifications, this.moysklad, this.rules]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    this.imports = new Queue<ImportJob>(QueueName.imports, {
+      connection: this.connection,
+      prefix: queuePrefix(base, QueueName.imports),
+      defaultJobOptions: importJobOptions,
+    });
+    for (const q of [this.settlement, this.notifications, this.moysklad, this.rules, this.imports]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
     this.metrics = new SharedMetrics(this.connection, base);
   }
 
   all(): Queue[] {
-    return [this.settlement, this.notifications, this.moysklad, this.rules] as Queue[];
+    return [this.settlement, this.notifications, this.moysklad, this.rules, this.imports] as Queue[];
   }
 
   /** One scheduler for all workers (upserting it again changes nothing): a rules pass every `everyMs`. */
@@ -283,6 +305,11 @@ export class Queues {
       if (job) times.push(job.timestamp);
     }
     return times.length ? Math.min(...times) : null;
+  }
+
+  /** Queues a stored import; throws when Redis does not answer in time (the caller says so). */
+  async enqueueImport(job: ImportJob): Promise<void> {
+    await within(this.addTimeoutMs * 2, this.imports.add("import", job, { jobId: jobId.customerImport(job.importId) }), REDIS_SLOW);
   }
 
   async ping(): Promise<boolean> {

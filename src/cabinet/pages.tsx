@@ -1,0 +1,820 @@
+// The merchant's cabinet: server-rendered pages under /cabinet/:slug. Each page reads and
+// acts through the same use-cases as the admin API (src/cabinet/*.ts, src/loyalty/*.ts);
+// this file only turns requests into calls and results into HTML.
+import { fileURLToPath } from "node:url";
+import { adjustPoints } from "../loyalty/adjustments.ts";
+import { createRequire } from "node:module";
+import Html from "@kitajs/html";
+import { Elysia } from "elysia";
+import type { AppDeps } from "../deps.ts";
+import { ApiError } from "../errors.ts";
+import { searchCustomers } from "../loyalty/customers.ts";
+import {
+  blockGiftCard,
+  findGiftCard,
+  giftCardEntries,
+  giftCardStatus,
+  GIFT_CARD_STATUSES,
+  type GiftCardStatus,
+  issueGiftCard,
+  listGiftCards,
+} from "../loyalty/giftcards.ts";
+import { listLedger } from "../loyalty/ledger.ts";
+import { prettyPhone } from "../loyalty/phone.ts";
+import { serveAsset, assetUrl } from "../pages/assets.ts";
+import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
+import { cabinetViewer, CABINET_REALM, isViewer, type Viewer } from "./access.ts";
+import {
+  customerDocuments,
+  customerMessages,
+  erasePersonalData,
+  getCustomerCard,
+  ledgerKindText,
+  pendingPoints,
+  recentCustomers,
+  updateProfile,
+  withLastPurchase,
+  type CustomerListRow,
+} from "./customers.ts";
+import { attentionReasons, DOCUMENT_FILTERS, DOCUMENT_STATE_TEXT, type DocumentFilter, listDocuments } from "./documents.ts";
+import { csvResponse, customersCsv, ledgerCsv } from "./export.ts";
+import { getImport, importErrors, importErrorsCsv, IMPORT_MAX_BYTES, type ImportRow, recentImports, startImport } from "./import.ts";
+import { overviewStats, resolvePeriod, type Stats } from "./stats.ts";
+
+const require = createRequire(import.meta.url);
+serveAsset("uPlot.iife.min.js", () => require.resolve("uplot/dist/uPlot.iife.min.js"), "text/javascript; charset=utf-8");
+serveAsset("uPlot.min.css", () => require.resolve("uplot/dist/uPlot.min.css"), "text/css; charset=utf-8");
+serveAsset("cabinet.css", () => fileURLToPath(new URL("./static/cabinet.css", import.meta.url)), "text/css; charset=utf-8");
+serveAsset("cabinet-overview.js", () => fileURLToPath(new URL("./static/overview.js", import.meta.url)), "text/javascript; charset=utf-8");
+
+// ---------------------------------------------------------------------------------
+// Formatting for people.
+
+const TZ = "Europe/Moscow";
+const dateTime = (d: Date | null) => (d ? d.toLocaleString("ru-RU", { timeZone: TZ, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
+const dateOnly = (d: Date | null) => (d ? d.toLocaleDateString("ru-RU", { timeZone: TZ }) : "—");
+const rub = (kopecks: number) => (kopecks / 100).toLocaleString("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ₽";
+const num = (n: number) => n.toLocaleString("ru-RU");
+const signed = (n: number) => (n > 0 ? "+" : n < 0 ? "−" : "") + num(Math.abs(n));
+const phoneText = (p: string | null) => (p ? prettyPhone(p) : "—");
+const birthdayText = (b: string | null) => (b ? b.split("-").reverse().join(".") : "—");
+
+const GIFT_STATUS_TEXT: Record<GiftCardStatus, string> = {
+  CAN_BE_USED: "Действует",
+  PARTIALLY_REDEEMED: "Частично погашен",
+  REDEEMED: "Погашен",
+  EXPIRED: "Истёк срок",
+  INVALID: "Заблокирован",
+};
+
+// ---------------------------------------------------------------------------------
+// The frame.
+
+type Section = "overview" | "customers" | "documents" | "certificates" | "import";
+
+function nav(slug: string, current: Section) {
+  const base = `/cabinet/${encodeURIComponent(slug)}`;
+  const items: { key: Section; href: string; label: string }[] = [
+    { key: "overview", href: base, label: "Обзор" },
+    { key: "customers", href: `${base}/customers`, label: "Покупатели" },
+    { key: "documents", href: `${base}/documents`, label: "Документы" },
+    { key: "certificates", href: `${base}/certificates`, label: "Сертификаты" },
+    // «Акции» (promotions of the program rules) takes its place here when it is built.
+    { key: "import", href: `${base}/import`, label: "Импорт и экспорт" },
+  ];
+  return items.map((i) => ({ href: i.href, label: i.label, current: i.key === current }));
+}
+
+function cabinetPage(v: Viewer, section: Section, title: string, body: JSX.Element | string, opts: { scripts?: string[]; status?: number } = {}) {
+  return htmlResponse(
+    Page({
+      title: `${title} — ${v.shopName}`,
+      brand: v.shopName,
+      nav: nav(v.slug, section),
+      scripts: opts.scripts,
+      children: (
+        <>
+          <link rel="stylesheet" href={assetUrl("cabinet.css")} />
+          {body}
+        </>
+      ),
+    }),
+    opts.status,
+  );
+}
+
+const base = (v: Viewer) => `/cabinet/${encodeURIComponent(v.slug)}`;
+const seeOther = (location: string) => new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
+
+/** The message an ApiError carries for a person; anything else is not ours to show. */
+function problem(e: unknown): string {
+  if (e instanceof ApiError) return e.items.map((i) => i.error_message).join(" ");
+  throw e;
+}
+
+const str = (v: unknown) => (typeof v === "string" ? v : "");
+
+// Notices after a redirect: codes, never text from the URL.
+const DONE: Record<string, string> = {
+  adjusted: "Баллы изменены.",
+  profile: "Данные покупателя сохранены.",
+  erased: "Персональные данные покупателя удалены. Баланс и журнал баллов сохранены обезличенно.",
+  issued: "Сертификат выпущен.",
+  blocked: "Сертификат заблокирован.",
+};
+const doneNotice = (q: Record<string, string | undefined>) => (q.done && DONE[q.done] ? <Notice kind="ok" text={DONE[q.done]!} /> : "");
+
+// ---------------------------------------------------------------------------------
+// Обзор
+
+function StatCard(p: { label: string; value: string; hint?: string }) {
+  return (
+    <div class="card stat">
+      <div class="value" safe>{p.value}</div>
+      <div class="label" safe>{p.label}</div>
+      {p.hint ? <p class="hint" safe>{p.hint}</p> : ""}
+    </div>
+  );
+}
+
+function overviewBody(v: Viewer, s: Stats, error?: string) {
+  const t = s.totals;
+  // Inside <script type="application/json">: "<" escaped so no text can close the element.
+  const safeJson = JSON.stringify({ days: s.days }).replace(/</g, "\\u003c");
+  return (
+    <>
+      <link rel="stylesheet" href={assetUrl("uPlot.min.css")} />
+      <h1>Обзор</h1>
+      {error ? <Notice kind="error" text={error} /> : ""}
+      <form method="get" action={base(v)} class="card period">
+        <label for="from">Период</label>
+        <input type="date" id="from" name="from" value={s.period.from} /> — <input type="date" id="to" name="to" value={s.period.to} aria-label="по" />{" "}
+        <button type="submit">Показать</button>
+        <p class="hint">По московскому времени, включая оба дня.</p>
+      </form>
+      <div class="grid totals">
+        <StatCard label={`продаж через программу из ${num(t.receipts)}`} value={num(t.memberReceipts)} hint={`на ${rub(t.memberKopecks)} из ${rub(t.allKopecks)}`} />
+        <StatCard label="чеков с известным покупателем" value={`${t.memberShare.toLocaleString("ru-RU")} %`} />
+        <StatCard label="средний чек участника" value={rub(t.memberAverageKopecks)} />
+        <StatCard label="баллов начислено" value={num(t.pointsEarned)} hint={`списано ${num(t.pointsSpent)}, сгорело ${num(t.pointsBurned)}`} />
+        <StatCard label="новых покупателей" value={num(t.newCustomers)} hint="первая покупка в этом периоде" />
+        <StatCard label="вернувшихся покупателей" value={num(t.returningCustomers)} hint="купили снова" />
+      </div>
+      <div class="charts">
+        <div class="card"><h2>Продажи по дням, ₽</h2><div id="chart-sales" class="chart"></div></div>
+        <div class="card"><h2>Доля чеков с покупателем</h2><div id="chart-share" class="chart"></div></div>
+        <div class="card"><h2>Баллы</h2><div id="chart-points" class="chart"></div></div>
+        <div class="card"><h2>Покупатели</h2><div id="chart-customers" class="chart"></div></div>
+      </div>
+      <script type="application/json" id="stats-data">{safeJson}</script>
+      <h2>Лучшие покупатели периода</h2>
+      {s.top.length === 0 ? (
+        <p class="muted">За этот период покупок участников нет.</p>
+      ) : (
+        <table id="top">
+          <thead><tr><th>Покупатель</th><th>Телефон</th><th class="num">Покупок</th><th class="num">На сумму</th><th class="num">Баланс</th></tr></thead>
+          <tbody>
+            {s.top.map((c) => (
+              <tr>
+                <td><a href={`${base(v)}/customers/${c.id}`} safe>{c.erased ? "Данные удалены" : c.name || "Без имени"}</a></td>
+                <td safe>{phoneText(c.phone)}</td>
+                <td class="num" safe>{num(c.receipts)}</td>
+                <td class="num" safe>{rub(c.kopecks)}</td>
+                <td class="num" safe>{num(c.balance)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+// ---------------------------------------------------------------------------------
+// Покупатели
+
+function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
+  return (
+    <div id="results">
+      {q || rows.length === 0 ? "" : <p class="muted">Новые покупатели:</p>}
+      {rows.length === 0 ? (
+        <p class="muted">{Html.escapeHtml(q ? `По запросу «${q}» никого не нашлось.` : "Покупателей пока нет.")}</p>
+      ) : (
+        <table>
+          <thead><tr><th>Имя</th><th>Телефон</th><th>Карта</th><th class="num">Баланс</th><th class="num">Ожидают</th><th>Последняя покупка</th></tr></thead>
+          <tbody>
+            {rows.map((c) => (
+              <tr>
+                <td><a href={`${base(v)}/customers/${c.id}`} safe>{c.name || "Без имени"}</a></td>
+                <td safe>{phoneText(c.phone)}</td>
+                <td safe>{c.card_number ?? "—"}</td>
+                <td class="num" safe>{num(c.balance)}</td>
+                <td class="num">{Html.escapeHtml(c.pending_balance ? num(c.pending_balance) : "—")}</td>
+                <td safe>{dateOnly(c.last_purchase_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<string, string | undefined>, error?: string, status = 200) {
+  const c = await getCustomerCard(deps.sql, v.tenantId, id);
+  if (!c) return cabinetPage(v, "customers", "Покупатель не найден", <Notice kind="error" text="Такого покупателя нет." />, { status: 404 });
+  const [ledger, pending, docs, messages] = await Promise.all([
+    listLedger(deps.sql, v.tenantId, c.id, { limit: 100 }),
+    pendingPoints(deps.sql, v.tenantId, c.id),
+    customerDocuments(deps.sql, v.tenantId, c.id),
+    customerMessages(deps.sql, v.tenantId, c.id),
+  ]);
+  const url = `${base(v)}/customers/${c.id}`;
+  const title = c.erased_at ? "Данные удалены" : c.name || "Покупатель без имени";
+  const body = (
+    <>
+      <p><a href={`${base(v)}/customers`}>← Все покупатели</a></p>
+      <h1 safe>{title}</h1>
+      {c.erased_at ? "" : doneNotice(q)}
+      {error ? <Notice kind="error" text={error} /> : ""}
+      {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
+      <div class="grid totals">
+        <div class="card stat"><div class="value" id="balance" safe>{num(c.balance)}</div><div class="label">баллов доступно</div></div>
+        <div class="card stat"><div class="value" safe>{num(c.pending_balance)}</div><div class="label">ожидают начисления</div></div>
+        <div class="card stat"><div class="value" safe>{num(c.purchases_count)}</div><div class="label" safe>{`покупок на ${rub(c.purchases_kopecks)}`}</div></div>
+        <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at)}</div><div class="label">последняя покупка</div></div>
+      </div>
+      {c.erased_at ? (
+        ""
+      ) : (
+        <div class="charts">
+          <form class="card" method="post" action={`${url}/adjust`}>
+            <h2>Изменить баллы</h2>
+            <input type="hidden" name="key" value={crypto.randomUUID()} />
+            <div class="field"><label for="points">Баллы</label><input type="number" id="points" name="points" step="1" required placeholder="например, 100 или −50" /></div>
+            <div class="field"><label for="reason">Причина</label><input type="text" id="reason" name="reason" required maxlength="500" placeholder="за что или почему" /></div>
+            <button type="submit" class="primary">Провести</button>
+            <p class="hint">Отрицательное число списывает. Ниже нуля баланс вручную не опускается.</p>
+          </form>
+          <form class="card" method="post" action={`${url}/profile`}>
+            <h2>Данные покупателя</h2>
+            <div class="field"><label for="phone">Телефон</label><input type="tel" id="phone" name="phone" value={c.phone ? prettyPhone(c.phone) : ""} /></div>
+            <div class="field"><label for="name">Имя</label><input type="text" id="name" name="name" value={c.name ?? ""} maxlength="200" /></div>
+            <div class="field"><label for="birthDate">Дата рождения</label><input type="date" id="birthDate" name="birthDate" value={c.birth_date ?? ""} /></div>
+            <p class="hint" safe>{`Карта: ${c.card_number ?? "нет"}`}</p>
+            <button type="submit">Сохранить</button>
+          </form>
+        </div>
+      )}
+      <h2>Журнал баллов</h2>
+      {ledger.length === 0 ? (
+        <p class="muted">Записей пока нет.</p>
+      ) : (
+        <table id="ledger">
+          <thead><tr><th>Когда</th><th>Что</th><th class="num">Баллы</th><th>Подробности</th></tr></thead>
+          <tbody>
+            {ledger.map((e) => (
+              <tr>
+                <td safe>{dateTime(e.created_at)}</td>
+                <td safe>{ledgerKindText(e.kind) + (e.released_at === null ? ` (станут доступны ${dateOnly(e.available_at)})` : "")}</td>
+                <td class="num" safe>{signed(e.points)}</td>
+                <td safe>{e.reason ?? (e.document_id ? "по чеку" : "")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {pending.length > 0 ? (
+        <>
+          <h2>Ожидают начисления</h2>
+          <ul>
+            {pending.map((p) => (
+              <li safe>{`${num(p.points)} баллов станут доступны ${dateTime(p.available_at)}`}</li>
+            ))}
+          </ul>
+        </>
+      ) : (
+        ""
+      )}
+      <p class="hint">Сгорание баллов в программе не настроено: сгорающих баллов нет.</p>
+      <h2>Покупки и возвраты</h2>
+      {docs.length === 0 ? (
+        <p class="muted">Покупок пока нет.</p>
+      ) : (
+        <table>
+          <thead><tr><th>Когда</th><th>Документ</th><th class="num">Сумма</th><th class="num">Списано</th><th class="num">Начислено</th><th>Состояние</th></tr></thead>
+          <tbody>
+            {docs.map((d) => (
+              <tr>
+                <td safe>{dateTime(d.moment)}</td>
+                <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
+                <td class="num" safe>{rub(d.total_kopecks)}</td>
+                <td class="num" safe>{num(d.points_spent)}</td>
+                <td class="num" safe>{num(d.points_earned)}</td>
+                <td safe>{DOCUMENT_STATE_TEXT[d.state] ?? d.state}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>Сообщения</h2>
+      {messages.length === 0 ? (
+        <p class="muted">Сообщений не отправлялось.</p>
+      ) : (
+        <table>
+          <thead><tr><th>Когда</th><th>Канал</th><th>Текст</th><th>Итог</th></tr></thead>
+          <tbody>
+            {messages.map((m) => (
+              <tr>
+                <td safe>{dateTime(m.created_at)}</td>
+                <td safe>{({ sms: "SMS", push: "Push", log: "—" } as Record<string, string>)[m.channel] ?? m.channel}</td>
+                <td safe>{m.purpose === "code" ? "Код подтверждения" : m.text ?? ""}</td>
+                <td safe>{m.channel === "log" ? "не отправлено: SMS и push не настроены" : m.status === "sent" ? "отправлено" : `ошибка: ${m.error ?? ""}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {c.erased_at ? (
+        ""
+      ) : (
+        <form class="card danger-zone" method="post" action={`${url}/erase`}>
+          <h2>Удалить персональные данные</h2>
+          <p>По просьбе покупателя (152-ФЗ): имя, телефон, карта, дата рождения, подписки и данные в чеках будут удалены безвозвратно. Баланс и журнал баллов останутся обезличенными; найти покупателя будет нельзя.</p>
+          <div class="check"><input type="checkbox" id="confirm" name="confirm" value="yes" required /><label for="confirm">Покупатель попросил удалить его данные</label></div>
+          <p><button type="submit" class="danger">Удалить данные</button></p>
+        </form>
+      )}
+    </>
+  );
+  return cabinetPage(v, "customers", title, body, { status });
+}
+
+// ---------------------------------------------------------------------------------
+// Сертификаты
+
+async function certificatesPage(deps: AppDeps, v: Viewer, q: Record<string, string | undefined>, error?: string, status = 200) {
+  const filter = GIFT_CARD_STATUSES.includes(q.status as GiftCardStatus) ? (q.status as GiftCardStatus) : null;
+  const cards = await listGiftCards(deps.sql, v.tenantId, { status: filter, limit: 200 });
+  const now = new Date();
+  const body = (
+    <>
+      <h1>Сертификаты</h1>
+      {doneNotice(q)}
+      {error ? <Notice kind="error" text={error} /> : ""}
+      <form class="card" method="post" action={`${base(v)}/certificates`}>
+        <h2>Выпустить сертификат</h2>
+        <div class="field"><label for="name">Номер</label><input type="text" id="name" name="name" required maxlength="128" value={q.name ?? ""} /></div>
+        <div class="field"><label for="amount">Номинал, ₽</label><input type="number" id="amount" name="amount" required min="0.01" step="0.01" value={q.amount ?? ""} /></div>
+        <div class="field"><label for="expire">Действует до (необязательно)</label><input type="date" id="expire" name="expire" value={q.expire ?? ""} /></div>
+        <button type="submit" class="primary">Выпустить</button>
+      </form>
+      <p class="filters">
+        {[null, ...GIFT_CARD_STATUSES].map((s) => (
+          <>
+            <a href={`${base(v)}/certificates${s ? `?status=${s}` : ""}`} aria-current={s === filter ? "page" : undefined}>{Html.escapeHtml(s ? GIFT_STATUS_TEXT[s] : "Все")}</a>{" "}
+          </>
+        ))}
+      </p>
+      {cards.length === 0 ? (
+        <p class="muted">Сертификатов нет.</p>
+      ) : (
+        <table>
+          <thead><tr><th>Номер</th><th>Статус</th><th class="num">Номинал</th><th class="num">Остаток</th><th>Действует до</th><th>Выпущен</th></tr></thead>
+          <tbody>
+            {cards.map((c) => (
+              <tr>
+                <td><a href={`${base(v)}/certificates/${encodeURIComponent(c.name)}`} safe>{c.name}</a></td>
+                <td safe>{GIFT_STATUS_TEXT[giftCardStatus(c, now)]}</td>
+                <td class="num" safe>{rub(c.initial_balance)}</td>
+                <td class="num" safe>{rub(c.balance)}</td>
+                <td>{Html.escapeHtml(c.expire_at ? dateTime(c.expire_at) : "бессрочно")}</td>
+                <td safe>{dateTime(c.created_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+  return cabinetPage(v, "certificates", "Сертификаты", body, { status });
+}
+
+const GIFT_ENTRY_TEXT: Record<string, string> = { issue: "Выпуск", redeem: "Оплата покупки", refund: "Возврат покупки" };
+
+async function certificatePage(deps: AppDeps, v: Viewer, name: string, q: Record<string, string | undefined>) {
+  const card = await findGiftCard(deps.sql, v.tenantId, name);
+  if (!card) return cabinetPage(v, "certificates", "Сертификат не найден", <Notice kind="error" text={`Сертификата «${name}» нет.`} />, { status: 404 });
+  const entries = await giftCardEntries(deps.sql, v.tenantId, card.id);
+  const status = giftCardStatus(card, new Date());
+  const body = (
+    <>
+      <p><a href={`${base(v)}/certificates`}>← Все сертификаты</a></p>
+      <h1 safe>{`Сертификат ${card.name}`}</h1>
+      {doneNotice(q)}
+      <div class="grid totals">
+        <div class="card stat"><div class="value" safe>{GIFT_STATUS_TEXT[status]}</div><div class="label">статус</div></div>
+        <div class="card stat"><div class="value" safe>{rub(card.balance)}</div><div class="label" safe>{`остаток из ${rub(card.initial_balance)}`}</div></div>
+        <div class="card stat"><div class="value">{Html.escapeHtml(card.expire_at ? dateOnly(card.expire_at) : "бессрочно")}</div><div class="label">действует до</div></div>
+      </div>
+      {card.blocked_at ? <Notice kind="warn" text={`Заблокирован ${dateTime(card.blocked_at)}${card.block_reason ? `: ${card.block_reason}` : ""}.`} /> : ""}
+      <h2>История</h2>
+      <table>
+        <thead><tr><th>Когда</th><th>Что</th><th class="num">Сумма</th></tr></thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr>
+              <td safe>{dateTime(e.created_at)}</td>
+              <td safe>{GIFT_ENTRY_TEXT[e.kind] ?? e.kind}</td>
+              <td class="num" safe>{(e.kopecks > 0 ? "+" : "−") + rub(Math.abs(e.kopecks))}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {card.blocked_at ? (
+        ""
+      ) : (
+        <form class="card danger-zone" method="post" action={`${base(v)}/certificates/${encodeURIComponent(card.name)}/block`}>
+          <h2>Заблокировать</h2>
+          <div class="field"><label for="reason">Причина</label><input type="text" id="reason" name="reason" maxlength="500" placeholder="утерян, выдан по ошибке…" /></div>
+          <button type="submit" class="danger">Заблокировать</button>
+          <p class="hint">Касса перестанет принимать сертификат. Отменить блокировку нельзя.</p>
+        </form>
+      )}
+    </>
+  );
+  return cabinetPage(v, "certificates", `Сертификат ${card.name}`, body);
+}
+
+// ---------------------------------------------------------------------------------
+// Импорт и экспорт
+
+const IMPORT_STATE_TEXT: Record<string, string> = { queued: "в очереди", running: "идёт", done: "готово", failed: "файл не прочитан" };
+
+async function importProgress(deps: AppDeps, v: Viewer, row: ImportRow) {
+  const finished = row.state === "done" || row.state === "failed";
+  const pct = row.total > 0 ? Math.floor((row.processed * 100) / row.total) : finished ? 100 : 0;
+  const errs = row.failed > 0 ? await importErrors(deps.sql, v.tenantId, row.id, 20) : [];
+  const url = `${base(v)}/import/${row.id}`;
+  // While the job runs, the fragment asks for itself again every second; the last answer
+  // carries no trigger, so the polling stops by itself.
+  const poll = finished ? {} : { "hx-get": `${url}/progress`, "hx-trigger": "every 1s", "hx-swap": "outerHTML" };
+  return (
+    <div id="progress" class="card" {...poll}>
+      <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow={String(pct)}>
+        <div style={`width: ${pct}%`}></div>
+      </div>
+      <p>
+        <strong id="percent" safe>{`${pct} %`}</strong>{" "}
+        <span safe>{`— ${IMPORT_STATE_TEXT[row.state]}. Строк обработано ${num(row.processed)} из ${num(row.total)}.`}</span>
+      </p>
+      {row.state === "failed" ? <Notice kind="error" text={row.failure ?? "Файл не прочитан."} /> : ""}
+      {finished && row.state === "done" ? (
+        <Notice
+          kind={row.failed > 0 ? "warn" : "ok"}
+          text={`Новых покупателей: ${num(row.created)}. Перенесено балансов: ${num(row.credited)}. Строк с ошибками: ${num(row.failed)}.`}
+        />
+      ) : (
+        ""
+      )}
+      {row.failed > 0 ? (
+        <>
+          <p>
+            <a href={`${url}/errors.csv`} download="">Скачать все ошибки (CSV)</a>
+          </p>
+          <table>
+            <thead><tr><th class="num">Строка</th><th>Ошибка</th></tr></thead>
+            <tbody>
+              {errs.map((e) => (
+                <tr><td class="num" safe>{String(e.line)}</td><td safe>{e.error}</td></tr>
+              ))}
+            </tbody>
+          </table>
+          {row.failed > errs.length ? <p class="hint" safe>{`Показаны первые ${errs.length} из ${num(row.failed)}.`}</p> : ""}
+        </>
+      ) : (
+        ""
+      )}
+    </div>
+  );
+}
+
+async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200) {
+  const recent = await recentImports(deps.sql, v.tenantId);
+  const body = (
+    <>
+      <h1>Импорт и экспорт</h1>
+      {error ? <Notice kind="error" text={error} /> : ""}
+      <form class="card" method="post" action={`${base(v)}/import`} enctype="multipart/form-data">
+        <h2>Загрузить покупателей из прежней программы</h2>
+        <p>
+          Файл CSV: телефон, имя, карта, дата рождения, баланс баллов — в этом порядке или с заголовком
+          (<code>телефон;имя;карта;дата рождения;баланс</code>). Подойдёт выгрузка Excel: UTF-8 или Windows-1251, разделитель «;» или «,».
+        </p>
+        <p class="hint">
+          Покупатели находятся по телефону или карте; у найденных заполняются только пустые поля. Баланс переносится один раз на покупателя — повторная загрузка того же файла ничего не меняет.
+        </p>
+        <div class="field"><label for="file">Файл</label><input type="file" id="file" name="file" accept=".csv,text/csv" required /></div>
+        <button type="submit" class="primary">Загрузить</button>
+      </form>
+      {recent.length > 0 ? (
+        <>
+          <h2>Загрузки</h2>
+          <table>
+            <thead><tr><th>Когда</th><th>Файл</th><th>Состояние</th><th class="num">Строк</th><th class="num">Ошибок</th></tr></thead>
+            <tbody>
+              {recent.map((r) => (
+                <tr>
+                  <td><a href={`${base(v)}/import/${r.id}`} safe>{dateTime(r.created_at)}</a></td>
+                  <td safe>{r.file_name ?? "—"}</td>
+                  <td safe>{IMPORT_STATE_TEXT[r.state]}</td>
+                  <td class="num" safe>{num(r.total)}</td>
+                  <td class="num" safe>{num(r.failed)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : (
+        ""
+      )}
+      <div class="card">
+        <h2>Выгрузить</h2>
+        <p>CSV для Excel (UTF-8, разделитель «;»). Покупатели, удалившие свои данные, в выгрузку не попадают.</p>
+        <p>
+          <a class="button" href={`${base(v)}/export/customers.csv`} download="">Покупатели</a>{" "}
+          <a class="button" href={`${base(v)}/export/ledger.csv`} download="">Журнал баллов</a>
+        </p>
+      </div>
+    </>
+  );
+  return cabinetPage(v, "import", "Импорт и экспорт", body, { status });
+}
+
+// ---------------------------------------------------------------------------------
+// Routes.
+
+type Ctx = { request: Request; params: Record<string, string>; query: Record<string, string | undefined>; body: unknown };
+
+function refusalPage(status: number, message: string, challenge?: boolean): Response {
+  const page = Page({ title: "Кабинет", children: <Notice kind="error" text={message} /> }) as string;
+  const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
+  if (challenge) headers["www-authenticate"] = `Basic realm="${CABINET_REALM}", charset="UTF-8"`;
+  return new Response(page, { status, headers });
+}
+
+export const cabinetPages = (deps: AppDeps) => {
+  /** Every route: the viewer first, then the page; pages never answer JSON. */
+  const page =
+    (handler: (v: Viewer, ctx: Ctx) => Promise<Response> | Response) =>
+    async (ctx: Ctx): Promise<Response> => {
+      const v = await cabinetViewer(deps, ctx.request, ctx.params.slug ?? "");
+      if (!isViewer(v)) return refusalPage(v.status, v.message, v.challenge);
+      if (ctx.request.method === "POST" && !v.canEdit) return refusalPage(403, "Вам доступен только просмотр.");
+      return handler(v, ctx);
+    };
+  const form = (ctx: Ctx) => (ctx.body && typeof ctx.body === "object" ? (ctx.body as Record<string, unknown>) : {});
+  const hidden = { detail: { hide: true } };
+
+  return new Elysia({ prefix: "/cabinet" })
+    .get(
+      "/:slug",
+      page(async (v, { query }) => {
+        let period;
+        let error: string | undefined;
+        try {
+          period = resolvePeriod(query.from, query.to);
+        } catch (e) {
+          error = problem(e);
+          period = resolvePeriod(undefined, undefined);
+        }
+        const stats = await overviewStats(deps.sql, v.tenantId, period);
+        return cabinetPage(v, "overview", "Обзор", overviewBody(v, stats, error), {
+          scripts: ["uPlot.iife.min.js", "cabinet-overview.js"],
+          status: error ? 400 : 200,
+        });
+      }),
+      hidden,
+    )
+    .get(
+      "/:slug/customers",
+      page(async (v, { query, request }) => {
+        const q = str(query.q).trim().slice(0, 200);
+        const rows = q ? await withLastPurchase(deps.sql, v.tenantId, await searchCustomers(deps.sql, v.tenantId, q, 50)) : await recentCustomers(deps.sql, v.tenantId);
+        // htmx asks for the results only while the merchant types.
+        if (request.headers.get("hx-request")) return htmlResponse(customerRows(v, rows, q) as string);
+        const body = (
+          <>
+            <h1>Покупатели</h1>
+            <form method="get" action={`${base(v)}/customers`} class="card">
+              <label for="q">Найти</label>
+              <input
+                type="search"
+                id="q"
+                name="q"
+                value={q}
+                placeholder="телефон в любой записи, имя или номер карты"
+                autocomplete="off"
+                hx-get={`${base(v)}/customers`}
+                hx-trigger="input changed delay:300ms, search"
+                hx-target="#results"
+                hx-swap="outerHTML"
+                hx-push-url="true"
+              />{" "}
+              <button type="submit">Найти</button>
+            </form>
+            {customerRows(v, rows, q)}
+          </>
+        );
+        return cabinetPage(v, "customers", "Покупатели", body);
+      }),
+      hidden,
+    )
+    .get("/:slug/customers/:id", page((v, { params, query }) => customerPage(deps, v, params.id!, query)), hidden)
+    .post(
+      "/:slug/customers/:id/adjust",
+      page(async (v, ctx) => {
+        const f = form(ctx);
+        const points = Number(str(f.points).replace(/[\s−]/g, (m) => (m === "−" ? "-" : "")));
+        try {
+          if (!Number.isSafeInteger(points)) throw new ApiError(400, [{ error: "", code: 40001, error_message: "Баллы — целое число, например 100 или −50." }]);
+          const key = str(f.key).slice(0, 100) || crypto.randomUUID();
+          await adjustPoints(deps.sql, v.tenantId, { customerId: ctx.params.id!, points, reason: str(f.reason), key: `adjustment:cabinet:${key}`, expiresAt: null });
+        } catch (e) {
+          return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
+        }
+        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=adjusted`);
+      }),
+      hidden,
+    )
+    .post(
+      "/:slug/customers/:id/profile",
+      page(async (v, ctx) => {
+        const f = form(ctx);
+        try {
+          await updateProfile(deps.sql, v.tenantId, ctx.params.id!, { phone: str(f.phone), name: str(f.name), birthDate: str(f.birthDate) });
+        } catch (e) {
+          return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
+        }
+        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=profile`);
+      }),
+      hidden,
+    )
+    .post(
+      "/:slug/customers/:id/erase",
+      page(async (v, ctx) => {
+        if (str(form(ctx).confirm) !== "yes") return customerPage(deps, v, ctx.params.id!, {}, "Отметьте, что покупатель попросил удалить данные.", 400);
+        if (!(await erasePersonalData(deps.sql, v.tenantId, ctx.params.id!))) return customerPage(deps, v, ctx.params.id!, {});
+        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=erased`);
+      }),
+      hidden,
+    )
+    .get(
+      "/:slug/documents",
+      page(async (v, { query }) => {
+        const filter: DocumentFilter = DOCUMENT_FILTERS.includes(query.filter as DocumentFilter) ? (query.filter as DocumentFilter) : "all";
+        const docs = await listDocuments(deps.sql, v.tenantId, filter);
+        const labels: Record<DocumentFilter, string> = { all: "Все", attention: "Требуют внимания", received: "Не проведены", waiting: "Ждут продажу", settled: "Проведены", flagged: "Отмечены" };
+        const body = (
+          <>
+            <h1>Продажи и возвраты</h1>
+            <p class="filters">
+              {DOCUMENT_FILTERS.map((f) => (
+                <>
+                  <a href={`${base(v)}/documents${f === "all" ? "" : `?filter=${f}`}`} aria-current={f === filter ? "page" : undefined} safe>{labels[f]}</a>{" "}
+                </>
+              ))}
+            </p>
+            {docs.length === 0 ? (
+              <p class="muted">Документов нет.</p>
+            ) : (
+              <table id="documents">
+                <thead><tr><th>Когда</th><th>Документ</th><th>Покупатель</th><th class="num">Сумма</th><th class="num">Списано</th><th class="num">Начислено</th><th>Состояние</th></tr></thead>
+                <tbody>
+                  {docs.map((d) => {
+                    const reasons = attentionReasons(d);
+                    return (
+                      <tr>
+                        <td safe>{dateTime(d.moment)}</td>
+                        <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
+                        <td>
+                          {d.customer_id ? (
+                            <a href={`${base(v)}/customers/${d.customer_id}`} safe>{d.customer_erased ? "Данные удалены" : d.customer_name || "Без имени"}</a>
+                          ) : (
+                            <span class="muted">{Html.escapeHtml(d.match_status === "unmatched" ? "не найден" : "без покупателя")}</span>
+                          )}
+                        </td>
+                        <td class="num" safe>{rub(d.total_kopecks)}</td>
+                        {/* Without a customer no points moved, whatever the receipt's figures say. */}
+                        <td class="num">{Html.escapeHtml(d.customer_id ? num(d.points_spent) : "—")}</td>
+                        <td class="num">{Html.escapeHtml(d.customer_id ? num(d.points_earned) : "—")}</td>
+                        <td>
+                          <span class={reasons.length ? "badge bad" : "badge"} safe>{DOCUMENT_STATE_TEXT[d.state] ?? d.state}</span>
+                          {reasons.map((r) => (
+                            <p class="hint" safe>{r}</p>
+                          ))}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            )}
+          </>
+        );
+        return cabinetPage(v, "documents", "Документы", body);
+      }),
+      hidden,
+    )
+    .get("/:slug/certificates", page((v, { query }) => certificatesPage(deps, v, query)), hidden)
+    .post(
+      "/:slug/certificates",
+      page(async (v, ctx) => {
+        const f = form(ctx);
+        const name = str(f.name);
+        const amount = str(f.amount).replace(/\s/g, "").replace(",", ".");
+        const expire = str(f.expire);
+        const back = { name, amount, expire };
+        const m = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(amount);
+        if (!m) return certificatesPage(deps, v, back, "Номинал — сумма в рублях, например 1000 или 1500.50.", 400);
+        const kopecks = Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
+        let expireAt: Date | null = null;
+        if (expire) {
+          // The end of the chosen day, Moscow time.
+          expireAt = /^\d{4}-\d{2}-\d{2}$/.test(expire) ? new Date(`${expire}T23:59:59+03:00`) : null;
+          if (!expireAt || Number.isNaN(expireAt.getTime())) return certificatesPage(deps, v, back, "Срок действия — дата.", 400);
+        }
+        try {
+          await issueGiftCard(deps.sql, v.tenantId, { name, initialBalance: kopecks, expireAt });
+        } catch (e) {
+          return certificatesPage(deps, v, back, problem(e), 400);
+        }
+        return seeOther(`${base(v)}/certificates/${encodeURIComponent(name.trim())}?done=issued`);
+      }),
+      hidden,
+    )
+    .get("/:slug/certificates/:name", page((v, { params, query }) => certificatePage(deps, v, decodeURIComponent(params.name!), query)), hidden)
+    .post(
+      "/:slug/certificates/:name/block",
+      page(async (v, ctx) => {
+        const name = decodeURIComponent(ctx.params.name!);
+        await blockGiftCard(deps.sql, v.tenantId, name, str(form(ctx).reason).trim().slice(0, 500) || null);
+        return seeOther(`${base(v)}/certificates/${encodeURIComponent(name)}?done=blocked`);
+      }),
+      hidden,
+    )
+    .get("/:slug/import", page((v) => importPage(deps, v)), hidden)
+    .post(
+      "/:slug/import",
+      page(async (v, ctx) => {
+        const file = form(ctx).file;
+        if (!(file instanceof Blob) || file.size === 0) return importPage(deps, v, "Выберите файл CSV.", 400);
+        if (file.size > IMPORT_MAX_BYTES) return importPage(deps, v, `Файл больше ${IMPORT_MAX_BYTES / 1024 / 1024} МБ: разделите его.`, 400);
+        let row;
+        try {
+          row = await startImport(deps.sql, deps.queues, v.tenantId, new Uint8Array(await file.arrayBuffer()), file instanceof File ? file.name : null);
+        } catch (e) {
+          return importPage(deps, v, problem(e), 400);
+        }
+        return seeOther(`${base(v)}/import/${row.id}`);
+      }),
+      hidden,
+    )
+    .get(
+      "/:slug/import/:id",
+      page(async (v, { params }) => {
+        const row = await getImport(deps.sql, v.tenantId, params.id!);
+        if (!row) return cabinetPage(v, "import", "Загрузка не найдена", <Notice kind="error" text="Такой загрузки нет." />, { status: 404 });
+        const safeProgress = await importProgress(deps, v, row);
+        const body = (
+          <>
+            <p><a href={`${base(v)}/import`}>← Импорт и экспорт</a></p>
+            <h1 safe>{`Загрузка ${row.file_name ?? ""}`}</h1>
+            {safeProgress}
+          </>
+        );
+        return cabinetPage(v, "import", "Загрузка", body);
+      }),
+      hidden,
+    )
+    .get(
+      "/:slug/import/:id/progress",
+      page(async (v, { params }) => {
+        const row = await getImport(deps.sql, v.tenantId, params.id!);
+        if (!row) return htmlResponse(Html.escapeHtml("Загрузка не найдена."), 404);
+        return htmlResponse((await importProgress(deps, v, row)) as string);
+      }),
+      hidden,
+    )
+    .get(
+      "/:slug/import/:id/errors.csv",
+      page(async (v, { params }) => {
+        const row = await getImport(deps.sql, v.tenantId, params.id!);
+        if (!row) return refusalPage(404, "Такой загрузки нет.");
+        return csvResponse(importErrorsCsv(deps.sql, v.tenantId, row.id), `errors-${row.id}.csv`);
+      }),
+      hidden,
+    )
+    .get("/:slug/export/customers.csv", page((v) => csvResponse(customersCsv(deps.sql, v.tenantId), `customers-${v.slug}.csv`)), hidden)
+    .get("/:slug/export/ledger.csv", page((v) => csvResponse(ledgerCsv(deps.sql, v.tenantId), `ledger-${v.slug}.csv`)), hidden);
+};

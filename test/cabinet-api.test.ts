@@ -1,0 +1,269 @@
+// The admin API under the cabinet: imports through the real queue and worker, exports,
+// erasure, profile corrections and the overview figures.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import iconv from "iconv-lite";
+import { type RunningWorkers, startWorkers } from "../workers/run.ts";
+import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";
+import { type TestQueues, testQueues } from "./support/redis.ts";
+import { sale, waitFor } from "./support/sales.ts";
+
+let t: TestContext;
+let q: TestQueues;
+let workers: RunningWorkers;
+
+beforeAll(async () => {
+  q = await testQueues();
+  t = await testContext({ queues: q.queues });
+  workers = startWorkers(t.db.sql, q.queues, {
+    redisUrl: q.url,
+    concurrency: 4,
+    lockDurationMs: 30_000,
+    sweepIntervalMs: 500,
+    sweepAfterMs: 1000,
+    releaseIntervalMs: 1000,
+  });
+});
+afterAll(async () => {
+  await workers.close();
+  await q.close();
+  await t.close();
+});
+
+async function upload(shop: TestTenant, body: string | Uint8Array<ArrayBuffer>, fileName = "clients.csv") {
+  return t.fetch(`/admin/v1/tenants/${shop.slug}/imports?fileName=${encodeURIComponent(fileName)}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "text/csv" },
+    body,
+  });
+}
+
+async function finished(shop: TestTenant, id: string) {
+  return waitFor(
+    `import ${id}`,
+    async () => {
+      const r = await t.admin("GET", `/tenants/${shop.slug}/imports/${id}`);
+      return r.body.state === "done" || r.body.state === "failed" ? r.body : null;
+    },
+    120_000,
+  );
+}
+
+async function importFile(shop: TestTenant, body: string | Uint8Array<ArrayBuffer>) {
+  const r = await upload(shop, body);
+  expect(r.status).toBe(202);
+  return finished(shop, r.body.id);
+}
+
+const totals = async (tenantId: string) => {
+  const [row] = await t.db.sql<{ customers: number; balance: number; entries: number; ledger: number }[]>`
+    select (select count(*)::int from customer where tenant_id = ${tenantId}) as customers,
+      (select coalesce(sum(balance), 0)::bigint from customer where tenant_id = ${tenantId}) as balance,
+      (select count(*)::int from ledger_entry where tenant_id = ${tenantId}) as entries,
+      (select coalesce(sum(points), 0)::bigint from ledger_entry where tenant_id = ${tenantId}) as ledger`;
+  return row!;
+};
+
+describe("import of customers from the previous program", () => {
+  let shop: TestTenant;
+  let file: string;
+  let expectedBalance = 0;
+  const ROWS = 100_000;
+
+  beforeAll(async () => {
+    shop = await t.createTenant();
+    const lines = ["phone,name,card,birthday,balance"];
+    for (let i = 1; i <= ROWS; i++) {
+      const line = i + 1; // the header is line 1
+      if (line === 1001) lines.push("не телефон,Плохая Строка,,,10");
+      else if (line === 50_002) lines.push(`+7 (901) ${String(i).padStart(7, "0").slice(0, 3)}-${String(i).padStart(7, "0").slice(3)},Иван ${i},,1990-13-45,10`);
+      else {
+        const balance = i % 7 === 0 ? 0 : i % 500;
+        expectedBalance += balance;
+        lines.push(`8901${String(i).padStart(7, "0")},"Покупатель ${i}, старый",C${i},1980-01-${String((i % 28) + 1).padStart(2, "0")},${balance}`);
+      }
+    }
+    file = lines.join("\r\n") + "\r\n";
+  });
+
+  test("100,000 rows: every good row becomes a customer with its opening balance; the two bad rows are reported by line", async () => {
+    const done = await importFile(shop, file);
+    expect(done).toMatchObject({ state: "done", total: ROWS, processed: ROWS, failed: 2, created: ROWS - 2, encoding: "utf-8", delimiter: "," });
+    expect(done.errors.map((e: any) => e.row)).toEqual([1001, 50_002]);
+    expect(done.errors[0].error).toContain("телефон");
+    expect(done.errors[1].error).toContain("дата рождения");
+    const sums = await totals(shop.id);
+    expect(sums.customers).toBe(ROWS - 2);
+    expect(sums.balance).toBe(expectedBalance);
+    expect(sums.ledger).toBe(expectedBalance); // balance = Σ ledger
+    const kinds = await t.db.sql`select distinct kind from ledger_entry where tenant_id = ${shop.id}`;
+    expect(kinds.map((k) => k.kind)).toEqual(["import"]);
+    const found = await t.admin("GET", `/tenants/${shop.slug}/customers?search=${encodeURIComponent("+7 901 000-00-12")}`);
+    expect(found.body.rows).toHaveLength(1);
+    expect(found.body.rows[0]).toMatchObject({ name: "Покупатель 12, старый", discountCardNumber: "C12", birthDate: "1980-01-13", balance: 12 });
+    const errorsCsv = await t.fetch(`/admin/v1/tenants/${shop.slug}/imports/${done.id}/errors.csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(errorsCsv.status).toBe(200);
+    expect(String(errorsCsv.body).trim().split("\r\n").slice(1).map((l) => l.split(";")[0])).toEqual(["1001", "50002"]);
+  }, 180_000);
+
+  test("the same file again changes no balance and creates nobody", async () => {
+    const before = await totals(shop.id);
+    const again = await importFile(shop, file);
+    expect(again).toMatchObject({ state: "done", total: ROWS, failed: 2, created: 0, credited: 0 });
+    expect(await totals(shop.id)).toEqual(before);
+  }, 180_000);
+
+  test("a changed opening balance for an imported customer is refused for that row, the rest goes in", async () => {
+    const before = await totals(shop.id);
+    const done = await importFile(shop, "phone;balance\n89010000001;999\n+7 901 000-00-03;3\n79015550000;40\n");
+    expect(done).toMatchObject({ state: "done", total: 3, failed: 1, created: 1, credited: 1 });
+    expect(done.errors).toEqual([{ row: 2, error: expect.stringContaining("уже перенесён (1 баллов)") }]);
+    const after = await totals(shop.id);
+    expect(after.balance).toBe(before.balance + 40);
+  }, 60_000);
+});
+
+describe("reading what Excel saves", () => {
+  test("a Windows-1251 file with ';' keeps Cyrillic names; birthdays as ДД.ММ.ГГГГ", async () => {
+    const shop = await t.createTenant();
+    const text = "Телефон;ФИО;Карта;Дата рождения;Баллы\r\n8 (903) 111-22-33;Иванова Мария Петровна;;01.02.1985;150\r\n+7 903 111-22-34;Щукин Ёжик;7001;;1 200\r\n";
+    const bytes = iconv.encode(text, "win1251");
+    const done = await importFile(shop, new Uint8Array(bytes) as Uint8Array<ArrayBuffer>);
+    expect(done).toMatchObject({ state: "done", total: 2, failed: 0, created: 2, encoding: "windows-1251", delimiter: ";" });
+    const a = await t.admin("GET", `/tenants/${shop.slug}/customers?search=89031112233`);
+    expect(a.body.rows[0]).toMatchObject({ name: "Иванова Мария Петровна", birthDate: "1985-02-01", balance: 150 });
+    const b = await t.admin("GET", `/tenants/${shop.slug}/customers?search=7001`);
+    expect(b.body.rows[0]).toMatchObject({ name: "Щукин Ёжик", balance: 1200 });
+  }, 60_000);
+
+  test("a file without a header is read as phone, name, card, birthday, balance; a UTF-8 BOM is ignored", async () => {
+    const shop = await t.createTenant();
+    const done = await importFile(shop, "\ufeff9031234567,Пётр,,,\n");
+    expect(done).toMatchObject({ state: "done", total: 1, failed: 0, created: 1, credited: 0 });
+    const r = await t.admin("GET", `/tenants/${shop.slug}/customers?search=Пётр`);
+    expect(r.body.rows[0]).toMatchObject({ phone: "+79031234567", balance: 0 });
+  }, 60_000);
+
+  test("the same person twice in one file: the second line is refused and names the first", async () => {
+    const shop = await t.createTenant();
+    const done = await importFile(shop, "phone,name,balance\n89030000001,А,5\n+79030000001,Б,7\n");
+    expect(done.errors).toEqual([{ row: 3, error: "этот телефон уже был в строке 2" }]);
+    expect((await totals(shop.id)).balance).toBe(5);
+  }, 60_000);
+
+  test("bad uploads: empty body → 400 and nothing stored; a header without phone or card fails the import with the reason", async () => {
+    const shop = await t.createTenant();
+    const empty = await upload(shop, "");
+    expect(empty.status).toBe(400);
+    expect(empty.body.errors[0].error_message).toBe("Файл пуст.");
+    const counted = await t.db.sql<{ n: number }[]>`select count(*)::int as n from customer_import where tenant_id = ${shop.id}`;
+    expect(counted[0]!.n).toBe(0);
+    const failed = await importFile(shop, "имя;баланс\nИван;5\n");
+    expect(failed.state).toBe("failed");
+    expect(failed.failure).toContain("ни колонки телефона");
+    const missing = await t.admin("GET", `/tenants/${shop.slug}/imports/00000000-0000-4000-8000-000000000000`);
+    expect(missing.status).toBe(404);
+    const noAuth = await t.fetch(`/admin/v1/tenants/${shop.slug}/imports`, { method: "POST", body: "a" });
+    expect(noAuth.status).toBe(401);
+  }, 60_000);
+});
+
+async function exportedLines(path: string): Promise<string[]> {
+  const r = await t.fetch(`/admin/v1${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(r.status).toBe(200);
+  expect(r.headers.get("content-type")).toContain("text/csv");
+  return String(r.body).replace(/^\ufeff/, "").trim().split("\r\n");
+}
+
+describe("export and erasure", () => {
+  test("export holds every customer; erasure hides a customer from search, the POS and export while ledger totals stay", async () => {
+    const shop = await t.createTenant();
+    await importFile(shop, "phone,name,card,birthday,balance\n" + Array.from({ length: 2500 }, (_, i) => `8902${String(i).padStart(7, "0")},Имя ${i},K${i},,${i + 1}`).join("\n"));
+    const created = await t.pos(shop.apiToken, "POST", "/counterparty", { name: "Анна Стирающаяся", phone: "+7 999 000-11-22", discountCardNumber: "ERASE-1", statusCheck: "IGNORE" });
+    const id = created.body.id as string;
+    expect((await t.admin("POST", `/tenants/${shop.slug}/customers/${id}/adjustments`, { points: 120, reason: "подарок" })).status).toBe(201);
+
+    const all = await exportedLines(`/tenants/${shop.slug}/customers.csv`);
+    expect(all.length).toBe(1 + 2501);
+    expect(all.some((l) => l.includes(id) && l.includes("+79990001122") && l.includes("Анна Стирающаяся"))).toBe(true);
+    const before = await totals(shop.id);
+    const ledgerBefore = await exportedLines(`/tenants/${shop.slug}/ledger.csv`);
+
+    const erased = await t.admin("DELETE", `/tenants/${shop.slug}/customers/${id}/personal-data`);
+    expect(erased.status).toBe(204);
+    for (const s of ["+79990001122", "89990001122", "Анна", "ERASE-1"]) {
+      expect((await t.admin("GET", `/tenants/${shop.slug}/customers?search=${encodeURIComponent(s)}`)).body.rows).toEqual([]);
+      expect((await t.pos(shop.apiToken, "GET", `/counterparty?search=${encodeURIComponent(s)}`)).body.rows ?? []).toEqual([]);
+    }
+    const after = await exportedLines(`/tenants/${shop.slug}/customers.csv`);
+    expect(after.length).toBe(1 + 2500);
+    expect(after.some((l) => l.includes(id))).toBe(false);
+    expect(await totals(shop.id)).toEqual(before);
+    expect(await exportedLines(`/tenants/${shop.slug}/ledger.csv`)).toEqual(ledgerBefore);
+    const card = await t.admin("GET", `/tenants/${shop.slug}/customers/${id}`);
+    expect(card.body).toMatchObject({ name: null, phone: null, discountCardNumber: null, qrToken: null, balance: 120 });
+    // Nothing to fill back in, and no more hand adjustments.
+    expect((await t.admin("PATCH", `/tenants/${shop.slug}/customers/${id}`, { name: "Снова" })).status).toBe(409);
+    expect((await t.admin("POST", `/tenants/${shop.slug}/customers/${id}/adjustments`, { points: 5, reason: "x" })).status).toBe(409);
+    // The phone is free for a new registration.
+    const again = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79990001122", statusCheck: "IGNORE" });
+    expect(again.body.id).not.toBe(id);
+    expect((await t.admin("DELETE", `/tenants/${shop.slug}/customers/00000000-0000-4000-8000-000000000000/personal-data`)).status).toBe(404);
+  }, 60_000);
+});
+
+describe("profile corrections", () => {
+  test("phone in any notation, name, birthday; a phone of another customer is a conflict; bad dates are refused", async () => {
+    const shop = await t.createTenant();
+    const a = (await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79050000001", statusCheck: "IGNORE" })).body.id;
+    await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79050000002", statusCheck: "IGNORE" });
+    const ok = await t.admin("PATCH", `/tenants/${shop.slug}/customers/${a}`, { phone: "8 (905) 000-00-09", name: "  Ольга  Ким ", birthDate: "1991-05-06" });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ phone: "+79050000009", name: "Ольга Ким", birthDate: "1991-05-06" });
+    const taken = await t.admin("PATCH", `/tenants/${shop.slug}/customers/${a}`, { phone: "+79050000002" });
+    expect(taken.status).toBe(409);
+    expect(taken.body.errors[0].parameter).toBe("phone");
+    for (const birthDate of ["1991-02-30", "06.05.1991", "2999-01-01"]) {
+      expect((await t.admin("PATCH", `/tenants/${shop.slug}/customers/${a}`, { birthDate })).status).toBe(400);
+    }
+    expect((await t.admin("PATCH", `/tenants/${shop.slug}/customers/${a}`, { phone: "не номер" })).status).toBe(400);
+    expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${a}`)).body.phone).toBe("+79050000009");
+  });
+});
+
+describe("overview figures", () => {
+  test("members' share, sums, points, new and returning customers per day, top customers", async () => {
+    const shop = await t.createTenant();
+    const anna = (await t.pos(shop.apiToken, "POST", "/counterparty", { name: "Анна", phone: "+79060000001", statusCheck: "IGNORE" })).body.id;
+    const post = async (body: unknown) => {
+      const r = await t.pos(shop.apiToken, "POST", "/retaildemand", body);
+      expect(r.status).toBe(201);
+      return r.body.id as string;
+    };
+    const ids = [
+      await post(sale({ customerId: anna, lines: [{ id: "p", price: 1000, quantity: 1 }], cash: 1000, moment: "2026-11-10 10:00:00" }).body),
+      await post(sale({ customerId: anna, lines: [{ id: "p", price: 500, quantity: 1 }], cash: 500, moment: "2026-11-11 10:00:00" }).body),
+      await post(sale({ lines: [{ id: "p", price: 300, quantity: 1 }], cash: 300, moment: "2026-11-11 11:00:00" }).body),
+    ];
+    for (const id of ids) {
+      await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${id}`)[0]?.state === "settled");
+    }
+    const r = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-10&to=2026-11-11`);
+    expect(r.status).toBe(200);
+    expect(r.body.totals).toMatchObject({
+      receipts: 3, memberReceipts: 2, memberKopecks: 150_000, allKopecks: 180_000, memberShare: 66.7,
+      newCustomers: 1, returningCustomers: 1, memberAverageKopecks: 75_000,
+    });
+    expect(r.body.days.map((d: any) => [d.day, d.receipts, d.newCustomers, d.returningCustomers])).toEqual([
+      ["2026-11-10", 1, 1, 0],
+      ["2026-11-11", 2, 0, 1],
+    ]);
+    expect(r.body.top).toEqual([expect.objectContaining({ id: anna, name: "Анна", receipts: 2, kopecks: 150_000 })]);
+    // Points are counted by when they were posted (today), so a period of today shows them.
+    const today = await t.admin("GET", `/tenants/${shop.slug}/stats`);
+    expect(today.body.days).toHaveLength(30);
+    expect(today.body.totals.pointsEarned).toBe(75); // 5% of 1000 + 500 roubles
+    expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-12&to=2026-11-01`)).status).toBe(400);
+    expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=2020-01-01&to=2026-11-01`)).status).toBe(400);
+    expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=вчера`)).status).toBe(400);
+  }, 60_000);
+});
