@@ -113,11 +113,12 @@ describe("GET /metrics", () => {
     await waitFor("both sales settled and their messages sent", async () => {
       const [r] = await t.db.sql<{ settled: number }[]>`
         select count(*)::int as settled from document where tenant_id = ${shop.id} and state = 'settled'`;
-      return r!.settled === 2 && sms.to(phone).length === 2;
+      // Two points messages, after the card link every new customer gets by SMS.
+      return r!.settled === 2 && sms.to(phone).length === 3;
     });
     const m = await waitFor("the shared counters to catch up", async () => {
       const s = await scrape();
-      return s.pick("loyalty_messages_total", { channel: "sms", outcome: "sent" })[0]?.value === 2 ? s : null;
+      return s.pick("loyalty_messages_total", { channel: "sms", outcome: "sent" })[0]?.value === 3 ? s : null;
     });
 
     // Every family we name is exported, with its type.
@@ -157,7 +158,7 @@ describe("GET /metrics", () => {
     expect(m.one("loyalty_ledger_points_total", { kind: "accrual" })).toBe(50);
 
     // Messages and the SMS.ru balance the workers read.
-    expect(m.one("loyalty_messages_total", { channel: "sms", outcome: "sent" })).toBe(2);
+    expect(m.one("loyalty_messages_total", { channel: "sms", outcome: "sent" })).toBe(3); // card link + two points messages
     expect(m.one("loyalty_sms_balance_rubles", { provider: "smsru" })).toBe(1234.5);
     expect(m.one("loyalty_sms_balance_age_seconds", { provider: "smsru" })).toBeGreaterThanOrEqual(0);
 

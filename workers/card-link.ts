@@ -8,9 +8,15 @@ import type { Sql } from "../src/db/client.ts";
 import { log } from "../src/log.ts";
 import type { Senders } from "../src/notify/types.ts";
 import type { CardMessageJob, NotificationJob } from "../src/queue/queues.ts";
-import { asSendError, isLastAttempt, type NotificationOutcome, record, sentOn } from "./notifications.ts";
+import type { SharedMetrics } from "../src/metrics/shared.ts";
+import { asSendError, isLastAttempt, type NotificationOutcome, type Recorded, record, sentOn } from "./notifications.ts";
 
-export function cardLinkProcessor(sql: Sql, senders: Senders, publicUrl: string) {
+export function cardLinkProcessor(sql: Sql, senders: Senders, publicUrl: string, metrics?: SharedMetrics) {
+  // Written and counted like every other message (messages by channel and outcome).
+  const note = async (r: Recorded): Promise<void> => {
+    await record(sql, r);
+    metrics?.message(r.channel, r.status);
+  };
   return async (job: Job<NotificationJob>, data: CardMessageJob): Promise<NotificationOutcome> => {
     const { tenantId, customerId } = data;
     const already = await sentOn(sql, tenantId, "card", customerId);
@@ -24,21 +30,21 @@ export function cardLinkProcessor(sql: Sql, senders: Senders, publicUrl: string)
     if (!senders.sms || !c.phone || c.sms_failed_at) {
       const reason = !c.phone ? "no phone" : c.sms_failed_at ? "SMS stopped after a permanent failure" : "SMS is not configured";
       await senders.log.send({ purpose: "card", tenantId, customerId, phone: c.phone, reason, text: "" });
-      await record(sql, { ...base, channel: "log", status: "sent" });
+      await note({ ...base, channel: "log", status: "sent" });
       return { status: "sent", channel: "log", reason };
     }
     const text = cardMessageText(c.template, { shop: c.shop, url: cardUrl(publicUrl, c.qr_token) });
     try {
       const d = await senders.sms.send(c.phone, text);
-      await record(sql, { ...base, channel: "sms", status: "sent", providerId: d.providerId });
+      await note({ ...base, channel: "sms", status: "sent", providerId: d.providerId });
       return { status: "sent", channel: "sms" };
     } catch (err) {
       const e = asSendError(err, "sms");
       if (e.retryable) {
-        if (isLastAttempt(job)) await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+        if (isLastAttempt(job)) await note({ ...base, channel: "sms", status: "failed", error: e.message });
         throw e;
       }
-      await record(sql, { ...base, channel: "sms", status: "failed", error: e.message });
+      await note({ ...base, channel: "sms", status: "failed", error: e.message });
       log.warn("card link not sent: permanent failure", { tenantId, customerId, kind: e.kind, err: e.message });
       throw new UnrecoverableError(`card link SMS not sent (${e.kind}): ${e.message}`);
     }

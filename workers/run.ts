@@ -213,7 +213,7 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     google: n.wallet?.google ? new GoogleWallet(n.wallet.google, publicUrl) : null,
     publicUrl,
   };
-  const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl), wallet: walletUpdateProcessor(sql, walletUpdaters) };
+  const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl, queues.metrics), wallet: walletUpdateProcessor(sql, walletUpdaters) };
   const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs, queues.metrics)), {
     connection,
     prefix: queuePrefix(queues.base, QueueName.notifications),

@@ -117,16 +117,30 @@ function joined(...texts: (string | null | undefined)[]): string | null {
   return parts.length > 0 ? parts.join(". ") : null;
 }
 
+/**
+ * Takes the customer's row lock before anything else touches the customer. A ledger insert
+ * holds a key-share lock on the customer (its foreign key); taking the row lock only later
+ * (lots, levels) made two settlements of one customer's sales wait for each other forever.
+ * Lock order in settlement: the document, then the customer.
+ */
+async function lockCustomer(tx: Tx, tenantId: string, customerId: string): Promise<{ balance: number }> {
+  const [row] = await tx<{ balance: number }[]>`
+    select balance from customer where tenant_id = ${tenantId} and id = ${customerId} for update`;
+  return row!;
+}
+
 async function settleSale(tx: Tx, tenantId: string, doc: SettlingRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
+  if (customerId) await lockCustomer(tx, tenantId, customerId);
   // A customer unknown at intake may have been created since (the POS registers them
   // after the receipt): match again by the agent's card or phone.
   if (!customerId && doc.match_status === "unmatched" && doc.body?.agent) {
     const found = await resolveCustomer(tx, tenantId, customerRef(doc.body.agent));
     if (found) {
       customerId = found.id;
+      const { balance } = await lockCustomer(tx, tenantId, customerId);
       // The same rule as at intake: spent up to what the customer has; the rest is held.
-      const posted = Math.min(doc.points_spent_reported, Math.max(found.balance, 0));
+      const posted = Math.min(doc.points_spent_reported, Math.max(balance, 0));
       const held = doc.points_spent_reported - posted;
       await tx`update document set customer_id = ${customerId}, match_status = 'matched',
                  points_spent = ${posted}, held_spend_points = ${held},
@@ -238,6 +252,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
   }
   let message: PointsMessage | null = null;
   let overReturn: string | null = null;
+  if (sale.customer_id) await lockCustomer(tx, tenantId, sale.customer_id);
   if (sale.customer_id) {
     // Points follow the full-price value of the goods that took part in the program (goods
     // paid entirely with points count too); a sale of only excluded goods falls back to
