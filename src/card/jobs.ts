@@ -1,22 +1,29 @@
 // Jobs of the customer's card on the notifications queue: the card link after
 // registration, and Wallet refreshes after a balance change.
 import type { Sql } from "../db/client.ts";
-import { errorFields, log } from "../log.ts";
+import { errorFields } from "../log.ts";
+import { throttledLog } from "../log-throttle.ts";
 import { jobId, NotificationPriority, type Queues } from "../queue/queues.ts";
 
 /** How long a Wallet refresh waits for more changes of the same balance. */
 export const WALLET_COALESCE_MS = 1000;
 
-/**
- * The card link by SMS, once per customer (deterministic job id). Best effort, bounded in
- * time: a registration at the till never waits on Redis, nor fails because of it.
- */
+/** During a Redis outage every registration would log the same failure: once per cause per 10 s. */
+const outageLog = throttledLog("warn", 10_000);
+
+/** The card link by SMS, once per customer (deterministic job id). Best effort: never fails the registration. */
 export async function queueCardLink(queues: Queues | undefined, tenantId: string, customerId: string): Promise<void> {
   if (!queues) return;
   try {
-    await queues.enqueueCardMessage({ tenantId, customerId });
+    await queues.addWithinRequest(() =>
+      queues.notifications.add(
+        "card",
+        { type: "card", tenantId, customerId },
+        { jobId: jobId.cardMessage(customerId), priority: NotificationPriority.points },
+      ),
+    );
   } catch (e) {
-    log.warn("card link not queued", { tenantId, customerId, ...errorFields(e) });
+    outageLog("card link not queued", { tenantId, customerId, ...errorFields(e) });
   }
 }
 
@@ -57,8 +64,8 @@ export async function queueWalletUpdateIfPass(sql: Sql, queues: Queues | undefin
   const [row] = await sql`select 1 from wallet_pass where tenant_id = ${tenantId} and customer_id = ${customerId}`;
   if (!row) return;
   try {
-    await queueWalletUpdate(queues, tenantId, customerId);
+    await queues.addWithinRequest(() => queueWalletUpdate(queues, tenantId, customerId));
   } catch (e) {
-    log.warn("wallet update not queued", { tenantId, customerId, ...errorFields(e) });
+    outageLog("wallet update not queued", { tenantId, customerId, ...errorFields(e) });
   }
 }

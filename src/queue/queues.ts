@@ -169,8 +169,6 @@ export function producerConnection(target: string, commandTimeoutMs = 2000): Red
   return redisClient(target, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: commandTimeoutMs });
 }
 
-/** One line per cause every 10 s, however many sales meet the same outage. */
-const outageLog = throttledLog("warn", 10_000);
 
 const REDIS_SLOW = "Redis did not answer in time";
 const REDIS_RETRY_AFTER_MS = 2000;
@@ -187,6 +185,8 @@ export class Queues {
   private readonly connection: RedisClient;
 
   private readonly addTimeoutMs: number;
+  /** One line per cause every 10 s, however many sales meet the same outage (per connection). */
+  private readonly outageLog = throttledLog("warn", 10_000);
   /** How long an operator's view waits for Redis. */
   readonly commandTimeoutMs: number;
 
@@ -198,7 +198,7 @@ export class Queues {
     this.addTimeoutMs = opts.addTimeoutMs ?? 500;
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
     this.connection = producerConnection(redisUrl, this.commandTimeoutMs);
-    this.connection.on("error", throttledErrors(outageLog, "queues: Redis error"));
+    this.connection.on("error", throttledErrors(this.outageLog, "queues: Redis error"));
     this.connection.on("ready", () => (this.skipRedisUntil = 0)); // reconnected: try at once
     this.settlement = new Queue<SettlementJob>(QueueName.settlement, {
       connection: this.connection,
@@ -225,7 +225,7 @@ export class Queues {
       prefix: queuePrefix(base, QueueName.imports),
       defaultJobOptions: importJobOptions,
     });
-    for (const q of [this.settlement, this.notifications, this.moysklad, this.rules, this.imports]) q.on("error", throttledErrors(outageLog, `queue ${q.name}: Redis error`));
+    for (const q of [this.settlement, this.notifications, this.moysklad, this.rules, this.imports]) q.on("error", throttledErrors(this.outageLog, `queue ${q.name}: Redis error`));
     this.metrics = new SharedMetrics(this.connection, base);
   }
 
@@ -244,10 +244,28 @@ export class Queues {
    */
   private skipRedisUntil = 0;
 
+  /**
+   * An add made inside a request (a customer's card link, a Wallet refresh): bounded by
+   * the add timeout, and not tried at all while Redis is known to be away — a request
+   * never waits on Redis longer than that. Throws when nothing was queued.
+   */
+  async addWithinRequest<T>(add: () => Promise<T>): Promise<T> {
+    if (Date.now() < this.skipRedisUntil) throw new Error("Redis is not answering; not tried");
+    try {
+      return await within(this.addTimeoutMs, add(), REDIS_SLOW);
+    } catch (e) {
+      this.skipRedisUntil = Date.now() + REDIS_RETRY_AFTER_MS;
+      throw e;
+    }
+  }
+
   /** True when queued; false when Redis is away (the document stays for the sweeper). */
   async enqueueSettlement(jobs: SettlementJob[]): Promise<boolean> {
     if (jobs.length === 0) return true;
-    if (Date.now() < this.skipRedisUntil) return false;
+    if (Date.now() < this.skipRedisUntil) {
+      this.outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, err: "Redis did not answer moments ago" });
+      return false;
+    }
     try {
       await within(
         this.addTimeoutMs,
@@ -259,7 +277,7 @@ export class Queues {
       return true;
     } catch (e) {
       this.skipRedisUntil = Date.now() + REDIS_RETRY_AFTER_MS;
-      outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
+      this.outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
       return false;
     }
   }
@@ -276,15 +294,6 @@ export class Queues {
     await within(
       this.addTimeoutMs * 2,
       this.notifications.add("code", { ...job, type: "code" }, { jobId: jobId.codeMessage(job.codeId), priority: NotificationPriority.code }),
-      REDIS_SLOW,
-    );
-  }
-
-  /** Queues the customer's card link (once per customer); throws when Redis does not answer in time. */
-  async enqueueCardMessage(job: Omit<CardMessageJob, "type">): Promise<void> {
-    await within(
-      this.addTimeoutMs,
-      this.notifications.add("card", { ...job, type: "card" }, { jobId: jobId.cardMessage(job.customerId), priority: NotificationPriority.points }),
       REDIS_SLOW,
     );
   }
