@@ -1,5 +1,7 @@
-// The Bun entry: `bun run start` (API and workers in one process) and `bun run api`
-// (API only; run workers apart with `bun run worker`). Everything runtime-specific lives here.
+// The entry on Bun and Deno: `bun run start` / `deno task start` (API and workers in one
+// process) and `bun run api` / `deno task api` (API only; run workers apart with
+// `bun run worker` / `deno task worker`). Listening is the one runtime-specific step
+// (src/runtime/serve.ts).
 import { startWorkers, workerOptions } from "../workers/run.ts";
 import { createApp } from "./app.ts";
 import { connectDatabase, provideAdminToken, provideDatabase, provideRedis, StartupError } from "./boot.ts";
@@ -8,6 +10,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
 import { TenantDirectory } from "./loyalty/tenants.ts";
 import { Queues } from "./queue/queues.ts";
+import { serve } from "./runtime/serve.ts";
 
 async function main(): Promise<void> {
   const withWorkers = !process.argv.includes("--api");
@@ -32,16 +35,17 @@ async function main(): Promise<void> {
     readiness: { redis: () => queues.ping() },
   };
   const app = createApp(deps);
-  const server = Bun.serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
+  const server = serve({ port: config.port, hostname: process.env.HOST ?? "0.0.0.0", fetch: app.fetch });
   const workers = withWorkers
     ? startWorkers(workerSql!, queues, workerOptions(config, redis.url))
     : null;
   log.info("API listening", {
+    runtime: server.runtime,
     url: `http://localhost:${server.port}`,
     swagger: `http://localhost:${server.port}/swagger`,
     queues: `http://localhost:${server.port}/admin/queues`,
     database: db.embedded ? "embedded" : "DATABASE_URL",
-    redis: redis.local ? redis.url : "REDIS_URL",
+    redis: redis.local ? redis.url : config.redisClusterNodes ? "REDIS_CLUSTER_NODES" : "REDIS_URL",
     workers: withWorkers ? config.workerConcurrency : 0,
   });
   if (!config.adminToken) {

@@ -1,8 +1,16 @@
 // Real processes for tests that must see the service as an operator does.
 import { type ChildProcess, spawn } from "node:child_process";
+import { sleep } from "./runtime.ts";
 export { freePort } from "../../src/runtime/ports.ts";
 
-export const BUN = process.execPath; // the bun running the tests
+/** The runtime running the tests (bun or deno): processes the tests start use it too. */
+export const RUNTIME = process.execPath;
+const isDeno = typeof Bun === "undefined";
+
+/** ["src/main.ts", "--api"] → what RUNTIME needs to run that script with those arguments. */
+export function runtimeArgs(args: string[]): string[] {
+  return isDeno ? ["run", "-A", ...args] : args;
+}
 
 export interface Spawned {
   child: ChildProcess;
@@ -11,7 +19,7 @@ export interface Spawned {
 }
 
 export function spawnService(args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(BUN, args, { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(RUNTIME, runtimeArgs(args), { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -29,7 +37,7 @@ export async function waitForHttp(url: string, timeoutMs = 30_000, proc?: Spawne
       // not up yet
     }
     if (proc && proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output()}`);
-    await Bun.sleep(100);
+    await sleep(100);
   }
   throw new Error(`${url} did not answer in ${timeoutMs} ms\n${proc?.output() ?? ""}`);
 }
