@@ -10,7 +10,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
 import { TenantDirectory } from "./loyalty/tenants.ts";
 import { Queues } from "./queue/queues.ts";
-import { serve } from "./runtime/serve.ts";
+import { onStopSignal, serve } from "./runtime/serve.ts";
 
 async function main(): Promise<void> {
   const withWorkers = !process.argv.includes("--api");
@@ -67,8 +67,7 @@ async function main(): Promise<void> {
     await db.stop();
     process.exit(0);
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  onStopSignal((signal) => void shutdown(signal));
 }
 
 main().catch((e) => {

@@ -11,6 +11,7 @@ export interface Listening {
 
 declare const Deno:
   | {
+      addSignalListener(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
       serve(
         opts: { port: number; hostname?: string; onListen?: (a: { port: number }) => void },
         handler: Fetch,
@@ -32,3 +33,14 @@ export function serve(opts: { port: number; hostname: string; fetch: Fetch }): L
 
 export const runtimeName = (): "bun" | "deno" | "node" =>
   typeof Bun !== "undefined" ? "bun" : typeof Deno !== "undefined" ? "deno" : "node";
+
+/**
+ * Runs `handler` on SIGTERM / SIGINT. Deno's node:process does not deliver these to
+ * process.on listeners (the process just ends), so Deno gets its own signal listener.
+ */
+export function onStopSignal(handler: (signal: "SIGTERM" | "SIGINT") => void): void {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    if (typeof Bun === "undefined" && typeof Deno !== "undefined") Deno.addSignalListener(signal, () => handler(signal));
+    else process.on(signal, () => handler(signal));
+  }
+}

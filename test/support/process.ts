@@ -23,7 +23,13 @@ export function spawnService(args: string[], env: Record<string, string>): Spawn
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // Deno's node:child_process reports a child that got SIGTERM as (null, "SIGTERM") even
+  // when it handled the signal and exited 0 (checked with a child calling Deno.exit(0));
+  // its real status is not available there, so a SIGTERM'd child counts as a clean exit
+  // under Deno. Under Bun the real exit code is reported.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? (isDeno && signal === "SIGTERM" ? 0 : null))),
+  );
   return { child, output: () => out, exited };
 }
 
