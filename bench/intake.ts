@@ -44,7 +44,7 @@ import { createSql, type Sql } from "../src/db/client.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { buildSaleTemplates, type LoadOutcome, sampleSaleCustomers, sendSales, writeTemplateFile } from "./intake-sales.ts";
 import { createBenchTenant, generateCustomers, recreateDatabase } from "./seed.ts";
-import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
+import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, serviceCommand, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
 
 const env = process.env;
 const num = (name: string, def: number) => {
@@ -412,7 +412,7 @@ async function main() {
     const common = { DATABASE_URL: cfg.databaseUrl, REDIS_URL: cfg.redisUrl, QUEUE_PREFIX: queuePrefix, LOG_LEVEL: "warn" };
     const profileDir = join(resultsDir, `intake-${stamp}-profile`);
     const profileFlags = cfg.profile ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=250"] : [];
-    const api = start("api", [process.execPath, ...profileFlags, "src/main.ts", "--api"],
+    const api = start("api", serviceCommand("src/main.ts", ["--api"], profileFlags),
       { ...common, DB_POOL_SIZE: String(cfg.poolSize), PORT: String(apiPort), HOST: "127.0.0.1", ADMIN_TOKEN: "bench-" + crypto.randomUUID() }, apiLog);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     await waitHealthy("API", api, apiUrl + "/health", apiLog);
@@ -433,7 +433,7 @@ async function main() {
       for (let i = 0; i < processes; i++) {
         const log = join(resultsDir, `intake-${stamp}-worker-${workerLogs.length + 1}.log`);
         workerLogs.push(log);
-        workers.push(start(`worker ${workerLogs.length}`, [process.execPath, ...profileFlags, "workers/main.ts"], { ...common, WORKER_CONCURRENCY: String(concurrency) }, log));
+        workers.push(start(`worker ${workerLogs.length}`, serviceCommand("workers/main.ts", [], profileFlags), { ...common, WORKER_CONCURRENCY: String(concurrency) }, log));
       }
     };
     const stopWorkers = async () => {

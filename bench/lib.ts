@@ -2,7 +2,7 @@
 // (Linux; zeros elsewhere), and which code was measured.
 import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 
 export { freePort } from "../src/runtime/ports.ts";
 
@@ -97,3 +97,15 @@ export const uuid = (r: Rand) =>
     const v = Math.floor(r() * 16);
     return (c === "x" ? v : (v & 3) | 8).toString(16);
   });
+
+/**
+ * The command that runs one of our scripts under the runtime being measured:
+ * BENCH_RUNTIME=deno → node_modules/.bin/deno run -A <script>; otherwise this Bun.
+ * The benchmark itself (seeding, load, accounting) always runs on Bun.
+ */
+export function serviceCommand(script: string, args: string[] = [], bunFlags: string[] = []): string[] {
+  if (process.env.BENCH_RUNTIME === "deno") return [join(ROOT, "node_modules/.bin/deno"), "run", "-A", script, ...args];
+  return [process.execPath, ...bunFlags, script, ...args];
+}
+
+export const benchRuntime = (): string => (process.env.BENCH_RUNTIME === "deno" ? "deno" : "bun");

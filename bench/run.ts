@@ -13,7 +13,7 @@
 //
 // Environment (all optional):
 //   BENCH_DATABASE_URL  postgres://postgres@127.0.0.1:5432/loyalty_bench — the database in it is DROPPED
-//   BENCH_SECONDS 10, BENCH_WARMUP_SECONDS 3, BENCH_CONNECTIONS 64, BENCH_CUSTOMERS 1000000,
+//   BENCH_RUNTIME bun (or deno: the API runs under node_modules/.bin/deno), BENCH_SECONDS 10, BENCH_WARMUP_SECONDS 3, BENCH_CONNECTIONS 64, BENCH_CUSTOMERS 1000000,
 //   BENCH_SAMPLE 20000 (distinct customers the requests name), BENCH_TARGETS reference,recalc,search,
 //   BENCH_ROUNDS 1 (rounds of all targets; the table shows medians, ratios per round),
 //   BENCH_CHECK_EVERY 50 (the generator checks every Nth 2xx body; 0: no per-response work, statuses ≥ 400 still counted),
@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { createSql } from "../src/db/client.ts";
-import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
+import { cpus, freePort, gitDescribe, machineMs, type Proc, processCpuMs, ROOT, benchRuntime, serviceCommand, spawnLogged, stopProcess, waitHealthy } from "./lib.ts";
 import { rotateApiKey } from "../src/loyalty/tenants.ts";
 import { type BenchRequest, buildTargets, checkAnswer, sampleCustomers, type Target, writeRequestFile } from "./requests.ts";
 import { createBenchTenant, DEFAULT_BENCH_URL, generateCustomers, type GenerateTimings, recreateDatabase } from "./seed.ts";
@@ -279,12 +279,12 @@ async function main() {
     // With BENCH_PROFILE=1 the API writes a CPU profile (markdown) when it is stopped.
     const profileDir = join(resultsDir, `${stamp}-api-profile`);
     const profileFlags = cfg.profile ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=250"] : [];
-    const api = start("api", [process.execPath, ...profileFlags, "src/main.ts", "--api"], { ...common, PORT: String(apiPort), ADMIN_TOKEN: adminToken }, apiLog);
+    const api = start("api", serviceCommand("src/main.ts", ["--api"], profileFlags), { ...common, PORT: String(apiPort), ADMIN_TOKEN: adminToken }, apiLog);
     const ref = start("reference", [process.execPath, "bench/reference.ts"], { ...common, PORT: String(refPort), BENCH_TENANT_ID: tenantId }, refLog);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const refUrl = `http://127.0.0.1:${refPort}`;
     await Promise.all([waitHealthy("API", api, apiUrl + "/health", apiLog), waitHealthy("reference", ref, refUrl + "/health", refLog)]);
-    console.log(`API pid ${api.pid} on ${apiPort}, reference pid ${ref.pid} on ${refPort}; pool ${cfg.poolSize}, ${cfg.connections} connections, ${cfg.generator}`);
+    console.log(`API (${benchRuntime()}) pid ${api.pid} on ${apiPort}, reference pid ${ref.pid} on ${refPort}; pool ${cfg.poolSize}, ${cfg.connections} connections, ${cfg.generator}`);
 
     const endpoint = (t: Target) => (t.name === "reference" ? { base: refUrl, server: ref } : { base: apiUrl, server: api });
     const preflights = new Map<string, Preflight>();
@@ -368,6 +368,7 @@ async function main() {
           at: new Date().toISOString(),
           commit: gitDescribe(),
           bun: Bun.version,
+          apiRuntime: benchRuntime(),
           cpus,
           config: { ...cfg, databaseUrl: cfg.databaseUrl.replace(/\/\/[^@/]*@/, "//") },
           generation,

@@ -1,5 +1,7 @@
-// The Bun entry: `bun run start` (API and workers in one process) and `bun run api`
-// (API only; run workers apart with `bun run worker`). Everything runtime-specific lives here.
+// The entry on Bun and Deno: `bun run start` / `deno task start` (API and workers in one
+// process) and `bun run api` / `deno task api` (API only; run workers apart with
+// `bun run worker` / `deno task worker`). Listening is the one runtime-specific step
+// (src/runtime/serve.ts).
 import { startWorkers, workerOptions } from "../workers/run.ts";
 import { createApp } from "./app.ts";
 import { withClientAddress } from "./request-guard.ts";
@@ -9,6 +11,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorFields, log, setLogLevel } from "./log.ts";
 import { TenantDirectory } from "./loyalty/tenants.ts";
 import { Queues } from "./queue/queues.ts";
+import { onStopSignal, serve } from "./runtime/serve.ts";
 
 /**
  * Bun's own ceiling on a body. Past it Bun answers 413 with an empty body before our code
@@ -17,7 +20,7 @@ import { Queues } from "./queue/queues.ts";
  * errors[]. Bodies are streamed, so the ceiling costs no memory; it is set high so that
  * nearly every oversized request gets the explained answer.
  */
-const BUN_BODY_CEILING = 1024 * 1024 * 1024;
+const RUNTIME_BODY_CEILING = 1024 * 1024 * 1024;
 
 async function main(): Promise<void> {
   const withWorkers = !process.argv.includes("--api");
@@ -57,21 +60,22 @@ async function main(): Promise<void> {
     readiness: { redis: () => queues.ping() },
   };
   const app = createApp(deps);
-  const server = Bun.serve({
+  const server = serve({
     port: config.port,
     hostname: process.env.HOST ?? "0.0.0.0",
-    maxRequestBodySize: BUN_BODY_CEILING,
-    fetch: (request, server) => app.fetch(withClientAddress(request, server.requestIP(request)?.address)),
+    maxBodyBytes: RUNTIME_BODY_CEILING,
+    fetch: (request, clientAddress) => app.fetch(withClientAddress(request, clientAddress)),
   });
   const workers = withWorkers
     ? startWorkers(workerSql!, queues, workerOptions(config, redis.url))
     : null;
   log.info("API listening", {
+    runtime: server.runtime,
     url: `http://localhost:${server.port}`,
     swagger: `http://localhost:${server.port}/swagger`,
     queues: `http://localhost:${server.port}/admin/queues`,
     database: db.embedded ? "embedded" : "DATABASE_URL",
-    redis: redis.local ? redis.url : "REDIS_URL",
+    redis: redis.local ? redis.url : config.redisClusterNodes ? "REDIS_CLUSTER_NODES" : "REDIS_URL",
     workers: withWorkers ? config.workerConcurrency : 0,
   });
   announceAdminToken(admin, process.stdout);
@@ -90,8 +94,7 @@ async function main(): Promise<void> {
     await db.stop();
     process.exit(0);
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  onStopSignal((signal) => void shutdown(signal));
 }
 
 main().catch((e) => {

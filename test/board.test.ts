@@ -1,6 +1,6 @@
 // Bull Board at /admin/queues: who gets in, what it lists, that operators can retry, and
 // that a real browser renders it from the real server process.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,6 +1,6 @@
 // The admin API under the cabinet: imports through the real queue and worker, exports,
 // erasure, profile corrections and the overview figures.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import iconv from "iconv-lite";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
 import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";

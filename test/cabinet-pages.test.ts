@@ -2,7 +2,7 @@
 // overview with its charts, finding a customer by phone, adjusting points, importing a
 // file while the bar moves to 100 %, erasing a customer; plus documents and certificates.
 // Screenshots go to test-artifacts/screenshots/cabinet-*.png.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import type { Browser } from "playwright-core";
 import { browserAvailable, launchBrowser, watchedPage, type Watched } from "./support/browser.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";

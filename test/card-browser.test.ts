@@ -2,7 +2,8 @@
 // (API and workers), the SMS stand-in, Debian's chromium at 360 px. The card's QR code is
 // decoded from the rendered page and searched at the POS API; a friend registers through
 // the invite link, buys, and both get their referral points.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { sleep } from "./support/runtime.ts";
 import jsQR from "jsqr";
 import type { Browser, Page } from "playwright-core";
 import { PNG } from "pngjs";
@@ -55,7 +56,7 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
       const v = await probe();
       if (v) return v;
       if (api.child.exitCode !== null) throw new Error(`server exited while waiting for ${what}:\n${api.output()}`);
-      await Bun.sleep(100);
+      await sleep(100);
     }
   }
 

@@ -1,7 +1,7 @@
 // The customer's card over HTTP (in process, real Postgres and Redis, no workers: documents
 // are settled by calling the settlement service, so every step is deterministic):
 // card page, token rotation, self-registration steps and their errors, referrals.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { referralKeys } from "../src/card/referrals.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { newCode } from "../src/loyalty/codes.ts";
 import { jobId } from "../src/queue/queues.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 
 let t: TestContext;

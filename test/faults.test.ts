@@ -3,7 +3,8 @@
 // (SIGSTOP), a Redis that lost its data. The POS gets 503 with errors[] in bounded time
 // (elapsed times are printed, not asserted), readiness notices, and once the dependency
 // is back every sale is stored once, every point moved once.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { sleep } from "./support/runtime.ts";
 import { createApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { setLogLevel } from "../src/log.ts";
@@ -286,7 +287,7 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
     });
     try {
       await waitFor("message sent", async () => (await t.db.sql`select 1 from notification where ref = ${s.id} and status = 'sent'`).length === 1);
-      await Bun.sleep(500); // several message sweeps run meanwhile
+      await sleep(500); // several message sweeps run meanwhile
     } finally {
       await sending.close();
     }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { giftCardStatus, parseExpireDate } from "../src/loyalty/giftcards.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";

@@ -3,7 +3,7 @@
 // ceiling) and, where an outside service needs a stand-in (DNS), against the in-process
 // app. Every answer is a 4xx/5xx with the errors[] body and no internals. Recalc latency
 // while hostile requests run is measured and printed, never asserted (bench/ is for speed).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import fc from "fast-check";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, testContext } from "./support/app.ts";

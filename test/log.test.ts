@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { formatLine, log, scrubText, setLogLevel } from "../src/log.ts";
 import { LogSender } from "../src/notify/log-sender.ts";
 import { Queues } from "../src/queue/queues.ts";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import fc from "fast-check";
 import { localTime } from "../src/loyalty/localtime.ts";
 import { runRules } from "../src/loyalty/rules.ts";

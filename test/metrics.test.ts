@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { readFileSync } from "node:fs";
 import { METRIC_NAMES } from "../src/metrics/metrics.ts";
 import { LogSender } from "../src/notify/log-sender.ts";

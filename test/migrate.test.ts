@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, test } from "./support/test.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createSql } from "../src/db/client.ts";
 import { createTestDatabase } from "./support/db.ts";

@@ -2,7 +2,7 @@
 // apps-api and the JSON API: lifecycle calls with their tokens checked, the settings page
 // in headless Chromium, excluded goods by product group, the one-click connection, and the
 // POS served (or told why not) through suspend, resume and uninstall.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { randomUUID } from "node:crypto";
 import { createApp } from "../src/app.ts";
 import { type MoyskladConfig, loadConfig } from "../src/config.ts";

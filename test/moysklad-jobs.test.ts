@@ -1,7 +1,7 @@
 // The МойСклад app's background work on real BullMQ workers: the daily schedules exist once,
 // the catalog refresh after install runs with the install's token, the daily run queues
 // every active install, and the erasure job erases only what is due.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import type { MoyskladConfig } from "../src/config.ts";
 import { TenantDirectory } from "../src/loyalty/tenants.ts";
 import { MoyskladClient } from "../src/moysklad/api-client.ts";

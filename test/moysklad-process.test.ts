@@ -1,7 +1,7 @@
 // The real server process with the МойСклад app configured from the environment: an install
 // from the stand-in is answered, its catalog is read by the process's own worker (queued at
 // install), and the settings page shows it. Also the client's retries and words.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import { loadConfig } from "../src/config.ts";
 import { MoyskladClient, MoyskladError } from "../src/moysklad/api-client.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";

@@ -2,7 +2,7 @@
 // not add up flagged in words, the doubtful part of its points held for an operator. And
 // the protocol is read forward-compatibly: fields and parameters the POS may add tomorrow
 // are ignored on every call.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import fc from "fast-check";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";

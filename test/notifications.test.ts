@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import webpush from "web-push";
@@ -14,6 +14,7 @@ import { type RunningWorkers, startWorkers, type WorkerOptions } from "../worker
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { browserKeys, type FakePushService, type FakeSmsRu, fakePushService, fakeSmsRu } from "./support/fakes.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
+import { serveLoopback, sleep } from "./support/runtime.ts";
 import { sale, waitFor } from "./support/sales.ts";
 
 // Senders on the notifications queue, on the machine's real Postgres and Redis; SMS.ru and
@@ -134,7 +135,7 @@ describe("points messages through the worker", () => {
     await waitFor("SMS sent", async () => (await notificationRows(docId)).some((r) => r.status === "sent"));
     // More deliveries after the message went out.
     for (let i = 0; i < 3; i++) expect((await t.pos(shop.apiToken, "POST", "/retaildemand", s.body)).status).toBe(201);
-    await Bun.sleep(500);
+    await sleep(500);
     const got = smsTo(c.phone);
     expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ method: "POST", apiId: API_ID, msg: "+12 баллов, баланс 183", from: "Loyalty", json: "1" });
@@ -433,9 +434,9 @@ describe("SMS.ru client", () => {
     const wrongPath = new SmsRuClient({ url: `${sms.url}/nowhere`, apiId: API_ID });
     expect(((await wrongPath.send(randomPhone(), "x").catch((e) => e)) as SendError).kind).toBe("config");
 
-    const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+    const closed = serveLoopback(() => new Response());
     const port = closed.port;
-    closed.stop(true);
+    await closed.stop(true);
     const down = new SmsRuClient({ url: `http://127.0.0.1:${port}`, apiId: API_ID, timeoutMs: 1000 });
     const e = (await down.send(randomPhone(), "x").catch((err) => err)) as SendError;
     expect(e.kind).toBe("temporary");

@@ -1,7 +1,8 @@
 // The frame our pages share: static files served by us, HTML escaped, Russian.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import { Notice, Page } from "../src/pages/layout.tsx";
 import { type TestContext, testContext } from "./support/app.ts";
+import { sameEscapes } from "./support/runtime.ts";
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -29,12 +30,14 @@ test("an unknown asset is 404 with the errors[] body, and paths cannot climb out
 });
 
 test("the page frame escapes what it is given and loads only our files", async () => {
-  const html = await Page({ title: "<script>x</script>", brand: "Кофе & <Чай>", nav: [{ href: "/a", label: "<b>" }], children: Notice({ kind: "error", text: "<img src=x>" }) });
+  const html = sameEscapes(
+    await Page({ title: "<script>x</script>", brand: "Кофе & <Чай>", nav: [{ href: "/a", label: "<b>" }], children: Notice({ kind: "error", text: "<img src=x>" }) }),
+  );
   expect(html.startsWith("<!doctype html>")).toBe(true);
   expect(html).toContain('<html lang="ru">');
-  expect(html).toContain("&lt;script&gt;x&lt;/script&gt;");
-  expect(html).toContain("Кофе &amp; &lt;Чай&gt;");
-  expect(html).toContain("&lt;img src=x&gt;");
+  expect(html).toContain("&lt;script>x&lt;/script>");
+  expect(html).toContain("Кофе &amp; &lt;Чай>");
+  expect(html).toContain("&lt;img src=x>");
   expect(html).not.toContain("<img");
   for (const m of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(m[1]!.startsWith("/")).toBe(true);
 });

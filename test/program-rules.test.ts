@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { birthdayDue, birthdayIn } from "../src/loyalty/gifts.ts";
 import { instantInZone, localTime } from "../src/loyalty/localtime.ts";
 import { promotionApplies } from "../src/loyalty/points.ts";

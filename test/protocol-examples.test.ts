@@ -2,7 +2,7 @@
 // prints them (test/fixtures/protocol-examples, copied from its source), answered with the
 // status the documentation gives. Their numbers do not always add up — a real POS can send
 // the same — and a completed sale or return is still stored (and flagged), never refused.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { Elysia } from "elysia";
 import webpush from "web-push";
 import { httpErrors } from "../src/http-errors.ts";

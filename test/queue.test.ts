@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { jobId } from "../src/queue/queues.ts";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, saleReturn, waitFor } from "./support/sales.ts";
+import { sleep } from "./support/runtime.ts";
 
 // The whole path through BullMQ on the machine's real Redis: intake → settlement worker →
 // notification job.
@@ -65,7 +66,7 @@ describe("settlement through the queue", () => {
     await waitFor("settlement", settled(docId));
     // Deliveries after settlement too.
     for (let i = 0; i < 5; i++) await t.pos(shop.apiToken, "POST", "/retaildemand", s.body);
-    await Bun.sleep(300);
+    await sleep(300);
     const entries = await t.db.sql`select kind, points from ledger_entry where document_id = ${docId} order by kind`;
     expect([...entries]).toEqual([{ kind: "spend", points: -10 }]);
     const jobs = await q.queues.notifications.getJobs(["waiting", "prioritized", "active", "completed"]);

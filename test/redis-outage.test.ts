@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { startWorkers } from "../workers/run.ts";
 import { type TestContext, testContext } from "./support/app.ts";

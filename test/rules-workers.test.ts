@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { sleep } from "./support/runtime.ts";
 import { localTime } from "../src/loyalty/localtime.ts";
 import { jobId } from "../src/queue/queues.ts";
 import { type RunningWorkers, startWorkers, type WorkerOptions } from "../workers/run.ts";
@@ -67,7 +68,7 @@ describe("rules on the workers", () => {
       return r!.n === 6;
     });
     // More passes run; nothing is done twice.
-    await Bun.sleep(600);
+    await sleep(600);
     const rows = await t.db.sql<{ kind: string; n: number; keys: number }[]>`
       select kind, count(*)::int as n, count(distinct idempotency_key)::int as keys from ledger_entry
       where tenant_id = ${shop.id} and kind in ('expiry', 'birthday') group by kind order by kind`;

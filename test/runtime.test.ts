@@ -1,7 +1,7 @@
 // The "embedded default": a private Postgres from the npm package and a local Redis.
 // These start real servers; the first Postgres start runs initdb (a few seconds).
 
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "./support/test.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { freePort, spawnService, waitForHttp } from "./support/process.ts";
 

@@ -4,7 +4,8 @@
 // verifies the .pkpass (manifest hashes, PKCS#7 signature with openssl), plays a device
 // against the PassKit web service, and checks that five balance changes in a second make
 // one APNs push per device and one Google patch, with the last balance.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { sleep } from "./support/runtime.ts";
 import { execFileSync } from "node:child_process";
 import { createHash, createPublicKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -311,7 +312,7 @@ describe("updates when the balance changes", () => {
     });
     worker.on("failed", (job, e) => done.push({ failed: e.message }));
     try {
-      while (done.length === 0) await Bun.sleep(50);
+      while (done.length === 0) await sleep(50);
     } finally {
       await worker.close();
       connection.disconnect();

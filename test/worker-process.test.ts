@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { spawnService, type Spawned } from "./support/process.ts";

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from "../src/config.ts";
 import { errorFields, log, setLogLevel } from "../src/log.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { startWorkers, workerOptions } from "./run.ts";
+import { onStopSignal } from "../src/runtime/serve.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -36,8 +37,7 @@ async function main(): Promise<void> {
     log.info("worker stopped");
     process.exit(0);
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  onStopSignal((signal) => void shutdown(signal));
 }
 
 main().catch((e) => {

@@ -70,7 +70,17 @@ async function buildBoard(queues: Queues): Promise<Elysia> {
     // Not read-only: operators retry, promote and clean jobs from here.
     options: { uiConfig: { boardTitle: BOARD_REALM } },
   });
-  return new Elysia({ normalize: false }).use(httpErrors).use(await serverAdapter.registerPlugin()) as unknown as Elysia;
+  return new Elysia({ normalize: false })
+    .use(httpErrors)
+    // Bull Board answers a retry or a promote with status 204 and no body; Elysia then
+    // builds a Response with an empty-string body, which Deno refuses for 204 (a 500
+    // while the job was in fact retried). A null body is right on every runtime.
+    .mapResponse({ as: "global" }, ({ set }) => {
+      if (set.status === 204 || set.status === 205 || set.status === 304) {
+        return new Response(null, { status: set.status, headers: set.headers as HeadersInit });
+      }
+    })
+    .use(await serverAdapter.registerPlugin()) as unknown as Elysia;
 }
 
 export const queueBoard = (deps: AppDeps) => {

@@ -73,7 +73,7 @@ function createRegistry(deps: AppDeps) {
         })
       : Promise.resolve(null));
 
-  const queueJobs = new Gauge({
+  new Gauge({
     name: "loyalty_queue_jobs",
     help: "Jobs per queue and state (waiting counts prioritized jobs too)",
     labelNames: ["queue", "state"] as const,
@@ -91,7 +91,7 @@ function createRegistry(deps: AppDeps) {
       }
     },
   });
-  const oldestWaiting = new Gauge({
+  new Gauge({
     name: "loyalty_queue_oldest_waiting_seconds",
     help: "Age of the oldest job waiting in each queue (0 when none waits)",
     labelNames: ["queue"] as const,
@@ -105,7 +105,7 @@ function createRegistry(deps: AppDeps) {
       }
     },
   });
-  const unsettledOldest = new Gauge({
+  new Gauge({
     name: "loyalty_unsettled_oldest_seconds",
     help: "How long the oldest stored sale or return has waited for settlement (0 when none)",
     registers,
@@ -122,7 +122,7 @@ function createRegistry(deps: AppDeps) {
       }
     },
   });
-  const pgConnections = new Gauge({
+  new Gauge({
     name: "loyalty_pg_connections",
     help: "Postgres connections of this database by process kind (application_name) and state",
     labelNames: ["application", "state"] as const,
@@ -152,7 +152,7 @@ function createRegistry(deps: AppDeps) {
     },
   });
 
-  const ledgerEntries = new Counter({
+  new Counter({
     name: "loyalty_ledger_entries_total",
     help: "Points ledger entries posted, by kind (whole deployment)",
     labelNames: ["kind"] as const,
@@ -163,7 +163,7 @@ function createRegistry(deps: AppDeps) {
       for (const [kind, n] of s?.ledgerEntries ?? []) this.inc({ kind }, n);
     },
   });
-  const ledgerPoints = new Gauge({
+  new Gauge({
     // A signed sum (spends and clawbacks are negative): a gauge, since a counter may only rise.
     name: "loyalty_ledger_points_total",
     help: "Sum of points moved by ledger entries, by kind (signed; whole deployment)",
@@ -189,7 +189,7 @@ function createRegistry(deps: AppDeps) {
       }
     },
   });
-  const smsBalance = new Gauge({
+  new Gauge({
     name: "loyalty_sms_balance_rubles",
     help: "SMS.ru account balance, roubles (refreshed by the workers; absent until first read)",
     labelNames: ["provider"] as const,
@@ -238,7 +238,6 @@ function createRegistry(deps: AppDeps) {
       };
     },
   } as any);
-  void queueJobs, oldestWaiting, unsettledOldest, pgConnections, ledgerEntries, ledgerPoints, smsBalance;
 
   return {
     registry,

@@ -1,5 +1,6 @@
 // Outside services played by real HTTP servers on loopback, so our real clients (fetch,
 // web-push's encryption and VAPID signing) run against them and every request is recorded.
+import { serveLoopback, sleep } from "./runtime.ts";
 
 export interface SmsRequest {
   method: string;
@@ -41,10 +42,7 @@ let smsSeq = 0;
 export function fakeSmsRu(): FakeSmsRu {
   const requests: SmsRequest[] = [];
   const behaviours = new Map<string, SmsBehaviour>();
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
+  const server = serveLoopback(async (req) => {
       const url = new URL(req.url);
       if (url.pathname === "/my/balance") {
         const form = new URLSearchParams(req.method === "POST" ? await req.text() : url.search);
@@ -74,7 +72,7 @@ export function fakeSmsRu(): FakeSmsRu {
         r.answer = `http ${b.status}`;
         return new Response("<html>502 Bad Gateway</html>", { status: b.status });
       }
-      if (b.kind === "slow") await Bun.sleep(b.delayMs);
+      if (b.kind === "slow") await sleep(b.delayMs);
       if (b.kind === "request-error") {
         r.answer = `request-error ${b.code}`;
         return Response.json({ status: "ERROR", status_code: b.code, status_text: b.text ?? `error ${b.code}` });
@@ -95,7 +93,6 @@ export function fakeSmsRu(): FakeSmsRu {
         sms: { [phone]: { status: "OK", status_code: 100, sms_id: `000000-${String(++smsSeq).padStart(8, "0")}` } },
         balance: 100,
       });
-    },
   });
   const fake: FakeSmsRu = {
     url: `http://127.0.0.1:${server.port}`,
@@ -133,10 +130,7 @@ export function fakePushService(): FakePushService {
   const gone = new Set<string>();
   const failing = new Map<string, { times: number; status: number }>();
   let seq = 0;
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
+  const server = serveLoopback(async (req) => {
       const url = new URL(req.url);
       const body = new Uint8Array(await req.arrayBuffer());
       const headers: Record<string, string> = {};
@@ -152,7 +146,6 @@ export function fakePushService(): FakePushService {
         return new Response("busy", { status: f.status });
       }
       return new Response(null, { status: 201, headers: { location: `${url.origin}/messages/${++seq}` } });
-    },
   });
   const base = `http://127.0.0.1:${server.port}`;
   const pathOf = (endpoint: string) => new URL(endpoint).pathname;

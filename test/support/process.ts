@@ -1,8 +1,16 @@
 // Real processes for tests that must see the service as an operator does.
 import { type ChildProcess, spawn } from "node:child_process";
+import { sleep } from "./runtime.ts";
 export { freePort } from "../../src/runtime/ports.ts";
 
-export const BUN = process.execPath; // the bun running the tests
+/** The runtime running the tests (bun or deno): processes the tests start use it too. */
+export const RUNTIME = process.execPath;
+const isDeno = typeof Bun === "undefined";
+
+/** ["src/main.ts", "--api"] → what RUNTIME needs to run that script with those arguments. */
+export function runtimeArgs(args: string[]): string[] {
+  return isDeno ? ["run", "-A", ...args] : args;
+}
 
 export interface Spawned {
   child: ChildProcess;
@@ -11,11 +19,17 @@ export interface Spawned {
 }
 
 export function spawnService(args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(BUN, args, { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(RUNTIME, runtimeArgs(args), { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // Deno's node:child_process reports a child that got SIGTERM as (null, "SIGTERM") even
+  // when it handled the signal and exited 0 (checked with a child calling Deno.exit(0));
+  // its real status is not available there, so a SIGTERM'd child counts as a clean exit
+  // under Deno. Under Bun the real exit code is reported.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? (isDeno && signal === "SIGTERM" ? 0 : null))),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -29,7 +43,7 @@ export async function waitForHttp(url: string, timeoutMs = 30_000, proc?: Spawne
       // not up yet
     }
     if (proc && proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output()}`);
-    await Bun.sleep(100);
+    await sleep(100);
   }
   throw new Error(`${url} did not answer in ${timeoutMs} ms\n${proc?.output() ?? ""}`);
 }

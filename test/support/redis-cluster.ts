@@ -13,7 +13,7 @@ export interface ClusterNode {
   child: ChildProcess;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "./runtime.ts";
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -133,6 +133,15 @@ export class LoopbackCluster {
     const gone = new Promise((r) => node.child.once("exit", r));
     node.child.kill("SIGKILL");
     await gone;
+  }
+
+  /** Waits until `node` serves as a master (a replica promoted after its master died). */
+  async waitPromoted(node: ClusterNode, timeoutMs = 60_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((await this.role(node).catch(() => "")) !== "master") {
+      if (Date.now() > until) throw new Error(`replica ${node.port} was not promoted`);
+      await sleep(200);
+    }
   }
 
   async role(node: ClusterNode): Promise<string> {

@@ -2,13 +2,14 @@
 // private redis-server), with a key prefix of the test's own that is deleted afterwards.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import IORedis from "ioredis";
 import { ping } from "../../src/runtime/local-redis.ts";
 import { Queues } from "../../src/queue/queues.ts";
 import { freePort } from "./process.ts";
+import { sleep } from "./runtime.ts";
 
 let shared: Promise<string> | undefined;
 
@@ -81,13 +82,13 @@ export class PrivateRedis {
   }
 
   async up(): Promise<void> {
-    const bin = ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"].find((p) => Bun.file(p).size > 0) ?? "redis-server";
+    const bin = ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"].find((p) => existsSync(p)) ?? "redis-server";
     this.child = spawn(bin, ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", this.dir], {
       stdio: "ignore",
     });
     for (let i = 0; i < 100; i++) {
       if ((await ping(this.port).catch(() => undefined)) === "PONG") return;
-      await Bun.sleep(50);
+      await sleep(50);
     }
     throw new Error(`redis-server did not start on ${this.port}`);
   }

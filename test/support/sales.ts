@@ -1,5 +1,6 @@
 // Building sales and returns the way the POS sends them.
 import { randomUUID } from "node:crypto";
+import { sleep } from "./runtime.ts";
 
 export interface Line {
   id: string;
@@ -67,6 +68,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
     const v = await probe();
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(50);
+    await sleep(50);
   }
 }
