@@ -533,7 +533,9 @@ describe("every route against junk", () => {
               });
               sent++;
               // Pages answer in Russian words (HTML), the API and Bull Board's JSON with errors[].
-              const page = (r.headers.get("content-type") ?? "").includes("text/html") || (path.startsWith("/admin/queues") && r.status < 400);
+              // A page's form answers a POST with 303 to one of our pages (post/redirect/get).
+              const seeOther = r.status === 303 && (r.headers.get("location") ?? "").startsWith("/");
+              const page = seeOther || (r.headers.get("content-type") ?? "").includes("text/html") || (path.startsWith("/admin/queues") && r.status < 400);
               if ((r.status >= 500 && r.status !== 503) || (r.status >= 300 && !r.body?.errors && !page)) {
                 bad.push(`${method} ${p} ${JSON.stringify(b)?.slice(0, 60)} → ${r.status} ${JSON.stringify(r.body)?.slice(0, 120)}`);
               }
