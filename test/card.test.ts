@@ -2,6 +2,7 @@
 // are settled by calling the settlement service, so every step is deterministic):
 // card page, token rotation, self-registration steps and their errors, referrals.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { sameEscapes } from "./support/runtime.ts";
 import { referralKeys } from "../src/card/referrals.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
@@ -98,6 +99,29 @@ describe("card page", () => {
     // Level and burn come from the program rules; without them nothing is shown.
     expect(html).not.toContain('id="level"');
     expect(html).not.toContain('id="next-burn"');
+  });
+
+  test("with levels and burning points the card shows the level, what is left to the next one and the next burn", async () => {
+    const other = await t.createTenant();
+    const put = await t.admin("PUT", `/tenants/${other.slug}/program`, {
+      timezone: "Asia/Vladivostok",
+      tiers: [{ name: "Серебро", minPurchases: 5000, earnPercent: 7 }],
+    });
+    expect(put.status).toBe(200);
+    const c = await t.pos(other.apiToken, "POST", "/counterparty", { phone: newPhone(), name: "Вера", statusCheck: "IGNORE" });
+    const [row] = await t.db.sql<{ qr_token: string }[]>`select qr_token from customer where id = ${c.body.id}`;
+    // 120 points that burn at 20:00 UTC on 10 December 2030: 11 December in Vladivostok.
+    const a = await t.admin("POST", `/tenants/${other.slug}/customers/${c.body.id}/adjustments`, {
+      points: 120,
+      reason: "акция",
+      expiresAt: "2030-12-10T20:00:00Z",
+    });
+    expect(a.status).toBe(201);
+    const html = sameEscapes(String((await t.fetch(`/card/${row!.qr_token}`)).body));
+    expect(html).toContain('id="level"');
+    expect(html).toContain("Уровень: <strong>Базовый</strong>");
+    expect(html).toContain("до уровня «Серебро» осталось 5");
+    expect(html).toContain("120 баллов сгорят 11 декабря");
   });
 
   test("an unknown token is a Russian 404 page that says nothing about the token", async () => {

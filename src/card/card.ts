@@ -8,6 +8,8 @@ import { errors } from "../errors.ts";
 import type { LedgerKind } from "../loyalty/ledger.ts";
 import { renderTemplate } from "../loyalty/messages.ts";
 import { programFromStored } from "../loyalty/program.ts";
+import { expiringPoints } from "../loyalty/lots.ts";
+import { tierView } from "../loyalty/tiers.ts";
 
 /** 16 random bytes: 128 bits, URL-safe, 22 characters. */
 export function newCardToken(): string {
@@ -54,6 +56,8 @@ export interface CardView {
   level?: { name: string; toNext?: { name: string; rubles: number } | null } | null;
   /** Filled when points burn (program rules); the page shows it only then. */
   nextBurn?: { points: number; at: Date } | null;
+  /** The merchant's zone: dates on the card are the shop's calendar days. */
+  timeZone?: string;
 }
 
 const HISTORY_LIMIT = 20;
@@ -104,6 +108,7 @@ interface CardRow {
   balance: number;
   pending_balance: number;
   referral_code: string | null;
+  tier: string | null;
   settings: Record<string, unknown> | null;
 }
 
@@ -125,7 +130,7 @@ export async function cardView(sql: Sql, publicUrl: string, token: string): Prom
   if (!plausibleToken(token)) return null;
   const [row] = await sql<CardRow[]>`
     select c.tenant_id, t.slug, t.name as shop, c.id, c.name, c.legal_first_name, c.card_number, c.qr_token,
-           c.balance, c.pending_balance, c.referral_code, p.settings
+           c.balance, c.pending_balance, c.referral_code, c.tier, p.settings
     from customer c join tenant t on t.id = c.tenant_id join program p on p.tenant_id = c.tenant_id
     where c.qr_token = ${token}
     limit 1`;
@@ -135,6 +140,12 @@ export async function cardView(sql: Sql, publicUrl: string, token: string): Prom
     select kind, points, created_at, available_at, released_at is null as pending, idempotency_key
     from ledger_entry where tenant_id = ${row.tenant_id} and customer_id = ${row.id}
     order by id desc limit ${HISTORY_LIMIT}`;
+  const program = programFromStored(row.settings);
+  // The level only where the program has levels; the next burn only where points burn.
+  const [level, expiring] = await Promise.all([
+    program.settings.tiers.length > 0 ? tierView(sql, row.tenant_id, row.id, row.tier, program) : null,
+    expiringPoints(sql, row.tenant_id, row.id, 1),
+  ]);
   const url = cardUrl(publicUrl, row.qr_token);
   return {
     tenantId: row.tenant_id,
@@ -149,7 +160,10 @@ export async function cardView(sql: Sql, publicUrl: string, token: string): Prom
     qrPayload: url,
     cardUrl: url,
     inviteUrl: inviteUrl(publicUrl, row.slug, referralCode),
-    referral: (({ referrerPoints, referredPoints }) => ({ referrerPoints, referredPoints }))(programFromStored(row.settings).settings),
+    referral: { referrerPoints: program.settings.referrerPoints, referredPoints: program.settings.referredPoints },
+    level: level ? { name: level.name, toNext: level.nextTier ? { name: level.nextTier, rubles: level.toNextTier ?? 0 } : null } : null,
+    nextBurn: expiring[0] ? { points: expiring[0].points, at: expiring[0].expiresAt } : null,
+    timeZone: program.settings.timezone,
     history: entries.map((e) => ({ points: Number(e.points), pending: e.pending, text: historyText({ ...e, points: Number(e.points) }) })),
   };
 }

@@ -69,7 +69,7 @@ export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.
         )}
         {v.nextBurn ? (
           <p id="next-burn" safe>
-            {`${points(v.nextBurn.points)} баллов сгорят ${new Intl.DateTimeFormat("ru-RU", { day: "numeric", month: "long", timeZone: "Europe/Moscow" }).format(v.nextBurn.at)}`}
+            {`${points(v.nextBurn.points)} баллов сгорят ${new Intl.DateTimeFormat("ru-RU", { day: "numeric", month: "long", timeZone: v.timeZone ?? "Europe/Moscow" }).format(v.nextBurn.at)}`}
           </p>
         ) : (
           ""
