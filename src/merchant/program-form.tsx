@@ -6,7 +6,7 @@
 import { Value } from "@sinclair/typebox/value";
 import { ProgramPatch, type ProgramSettings } from "../loyalty/program.ts";
 
-export type FieldKind = "percent" | "decimal" | "integer" | "boolean" | "text" | "textarea";
+export type FieldKind = "percent" | "decimal" | "integer" | "optionalInteger" | "choice" | "boolean" | "text" | "textarea";
 
 export interface ProgramField {
   key: keyof ProgramSettings;
@@ -14,6 +14,10 @@ export interface ProgramField {
   hint?: string;
   kind: FieldKind;
   section: string;
+  /** optionalInteger: what an empty field means («никогда»). */
+  emptyMeans?: string;
+  /** choice: value → words. */
+  options?: Record<string, string>;
 }
 
 export const PROGRAM_FIELDS: ProgramField[] = [
@@ -33,6 +37,20 @@ export const PROGRAM_FIELDS: ProgramField[] = [
   { section: "Тексты", key: "codeMessageTemplate", kind: "textarea", label: "SMS с кодом подтверждения", hint: "Обязательно {code}; {shop} — название магазина." },
   { section: "Тексты", key: "pointsMessageTemplate", kind: "textarea", label: "Сообщение после покупки", hint: "{change} — изменение, {balance} — баланс, {earned} — начислено, {spent} — списано." },
   { section: "Тексты", key: "returnMessageTemplate", kind: "textarea", label: "Сообщение после возврата", hint: "{change} — изменение, {balance} — баланс, {refunded} — возвращено, {clawed} — списано обратно." },
+  { section: "Магазин", key: "timezone", kind: "text", label: "Часовой пояс магазина", hint: "Название IANA, например Europe/Moscow или Asia/Yekaterinburg: по нему считаются дни, дни рождения и часы акций." },
+  { section: "Магазин", key: "maxPointsPerReceipt", kind: "integer", label: "Больше скольких баллов за один чек ждать решения оператора", hint: "Списание сверх баланса и начисление сверх этого числа не проводятся сами: их подтверждает оператор." },
+  { section: "Подарки", key: "welcomePoints", kind: "integer", label: "Приветственные баллы новому покупателю", hint: "0 — не дарить." },
+  { section: "Подарки", key: "welcomeOn", kind: "choice", label: "Когда дарить приветственные баллы", options: { registration: "при регистрации", firstPurchase: "после первой покупки" } },
+  { section: "Подарки", key: "birthdayPoints", kind: "integer", label: "Баллы ко дню рождения, раз в год", hint: "0 — не дарить." },
+  { section: "Подарки", key: "birthdayDaysBefore", kind: "integer", label: "За сколько дней до дня рождения дарить (0–30)" },
+  { section: "Подарки", key: "referrerPoints", kind: "integer", label: "Баллы за приглашённого друга (после его первой покупки)", hint: "0 — не начислять." },
+  { section: "Подарки", key: "referredPoints", kind: "integer", label: "Баллы приглашённому другу за первую покупку", hint: "0 — не начислять." },
+  { section: "Сгорание баллов", key: "pointsLifetimeDays", kind: "optionalInteger", emptyMeans: "не сгорают", label: "Через сколько дней сгорают начисленные баллы", hint: "Пусто — не сгорают. Срок считается с дня, когда баллы стали доступны." },
+  { section: "Сгорание баллов", key: "welcomePointsLifetimeDays", kind: "optionalInteger", emptyMeans: "как начисленные", label: "Через сколько дней сгорают приветственные баллы", hint: "Пусто — как начисленные." },
+  { section: "Сгорание баллов", key: "birthdayPointsLifetimeDays", kind: "optionalInteger", emptyMeans: "как начисленные", label: "Через сколько дней сгорают баллы ко дню рождения", hint: "Пусто — как начисленные." },
+  { section: "Сгорание баллов", key: "expiryReminderDays", kind: "optionalInteger", emptyMeans: "не напоминать", label: "За сколько дней напомнить о сгорании", hint: "Пусто — не напоминать." },
+  { section: "Уровни", key: "tierWindowDays", kind: "optionalInteger", emptyMeans: "за всё время", label: "За сколько дней считать покупки для уровня", hint: "Пусто — за всё время. Сами уровни задаются через API администратора (tiers)." },
+  { section: "Уровни", key: "baseTierName", kind: "text", label: "Название начального уровня" },
 ];
 
 /** Form field names: the setting's key under a prefix, so they never clash with the page's own fields. */
@@ -40,6 +58,8 @@ const fieldName = (f: ProgramField) => `p.${f.key}`;
 
 function shown(f: ProgramField, v: unknown): string {
   if (f.kind === "boolean") return v ? "да" : "нет";
+  if (f.kind === "choice") return f.options?.[String(v)] ?? String(v ?? "");
+  if (f.kind === "optionalInteger" && (v === null || v === undefined || v === "")) return "";
   if (typeof v === "string" && f.kind !== "text" && f.kind !== "textarea") return v;
   if (typeof v === "number") return String(v).replace(".", ",");
   return String(v ?? "");
@@ -78,7 +98,12 @@ export function ProgramFieldsForm(props: {
               const value = typed !== undefined ? (f.kind === "boolean" ? typed === "1" : typed) : props.values[f.key];
               const invalid = props.invalid === f.key ? "true" : undefined;
               const def = props.defaults[f.key];
-              const defText = f.kind === "textarea" || f.kind === "text" ? `По умолчанию: «${shown(f, def)}»` : `По умолчанию: ${shown(f, def)}`;
+              const defText =
+                f.kind === "textarea" || f.kind === "text"
+                  ? `По умолчанию: «${shown(f, def)}»`
+                  : f.kind === "optionalInteger" && def === null
+                    ? `По умолчанию: ${f.emptyMeans ?? "пусто"}.`
+                    : `По умолчанию: ${shown(f, def)}`;
               if (f.kind === "boolean") {
                 return (
                   <div class="field check">
@@ -87,6 +112,25 @@ export function ProgramFieldsForm(props: {
                     <label for={id} safe>
                       {f.label}
                     </label>
+                    <p class="hint" safe>
+                      {[f.hint, defText].filter(Boolean).join(" ")}
+                    </p>
+                  </div>
+                );
+              }
+              if (f.kind === "choice") {
+                return (
+                  <div class="field">
+                    <label for={id} safe>
+                      {f.label}
+                    </label>
+                    <select id={id} name={name} disabled={props.readOnly}>
+                      {Object.entries(f.options ?? {}).map(([v, words]) => (
+                        <option value={v} selected={String(value) === v} safe>
+                          {words}
+                        </option>
+                      ))}
+                    </select>
                     <p class="hint" safe>
                       {[f.hint, defText].filter(Boolean).join(" ")}
                     </p>
@@ -103,7 +147,7 @@ export function ProgramFieldsForm(props: {
                       {String(value ?? "")}
                     </textarea>
                   ) : (
-                    <input type="text" aria-invalid={invalid} inputmode={f.kind === "integer" ? "numeric" : f.kind === "text" ? undefined : "decimal"} id={id} name={name} value={shown(f, value)} readonly={props.readOnly} />
+                    <input type="text" aria-invalid={invalid} inputmode={f.kind === "integer" || f.kind === "optionalInteger" ? "numeric" : f.kind === "text" ? undefined : "decimal"} id={id} name={name} value={shown(f, value)} readonly={props.readOnly} />
                   )}
                   <p class="hint" safe>
                     {[f.hint, defText].filter(Boolean).join(" ")}
@@ -152,6 +196,11 @@ export function readProgramForm(form: Record<string, unknown>, fields: ProgramFi
       patch[f.key] = text === "1";
     } else if (f.kind === "text" || f.kind === "textarea") {
       patch[f.key] = typeof last === "string" ? last.replace(/\r\n/g, "\n") : "";
+    } else if (f.kind === "choice") {
+      if (!f.options || !(text in f.options)) throw new ProgramFormError(f, "выберите одно из значений.");
+      patch[f.key] = text;
+    } else if (f.kind === "optionalInteger" && text === "") {
+      patch[f.key] = null;
     } else {
       const normal = text.replace(/\s/g, "").replace(",", ".");
       if (normal === "") throw new ProgramFormError(f, "заполните поле.");
