@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { birthdayDue, birthdayIn } from "../src/loyalty/gifts.ts";
-import { instantInZone, localTime } from "../src/loyalty/localtime.ts";
+import { localTime } from "../src/loyalty/localtime.ts";
+import { readMoment } from "../src/loyalty/moment.ts";
 import { promotionApplies } from "../src/loyalty/points.ts";
 import type { Promotion } from "../src/loyalty/promotions.ts";
 import { runRules } from "../src/loyalty/rules.ts";
@@ -364,7 +365,7 @@ describe("promotions", () => {
       ...over,
     });
     const zone = "Asia/Vladivostok"; // UTC+10
-    const at = (local: string) => instantInZone(local, zone)!;
+    const at = (local: string) => readMoment(local, zone)!;
     const morning = p({ hours: { from: "10:00", to: "12:00" } });
     expect(promotionApplies(morning, at("2026-11-28 10:00:00"), zone)).toBe(true);
     expect(promotionApplies(morning, new Date("2026-11-28T10:30:00Z"), zone)).toBe(false); // 20:30 there

@@ -54,22 +54,3 @@ export function localTime(instant: Date, zone: string): LocalTime {
 export function dayAndMonth(instant: Date, zone: string): string {
   return new Intl.DateTimeFormat("ru-RU", { timeZone: zone, day: "numeric", month: "long" }).format(instant);
 }
-
-/**
- * The instant of a wall-clock reading "YYYY-MM-DD HH:MM[:SS]" in `zone` (the zone's
- * offset at that moment; for a reading skipped by a DST jump, the one an hour later).
- */
-export function instantInZone(text: string, zone: string): Date | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
-  if (!m) return null;
-  const asUtc = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0));
-  if (Number.isNaN(asUtc)) return null;
-  // The zone's offset at the guess, then once more at the corrected instant.
-  let guess = asUtc;
-  for (let i = 0; i < 2; i++) {
-    const lt = localTime(new Date(guess), zone);
-    const seen = Date.UTC(lt.year, lt.month - 1, lt.day, Math.floor(lt.minutes / 60), lt.minutes % 60, +(m[6] ?? 0));
-    guess += asUtc - seen;
-  }
-  return new Date(guess);
-}

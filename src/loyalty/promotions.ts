@@ -1,7 +1,7 @@
 // Promotions: a time-boxed earn rate on some or all goods (program-rules.md).
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
-import { instantInZone } from "./localtime.ts";
+import { readMoment } from "./moment.ts";
 import { parsePercentHundredths } from "./money.ts";
 
 export interface Promotion {
@@ -69,14 +69,10 @@ export interface PromotionInput {
 
 const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 
-/** ISO with an offset, or "YYYY-MM-DD HH:MM[:SS]" read in the merchant's zone. */
+/** ISO with an offset, or "YYYY-MM-DD HH:MM[:SS]" read in the merchant's zone (as a sale's moment is). */
 function parseMoment(text: string, zone: string, field: string): Date {
-  const local = instantInZone(text, zone);
-  if (local) return local;
-  if (/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(text)) {
-    const d = new Date(text);
-    if (!Number.isNaN(d.getTime())) return d;
-  }
+  const at = readMoment(text, zone);
+  if (at) return at;
   throw errors.validation(`«${field}»: дата и время ISO (с часовым поясом) или «YYYY-MM-DD HH:MM:SS» по времени магазина.`, field);
 }
 
