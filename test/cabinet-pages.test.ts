@@ -230,4 +230,41 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     await w.shot("cabinet-certificate");
     expect(w.offsite).toEqual([]);
   }, 60_000);
+
+  test("a promotion made on the Акции page doubles what the till offers, named on the receipt; ending it stops it", async () => {
+    const { page } = w;
+    await page.goto(`${origin}/cabinet/${slug}/promotions`);
+    expect(await page.textContent("main")).toContain("Акций пока нет");
+    // A bad value is refused in words and the form keeps what was typed.
+    await page.fill("#name", "Двойные баллы");
+    await page.fill("#startsAt", "2020-01-01T00:00");
+    await page.fill("#endsAt", "2099-01-01T00:00");
+    await page.selectOption("#effect", "multiplier");
+    await page.fill("#value", "ноль");
+    await page.click("button:has-text('Создать акцию')");
+    await page.waitForSelector(".notice.error");
+    expect(await page.inputValue("#name")).toBe("Двойные баллы");
+    await page.fill("#value", "2");
+    await page.click("button:has-text('Создать акцию')");
+    await page.waitForSelector(".notice.ok");
+    expect(await page.textContent("main")).toContain("баллы ×2");
+    expect(await page.textContent("main")).toContain("идёт");
+    await w.shot("cabinet-promotions");
+    const customer = (await pos("POST", "/counterparty", { phone: "+79165550099", statusCheck: "IGNORE" })).body.id;
+    const quote = await pos("POST", "/retaildemand/recalc", {
+      agent: { meta: { id: customer } },
+      positions: [{ assortment: { meta: { id: "any" } }, quantity: 1, price: 1000 }],
+    });
+    expect(quote.body.bonusProgram.bonusValueToEarn).toBe(100); // 5 % × 2
+    expect(quote.body.bonusProgram.receiptExtraInfo).toContain("Акция: Двойные баллы");
+    await page.click("button:has-text('Завершить')");
+    await page.waitForSelector(".notice.ok");
+    expect(await page.textContent("main")).toContain("завершена");
+    const after = await pos("POST", "/retaildemand/recalc", {
+      agent: { meta: { id: customer } },
+      positions: [{ assortment: { meta: { id: "any" } }, quantity: 1, price: 1000 }],
+    });
+    expect(after.body.bonusProgram.bonusValueToEarn).toBe(50);
+    expect(w.offsite).toEqual([]);
+  }, 60_000);
 });

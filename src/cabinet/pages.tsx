@@ -2,6 +2,7 @@
 // acts through the same use-cases as the admin API (src/cabinet/*.ts, src/loyalty/*.ts);
 // this file only turns requests into calls and results into HTML.
 import { fileURLToPath } from "node:url";
+import { createPromotion, endPromotion, listPromotions, type Promotion, type PromotionInput } from "../loyalty/promotions.ts";
 import { adjustPoints } from "../loyalty/adjustments.ts";
 import { createRequire } from "node:module";
 import Html from "@kitajs/html";
@@ -70,7 +71,7 @@ const GIFT_STATUS_TEXT: Record<GiftCardStatus, string> = {
 // ---------------------------------------------------------------------------------
 // The frame.
 
-type Section = "overview" | "customers" | "documents" | "certificates" | "import";
+type Section = "overview" | "customers" | "documents" | "certificates" | "promotions" | "import";
 
 function nav(slug: string, current: Section) {
   const base = `/cabinet/${encodeURIComponent(slug)}`;
@@ -79,7 +80,7 @@ function nav(slug: string, current: Section) {
     { key: "customers", href: `${base}/customers`, label: "Покупатели" },
     { key: "documents", href: `${base}/documents`, label: "Документы" },
     { key: "certificates", href: `${base}/certificates`, label: "Сертификаты" },
-    // «Акции» (promotions of the program rules) takes its place here when it is built.
+    { key: "promotions", href: `${base}/promotions`, label: "Акции" },
     { key: "import", href: `${base}/import`, label: "Импорт и экспорт" },
   ];
   return items.map((i) => ({ href: i.href, label: i.label, current: i.key === current }));
@@ -121,6 +122,8 @@ const DONE: Record<string, string> = {
   erased: "Персональные данные покупателя удалены. Баланс и журнал баллов сохранены обезличенно.",
   issued: "Сертификат выпущен.",
   blocked: "Сертификат заблокирован.",
+  promoted: "Акция создана.",
+  ended: "Акция завершена.",
 };
 const doneNotice = (q: Record<string, string | undefined>) => (q.done && DONE[q.done] ? <Notice kind="ok" text={DONE[q.done]!} /> : "");
 
@@ -563,6 +566,135 @@ function refusalPage(status: number, message: string, challenge?: boolean): Resp
   return new Response(page, { status, headers });
 }
 
+const WEEKDAY_NAMES = ["пн", "вт", "ср", "чт", "пт", "сб", "вс"];
+
+function promotionEffect(p: Promotion): string {
+  return p.earnPercent !== null ? `${p.earnPercent}% баллами` : `баллы ×${p.earnMultiplier}`;
+}
+
+function promotionState(p: Promotion, now: Date): string {
+  if (p.endedAt && p.endedAt <= now) return "завершена";
+  if (now < p.startsAt) return "запланирована";
+  if (now >= p.endsAt) return "прошла";
+  return "идёт";
+}
+
+/** Акции: the program's promotions (the same use cases as the admin API's /promotions). */
+async function promotionsPage(deps: AppDeps, v: Viewer, q: Record<string, string | undefined>, error?: string, status = 200) {
+  const tenant = await deps.tenants.requireBySlug(v.slug);
+  const zone = tenant.program.settings.timezone;
+  const rows = await listPromotions(deps.sql, v.tenantId);
+  const now = new Date();
+  const at = (d: Date) => new Intl.DateTimeFormat("ru-RU", { timeZone: zone, dateStyle: "short", timeStyle: "short" }).format(d);
+  const body = (
+    <>
+      <h1>Акции</h1>
+      {doneNotice(q)}
+      {error ? <Notice kind="error" text={error} /> : ""}
+      <p class="muted" safe>
+        {`Акция повышает начисление баллов на время: по датам, дням недели, часам и товарам. На строку чека действует самая щедрая акция, акции не складываются. Время — по часовому поясу магазина (${zone}).`}
+      </p>
+      {v.canEdit ? (
+        <form class="card" method="post" action={`${base(v)}/promotions`}>
+          <h2>Новая акция</h2>
+          <div class="field"><label for="name">Название (печатается на чеке)</label><input type="text" id="name" name="name" required maxlength="200" value={q.name ?? ""} /></div>
+          <div class="field"><label for="startsAt">Начало</label><input type="datetime-local" id="startsAt" name="startsAt" required value={q.startsAt ?? ""} /></div>
+          <div class="field"><label for="endsAt">Конец</label><input type="datetime-local" id="endsAt" name="endsAt" required value={q.endsAt ?? ""} /></div>
+          <div class="field">
+            <label>Дни недели (ни одного — каждый день)</label>
+            {WEEKDAY_NAMES.map((d, i) => (
+              <span class="check">
+                <input type="checkbox" id={`wd${i + 1}`} name="weekdays" value={String(i + 1)} />
+                <label for={`wd${i + 1}`} safe>{d}</label>{" "}
+              </span>
+            ))}
+          </div>
+          <div class="field"><label for="hoursFrom">Часы (пусто — весь день): с</label><input type="time" id="hoursFrom" name="hoursFrom" value={q.hoursFrom ?? ""} /></div>
+          <div class="field"><label for="hoursTo">до</label><input type="time" id="hoursTo" name="hoursTo" value={q.hoursTo ?? ""} /></div>
+          <div class="field">
+            <label for="effect">Что даёт</label>
+            <select id="effect" name="effect">
+              <option value="percent" selected={q.effect !== "multiplier"}>процент баллами вместо обычного</option>
+              <option value="multiplier" selected={q.effect === "multiplier"}>множитель к обычному проценту</option>
+            </select>
+          </div>
+          <div class="field"><label for="value">Процент или множитель</label><input type="text" inputmode="decimal" id="value" name="value" required value={q.value ?? ""} /><p class="hint">Например, 10 (процентов) или 2 (вдвое больше баллов).</p></div>
+          <div class="field"><label for="goods">Только эти товары (id из МойСклад, по одному в строке; пусто — все)</label><textarea id="goods" name="goods" rows="2" safe>{q.goods ?? ""}</textarea></div>
+          <button class="primary" type="submit">Создать акцию</button>
+        </form>
+      ) : (
+        ""
+      )}
+      <h2>Все акции</h2>
+      {rows.length === 0 ? (
+        <p class="muted">Акций пока нет.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr><th>Название</th><th>Когда</th><th>Что даёт</th><th>Состояние</th><th></th></tr>
+          </thead>
+          <tbody>
+            {rows.map((p) => {
+              const state = promotionState(p, now);
+              return (
+                <tr>
+                  <td safe>{p.name}</td>
+                  <td safe>
+                    {[
+                      `${at(p.startsAt)} — ${at(p.endsAt)}`,
+                      p.weekdays ? p.weekdays.map((d) => WEEKDAY_NAMES[d - 1]).join(", ") : "",
+                      p.hours ? `${p.hours.from}–${p.hours.to}` : "",
+                      p.assortmentIds ? `товаров: ${p.assortmentIds.length}` : "",
+                    ]
+                      .filter(Boolean)
+                      .join("; ")}
+                  </td>
+                  <td safe>{promotionEffect(p)}</td>
+                  <td safe>{state}</td>
+                  <td>
+                    {v.canEdit && (state === "идёт" || state === "запланирована") ? (
+                      <form method="post" action={`${base(v)}/promotions/${p.id}/end`}>
+                        <button class="danger" type="submit">Завершить</button>
+                      </form>
+                    ) : (
+                      ""
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+  return cabinetPage(v, "promotions", "Акции", body, { status });
+}
+
+/** The form's fields as the promotions use case takes them; words for the merchant when they do not read. */
+function promotionInput(f: Record<string, unknown>): PromotionInput | string {
+  const value = Number(str(f.value).replace(/\s/g, "").replace(",", "."));
+  if (!Number.isFinite(value) || value <= 0) return "Укажите процент или множитель числом, например 10 или 2.";
+  const weekdays = (Array.isArray(f.weekdays) ? f.weekdays : f.weekdays === undefined ? [] : [f.weekdays]).map((d) => Number(d));
+  const from = str(f.hoursFrom);
+  const to = str(f.hoursTo);
+  if (Boolean(from) !== Boolean(to)) return "Часы акции: укажите и начало, и конец (или оставьте оба пустыми).";
+  const goods = str(f.goods)
+    .split(/[\s,;]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const local = (x: string) => x.replace("T", " ");
+  return {
+    name: str(f.name).trim(),
+    startsAt: local(str(f.startsAt)),
+    endsAt: local(str(f.endsAt)),
+    weekdays: weekdays.length ? weekdays : null,
+    hours: from && to ? { from, to } : null,
+    assortmentIds: goods.length ? goods : null,
+    ...(str(f.effect) === "multiplier" ? { earnMultiplier: value, earnPercent: null } : { earnPercent: value, earnMultiplier: null }),
+  };
+}
+
 export const cabinetPages = (deps: AppDeps) => {
   /** Every route: the viewer first, then the page; pages never answer JSON. */
   const page =
@@ -723,6 +855,38 @@ export const cabinetPages = (deps: AppDeps) => {
           </>
         );
         return cabinetPage(v, "documents", "Документы", body);
+      }),
+      hidden,
+    )
+    .get("/:slug/promotions", page((v, { query }) => promotionsPage(deps, v, query)), hidden)
+    .post(
+      "/:slug/promotions",
+      page(async (v, ctx) => {
+        const f = form(ctx);
+        const back = Object.fromEntries(["name", "startsAt", "endsAt", "hoursFrom", "hoursTo", "effect", "value", "goods"].map((k) => [k, str(f[k])]));
+        const input = promotionInput(f);
+        if (typeof input === "string") return promotionsPage(deps, v, back, input, 400);
+        try {
+          const tenant = await deps.tenants.requireBySlug(v.slug);
+          await createPromotion(deps.sql, v.tenantId, tenant.program.settings.timezone, input);
+        } catch (e) {
+          return promotionsPage(deps, v, back, problem(e), 400);
+        }
+        deps.tenants.invalidate(v.tenantId);
+        return seeOther(`${base(v)}/promotions?done=promoted`);
+      }),
+      hidden,
+    )
+    .post(
+      "/:slug/promotions/:id/end",
+      page(async (v, ctx) => {
+        try {
+          await endPromotion(deps.sql, v.tenantId, ctx.params.id!);
+        } catch (e) {
+          return promotionsPage(deps, v, {}, problem(e), 400);
+        }
+        deps.tenants.invalidate(v.tenantId);
+        return seeOther(`${base(v)}/promotions?done=ended`);
       }),
       hidden,
     )
