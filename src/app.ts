@@ -7,7 +7,7 @@ import type { AppDeps } from "./deps.ts";
 import { healthController } from "./health.ts";
 import { webCardController } from "./web/cards.ts";
 import { httpErrors } from "./http-errors.ts";
-import { AUTH_HEADER } from "./moysklad/auth.ts";
+import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { counterpartyController } from "./moysklad/counterparty.ts";
 import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
@@ -34,7 +34,6 @@ import { moyskladAppController } from "./moysklad/app-catalog.ts";
 import { cabinetApiController } from "./cabinet/api.ts";
 import { cabinetPages } from "./cabinet/pages.tsx";
 
-export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
 
 /** The МойСклад Loyalty API, as the merchant's base address serves it. */
 export const moyskladApi = (deps: AppDeps) =>

@@ -12,7 +12,7 @@
 import type { Limits } from "./config.ts";
 import { ApiError, errors } from "./errors.ts";
 import { json } from "./http-errors.ts";
-import { MOYSKLAD_PREFIX } from "./app.ts"; // read per request, so the import cycle is harmless
+import { MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { errorFields, log } from "./log.ts";
 
 export type RouteFamily = "pos" | "admin" | "imports" | "web" | "other";

@@ -17,7 +17,7 @@ import { answeredErrorCode } from "../http-errors.ts";
 import { errorFields, log } from "../log.ts";
 import { within } from "../within.ts";
 // Read at request time only, so the import cycle with app.ts is harmless.
-import { MOYSKLAD_PREFIX } from "../app.ts";
+import { MOYSKLAD_PREFIX } from "../moysklad/auth.ts";
 import { LAG_BUCKETS, type SharedSnapshot } from "./shared.ts";
 
 /** Every family /metrics exports (the dashboard test checks panels against this list). */

@@ -2,6 +2,9 @@ import { Elysia } from "elysia";
 import { errors } from "../errors.ts";
 import type { TenantDirectory } from "../loyalty/tenants.ts";
 
+/** Where the Loyalty API lives under the merchant's base address. */
+export const MOYSKLAD_PREFIX = "/rest/integration/moysklad/v1";
+
 export const AUTH_HEADER = "lognex-discount-api-auth-token";
 
 /** The access key the merchant typed into МойСклад names the tenant of every call. */
