@@ -14,7 +14,8 @@ export interface LocalTime {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function formatter(zone: string): Intl.DateTimeFormat {
+/** One formatter per zone (they are costly to make), shared by every reading of wall clocks. */
+export function zoneFormatter(zone: string): Intl.DateTimeFormat {
   let f = formatters.get(zone);
   if (!f) {
     f = new Intl.DateTimeFormat("en-US", {
@@ -25,6 +26,7 @@ function formatter(zone: string): Intl.DateTimeFormat {
       day: "2-digit",
       hour: "2-digit",
       minute: "2-digit",
+      second: "2-digit",
       weekday: "short",
     });
     formatters.set(zone, f);
@@ -36,7 +38,7 @@ const WEEKDAYS: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 
 
 export function localTime(instant: Date, zone: string): LocalTime {
   const parts: Record<string, string> = {};
-  for (const p of formatter(zone).formatToParts(instant)) parts[p.type] = p.value;
+  for (const p of zoneFormatter(zone).formatToParts(instant)) parts[p.type] = p.value;
   const year = Number(parts.year);
   const month = Number(parts.month);
   const day = Number(parts.day);

@@ -3,33 +3,15 @@
 // time is read in the merchant's zone, never the server's, so every API process stores
 // the same instant whatever its own TZ.
 
+import { zoneFormatter } from "./localtime.ts";
+
 const LOCAL_OR_ISO =
   /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "numeric",
-      minute: "numeric",
-      second: "numeric",
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
 
 /** Whether `zone` is an IANA time zone this runtime knows. */
 export function isTimeZone(zone: string): boolean {
   try {
-    formatter(zone);
+    zoneFormatter(zone);
     return true;
   } catch {
     return false;
@@ -39,7 +21,7 @@ export function isTimeZone(zone: string): boolean {
 /** The zone's offset from UTC at `epochMs`, in milliseconds. */
 export function zoneOffsetMs(timeZone: string, epochMs: number): number {
   const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(new Date(epochMs))) {
+  for (const p of zoneFormatter(timeZone).formatToParts(new Date(epochMs))) {
     if (p.type !== "literal") parts[p.type] = Number(p.value);
   }
   const asUtc = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
