@@ -183,7 +183,10 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
     if (family === "imports") {
       next = new Request(request.url, { ...init, body: countedStream(request.body, limit), duplex: "half" } as RequestInit);
     } else {
-      const bytes = await readLimited(request.body, limit);
+      // With a declared length (already checked against the limit) the runtime reads the
+      // body in one native call; pulling it chunk by chunk through a stream reader cost
+      // most of an interactive call's CPU. A body of unknown length is read with a count.
+      const bytes = Number.isFinite(declared) ? new Uint8Array(await request.arrayBuffer()) : await readLimited(request.body, limit);
       if (isJson(contentType) && jsonDeeperThan(bytes, limits.jsonDepth)) throw errors.tooDeep(limits.jsonDepth);
       next = new Request(request.url, { ...init, body: bytes as Uint8Array<ArrayBuffer> });
     }
