@@ -331,7 +331,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
               <tr>
                 <td safe>{dateTime(m.created_at)}</td>
                 <td safe>{({ sms: "SMS", push: "Push", log: "—" } as Record<string, string>)[m.channel] ?? m.channel}</td>
-                <td safe>{m.purpose === "code" ? "Код подтверждения" : m.text ?? ""}</td>
+                <td safe>{m.purpose === "code" ? "Код подтверждения" : m.purpose === "card" ? "Ссылка на карту покупателя" : m.text ?? ""}</td>
                 <td safe>{m.channel === "log" ? "не отправлено: SMS и push не настроены" : m.status === "sent" ? "отправлено" : `ошибка: ${m.error ?? ""}`}</td>
               </tr>
             ))}
