@@ -35,6 +35,8 @@ beforeAll(async () => {
     sweepIntervalMs: 300,
     sweepAfterMs: 1000,
     releaseIntervalMs: 60_000,
+    // A worker left without jobs by the failover is replaced after this long (see workers/supervised.ts).
+    stuckAfterMs: 5000,
     notifications: {
       senders: { sms: new SmsRuClient({ url: sms.url, apiId: "cluster-test", timeoutMs: 3000 }), log: new LogSender(() => {}) },
       concurrency: 2,

@@ -1,21 +1,22 @@
 // Starts the workers of one process: the settlement worker, the notifications worker and the
 // sweeps. Runtime-neutral;
 // workers/main.ts (and src/main.ts for `npm start`) call it.
-import { type Job, Worker } from "bullmq";
+import type { Job } from "bullmq";
 import type { Config } from "../src/config.ts";
 import type { Sql } from "../src/db/client.ts";
 import { errorFields, log, withLogContext } from "../src/log.ts";
-import { throttledErrors, throttledLog } from "../src/log-throttle.ts";
+import { throttledLog } from "../src/log-throttle.ts";
 import { notifyConfig, sendersFromConfig } from "../src/notify/config.ts";
 import type { Senders } from "../src/notify/types.ts";
-import { QueueName, queuePrefix, type Queues, workerConnection } from "../src/queue/queues.ts";
+import { type ImportJob, type MoyskladJob, type NotificationJob, QueueName, type Queues, type SettlementJob } from "../src/queue/queues.ts";
+import { type QueueWorkerSpec, SupervisedWorker } from "./supervised.ts";
 import { cardLinkProcessor } from "./card-link.ts";
 import { ApnsClient } from "../src/wallet/apns.ts";
 import { type WalletConfig, walletConfig } from "../src/wallet/config.ts";
 import { GoogleWallet } from "../src/wallet/google.ts";
 import { walletUpdateProcessor } from "../src/wallet/updates.ts";
 import { importsProcessor } from "./imports.ts";
-import { failureFields, notificationsProcessor } from "./notifications.ts";
+import { failureFields, type NotificationOutcome, notificationsProcessor } from "./notifications.ts";
 import { settlementProcessor } from "./settlement.ts";
 import { releasePending, sweepIntake, sweepMessages } from "./sweeper.ts";
 import { moyskladProcessor, scheduleMoyskladJobs } from "./moysklad.ts";
@@ -44,17 +45,19 @@ export interface WorkerOptions {
   moysklad?: MoyskladConfig | null;
   /** The program rules every this many ms (RULES_INTERVAL_MS); absent → no rules worker here. */
   rulesIntervalMs?: number;
+  /** A worker with jobs waiting that takes none for this long is replaced (default 15 s). */
+  stuckAfterMs?: number;
 }
 
 export interface RunningWorkers {
-  settlement: Worker;
+  settlement: SupervisedWorker<SettlementJob, string>;
   /** Null when WorkerOptions.notifications was not given. */
-  notifications: Worker | null;
-  moysklad: Worker | null;
+  notifications: SupervisedWorker<NotificationJob, NotificationOutcome> | null;
+  moysklad: SupervisedWorker<MoyskladJob, unknown> | null;
   /** Null when WorkerOptions.rulesIntervalMs was not given. */
-  rules: Worker | null;
+  rules: SupervisedWorker<unknown, Record<string, number>> | null;
   /** Customer files from the cabinet, one at a time per process (each is a long run of batches). */
-  imports: Worker;
+  imports: SupervisedWorker<ImportJob, string>;
   /** Stop taking jobs, finish those in hand, stop the sweeps. */
   close(): Promise<void>;
 }
@@ -104,46 +107,34 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
 }
 
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
-  const connection = workerConnection(opts.redisUrl);
-  connection.on("error", () => {}); // reported by the worker's own error event
-  const settlement = new Worker(QueueName.settlement, inJobContext(QueueName.settlement, settlementProcessor(sql, queues)), {
-    connection,
-    prefix: queuePrefix(queues.base, QueueName.settlement),
+  const common = { base: queues.base, redisUrl: opts.redisUrl, lockDurationMs: opts.lockDurationMs, errors: outageLog, stuckAfterMs: opts.stuckAfterMs };
+  const settlement = new SupervisedWorker<SettlementJob, string>({
+    ...common,
+    queue: queues.settlement,
+    name: QueueName.settlement,
+    processor: inJobContext(QueueName.settlement, settlementProcessor(sql, queues)),
     concurrency: opts.concurrency,
-    lockDuration: opts.lockDurationMs,
-    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
-    maxStalledCount: 3,
+    onFailed: (job, e) =>
+      // The cause is the message: a database outage fails every job the same way.
+      outageLog(`settlement job failed: ${e.message}`, {
+        jobId: job?.id,
+        queue: QueueName.settlement,
+        tenantId: job?.data.tenantId,
+        attempts: job?.attemptsMade,
+        ...errorFields(e),
+      }),
   });
-  settlement.on("error", throttledErrors(outageLog, "settlement worker: Redis error"));
-  settlement.on("failed", (job, e) => {
-    // The cause is the message: a database outage fails every job the same way.
-    outageLog(`settlement job failed: ${e.message}`, {
-      jobId: job?.id,
-      queue: QueueName.settlement,
-      tenantId: job?.data.tenantId,
-      attempts: job?.attemptsMade,
-      ...errorFields(e),
-    });
-  });
-  const imports = new Worker(QueueName.imports, importsProcessor(sql), {
-    connection,
-    prefix: queuePrefix(queues.base, QueueName.imports),
+  const imports = new SupervisedWorker<ImportJob, string>({
+    ...common,
+    queue: queues.imports,
+    name: QueueName.imports,
+    processor: importsProcessor(sql),
     concurrency: 1,
-    lockDuration: opts.lockDurationMs,
-    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
-    maxStalledCount: 3,
+    onFailed: (job, e) => log.warn("import job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) }),
   });
-  let lastImportError = 0;
-  imports.on("error", (e) => {
-    if (Date.now() - lastImportError > 10_000) log.warn("imports worker: Redis error", errorFields(e));
-    lastImportError = Date.now();
-  });
-  imports.on("failed", (job, e) => {
-    log.warn("import job failed", { jobId: job?.id, attempts: job?.attemptsMade, ...errorFields(e) });
-  });
-  const notifications = opts.notifications ? startNotifications(sql, queues, opts, opts.notifications) : null;
-  const moysklad = opts.moysklad ? startMoysklad(sql, queues, opts, opts.moysklad) : null;
-  const rules = opts.rulesIntervalMs ? startRules(sql, queues, opts, opts.rulesIntervalMs) : null;
+  const notifications = opts.notifications ? startNotifications(sql, queues, common, opts.notifications) : null;
+  const moysklad = opts.moysklad ? startMoysklad(sql, queues, common, opts.moysklad) : null;
+  const rules = opts.rulesIntervalMs ? startRules(sql, queues, common, opts.rulesIntervalMs) : null;
   const stopSweep = every(opts.sweepIntervalMs, "intake sweep", async () => {
     const n = await sweepIntake(sql, queues, { olderThanMs: opts.sweepAfterMs });
     if (n > 0) log.info("intake sweep queued stored documents", { documents: n });
@@ -166,46 +157,34 @@ export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): Run
   return {
     settlement,
     notifications: notifications?.worker ?? null,
-    moysklad: moysklad?.worker ?? null,
-    rules: rules?.worker ?? null,
+    moysklad,
+    rules,
     imports,
     async close() {
       await Promise.all([stopSweep(), stopRelease(), stopMessageSweep(), stopBalance()]);
-      await Promise.all([settlement.close(), imports.close(), notifications?.worker.close(), moysklad?.worker.close(), rules?.worker.close()]);
-      connection.disconnect();
-      notifications?.connection.disconnect();
+      await Promise.all([settlement.close(), imports.close(), notifications?.worker.close(), moysklad?.close(), rules?.close()]);
       notifications?.closeClients();
-      moysklad?.connection.disconnect();
-      rules?.connection.disconnect();
     },
   };
 }
 
-function startRules(sql: Sql, queues: Queues, opts: WorkerOptions, everyMs: number) {
-  const connection = workerConnection(opts.redisUrl);
-  connection.on("error", () => {}); // reported by the worker's own error event
+type Common = Pick<QueueWorkerSpec<unknown, unknown>, "base" | "redisUrl" | "lockDurationMs" | "errors" | "stuckAfterMs">;
+
+function startRules(sql: Sql, queues: Queues, common: Common, everyMs: number) {
   // One pass at a time per worker; a pass that dies is taken over once its lock lapses.
-  const worker = new Worker(QueueName.rules, rulesProcessor(sql, queues), {
-    connection,
-    prefix: queuePrefix(queues.base, QueueName.rules),
+  const worker = new SupervisedWorker<unknown, Record<string, number>>({
+    ...common,
+    queue: queues.rules,
+    name: QueueName.rules,
+    processor: rulesProcessor(sql, queues),
     concurrency: 1,
-    lockDuration: opts.lockDurationMs,
-    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
-    maxStalledCount: 3,
+    onFailed: (job, e) => log.warn("rules pass failed", { jobId: job?.id, ...errorFields(e) }),
   });
-  let lastError = 0;
-  worker.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("rules worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
-  worker.on("failed", (job, e) => log.warn("rules pass failed", { jobId: job?.id, ...errorFields(e) }));
   queues.scheduleRules(everyMs).catch((e) => log.warn("rules scheduler not set; the next worker start sets it", errorFields(e)));
-  return { worker, connection };
+  return worker;
 }
 
-function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: NonNullable<WorkerOptions["notifications"]>) {
-  const connection = workerConnection(opts.redisUrl);
-  connection.on("error", () => {}); // reported by the worker's own error event
+function startNotifications(sql: Sql, queues: Queues, common: Common, n: NonNullable<WorkerOptions["notifications"]>) {
   const publicUrl = n.publicUrl ?? "http://localhost:3000";
   const apple = n.wallet?.apple;
   const walletUpdaters = {
@@ -214,40 +193,32 @@ function startNotifications(sql: Sql, queues: Queues, opts: WorkerOptions, n: No
     publicUrl,
   };
   const cardJobs = { card: cardLinkProcessor(sql, n.senders, publicUrl, queues.metrics), wallet: walletUpdateProcessor(sql, walletUpdaters) };
-  const worker = new Worker(QueueName.notifications, inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs, queues.metrics)), {
-    connection,
-    prefix: queuePrefix(queues.base, QueueName.notifications),
+  const worker = new SupervisedWorker<NotificationJob, NotificationOutcome>({
+    ...common,
+    queue: queues.notifications,
+    name: QueueName.notifications,
+    processor: inJobContext(QueueName.notifications, notificationsProcessor(sql, n.senders, cardJobs, queues.metrics)),
     concurrency: n.concurrency ?? 8,
-    lockDuration: opts.lockDurationMs,
-    stalledInterval: Math.max(1000, Math.floor(opts.lockDurationMs / 2)),
-    maxStalledCount: 3,
-  });
-  worker.on("error", throttledErrors(outageLog, "notifications worker: Redis error"));
-  worker.on("failed", (job, e) => {
-    log.warn("notification job failed", failureFields(job, e));
+    onFailed: (job, e) => log.warn("notification job failed", failureFields(job, e)),
   });
   log.info("notifications worker started", {
     sms: n.senders.sms ? "SMS.ru" : "off (logged only)",
     push: n.senders.push ? "Web Push" : "off",
   });
-  return { worker, connection, closeClients: () => walletUpdaters.apns?.close() };
+  return { worker, closeClients: () => walletUpdaters.apns?.close() };
 }
 
-function startMoysklad(sql: Sql, queues: Queues, opts: WorkerOptions, cfg: MoyskladConfig) {
-  const connection = workerConnection(opts.redisUrl);
-  connection.on("error", () => {}); // reported by the worker's own error event
-  const worker = new Worker(QueueName.moysklad, moyskladProcessor(sql, cfg, queues.moysklad), {
-    connection,
-    prefix: queuePrefix(queues.base, QueueName.moysklad),
+function startMoysklad(sql: Sql, queues: Queues, common: Common, cfg: MoyskladConfig) {
+  const worker = new SupervisedWorker<MoyskladJob, unknown>({
+    ...common,
+    queue: queues.moysklad,
+    name: QueueName.moysklad,
+    processor: moyskladProcessor(sql, cfg, queues.moysklad),
     concurrency: 2,
-    lockDuration: Math.max(opts.lockDurationMs, 120_000),
+    lockDurationMs: Math.max(common.lockDurationMs, 120_000),
+    stalledChecks: false,
+    onFailed: (job, e) => log.warn("moysklad job failed", { jobId: job?.id, name: job?.name, ...errorFields(e) }),
   });
-  let lastError = 0;
-  worker.on("error", (e) => {
-    if (Date.now() - lastError > 10_000) log.warn("moysklad worker: Redis error", errorFields(e));
-    lastError = Date.now();
-  });
-  worker.on("failed", (job, e) => log.warn("moysklad job failed", { jobId: job?.id, name: job?.name, ...errorFields(e) }));
   scheduleMoyskladJobs(queues.moysklad).catch((e) => log.warn("moysklad schedules not set; will be at the next start", errorFields(e)));
-  return { worker, connection };
+  return worker;
 }
