@@ -522,7 +522,7 @@ async function main() {
       `  stored ${fmt(intakeStored.found)}/${fmt(intakeStored.answered201)} answered sales${intakeStored.storedWithoutAnswer ? ` (+${intakeStored.storedWithoutAnswer} in flight when wrk stopped)` : ""} ${intakeStored.ok ? "✓" : "✗"}; ` +
         `spends posted ${fmt(spends!.posted)}/${fmt(spends!.expected)} (${fmt(spends!.spent)} points) ${spends!.posted === spends!.expected && spends!.posted > 0 ? "✓" : "✗"}; ` +
         `matched ${fmt(spends!.matched)}, anonymous ${fmt(spends!.anonymous)}, unknown ${fmt(spends!.unmatched)}; ` +
-        `queued ${fmt(queuedAfterIntake.waiting ?? 0)} jobs for ${fmt(backlog)} unsettled documents`,
+        `queued ${fmt((queuedAfterIntake.waiting ?? 0) + (queuedAfterIntake.delayed ?? 0))} batch jobs (one per tenant per window) for ${fmt(backlog)} unsettled documents`,
     );
     rows.push({
       phase: "intake, API only",
@@ -852,7 +852,7 @@ async function verify(sql: Sql, settlementJobs: Record<string, number>, notifica
     `ledger entries of settled sales: ${fmt(l.expected)} expected; missing ${l.missing}, unexpected ${l.unexpected}, twice ${l.duplicated}, wrong points/customer ${l.wrong} ${mark(l.missing + l.unexpected + l.duplicated + l.wrong === 0)}`,
     `balances = ledger sums: ${fmt(b.customers - b.wrong)}/${fmt(b.customers)} customers ${mark(b.wrong === 0)} (${fmt(b.negative)} below zero: spends are not checked against the balance at intake)`,
     `purchase counts and sums = settled sales: ${purchases!.wrong} customers differ ${mark(purchases!.wrong === 0)}`,
-    `settlement jobs: ${fmt(settlementJobs.completed ?? 0)} completed kept, ${failedJobs} failed, ${fmt((settlementJobs.waiting ?? 0) + (settlementJobs.active ?? 0) + (settlementJobs.delayed ?? 0))} left ${mark(failedJobs === 0)}`,
+    `settlement jobs (batches): ${fmt(settlementJobs.completed ?? 0)} completed kept, ${failedJobs} failed, ${fmt((settlementJobs.waiting ?? 0) + (settlementJobs.active ?? 0) + (settlementJobs.delayed ?? 0))} left ${mark(failedJobs === 0)}`,
     `points messages: ${fmt(messages!.sent)}/${fmt(messages!.expected)} sent (log channel), ${messages!.duplicated} twice ${mark(messages!.duplicated === 0)}; ` +
       `notification jobs failed ${notificationJobs.failed ?? 0}, waiting ${notificationJobs.waiting ?? 0}`,
     `(rows over the run, not a check: ${tables.map((t) => `${t.table} ${fmt(t.inserted)} inserted, ${fmt(t.updated)} updated of which ${fmt(t.hot)} in place (HOT)`).join("; ")})`,

@@ -20,6 +20,8 @@ export interface Config {
   /** Base of every queue's Redis key prefix (several deployments may share one Redis). */
   queuePrefix: string;
   workerConcurrency: number;
+  /** Documents settled in one transaction by a batch job. */
+  settleBatchSize: number;
   workerLockMs: number;
   sweepIntervalMs: number;
   /** A stored document older than this with no settlement is queued again by the sweeper. */
@@ -181,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel,
     queuePrefix: queuePrefixVar(env.QUEUE_PREFIX),
     workerConcurrency: intVar(env, "WORKER_CONCURRENCY", 16, 1, 500),
+    settleBatchSize: intVar(env, "SETTLE_BATCH_SIZE", 200, 1, 5000),
     workerLockMs: intVar(env, "WORKER_LOCK_MS", 30_000, 1000, 600_000),
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),

@@ -113,6 +113,8 @@ describe.skipIf(testRuntime === "deno")("on a Redis Cluster", () => {
 
     await waitFor("every sale settled and told", async () => (await settledCount()) === 24 && pointsSms().length >= 24, 120_000);
     await waitFor("the queues to drain", idle, 60_000);
+    // Not asserted (a failover does not always leave a worker stuck): how often the watchdog stepped in.
+    console.log(`workers replaced after the failover: settlement ${workers.settlement.replacements}, notifications ${workers.notifications?.replacements}`);
 
     // Nothing doubled: one accrual per sale, one SMS per sale, balances = Σ ledger.
     const [ledger] = await t.db.sql<{ entries: number; documents: number }[]>`

@@ -67,7 +67,7 @@ test("sales during a Redis outage are answered 201, stored, and settled once Red
   expect(view.body.balance).toBe(90);
 });
 
-test("the sweeper leaves a backlog alone while its jobs are queued, and requeues what was lost", async () => {
+test("the sweeper queues stored documents whose jobs were lost: a batch job per tenant, a job of its own for one that failed in a batch", async () => {
   const { sweepIntake } = await import("../workers/sweeper.ts");
   const shop = await t.createTenant();
   const ids: string[] = [];
@@ -75,11 +75,19 @@ test("the sweeper leaves a backlog alone while its jobs are queued, and requeues
     const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 10, quantity: 1 }] }).body);
     ids.push(r.body.id);
   }
-  // All three are queued (no worker runs here): nothing to sweep.
-  expect(await sweepIntake(t.db.sql, queues, { olderThanMs: 0 })).toBe(0);
-  // One job is lost (as when Redis loses its data): the sweep queues the stored documents again.
-  await queues.settlement.remove(`doc-${ids[1]}`);
-  const swept = await sweepIntake(t.db.sql, queues, { olderThanMs: 0 });
-  expect(swept).toBeGreaterThanOrEqual(3);
+  const batchJobs = async () =>
+    (await queues.settlement.getJobs(["waiting", "delayed", "prioritized"])).filter((j) => j.name === "batch" && j.data.tenantId === shop.id);
+  // Intake asked for a batch (no worker runs here). Then Redis loses its data.
+  expect((await batchJobs()).length).toBeGreaterThan(0);
+  await queues.settlement.drain(true);
+  expect(await batchJobs()).toEqual([]);
+  // The sweep finds the three stored documents and asks for their tenant's batch again.
+  expect(await sweepIntake(t.db.sql, queues, { olderThanMs: 0 })).toBe(3);
+  expect((await batchJobs()).length).toBe(1);
+  // A document that failed inside a batch is left to a job of its own.
+  await t.db.sql`update document set settle_failed_at = now() where id = ${ids[1]!}`;
+  await queues.settlement.drain(true);
+  expect(await sweepIntake(t.db.sql, queues, { olderThanMs: 0 })).toBe(3);
   expect(await queues.settlement.getJob(`doc-${ids[1]}`)).toBeTruthy();
+  expect((await batchJobs()).length).toBe(1);
 });

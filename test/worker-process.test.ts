@@ -36,6 +36,8 @@ function worker(extra: Record<string, string> = {}): Spawned {
     REDIS_URL: url,
     QUEUE_PREFIX: prefix,
     WORKER_CONCURRENCY: "8",
+    // Small batches, so that a worker stopped mid-way has work left for the next.
+    SETTLE_BATCH_SIZE: "10",
     WORKER_LOCK_MS: "2000",
     SWEEP_INTERVAL_MS: "500",
     SWEEP_AFTER_MS: "5000",

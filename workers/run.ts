@@ -26,6 +26,8 @@ import { rulesProcessor } from "./rules.ts";
 export interface WorkerOptions {
   redisUrl: string;
   concurrency: number;
+  /** Documents per settlement transaction (default 200). */
+  settleBatchSize?: number;
   /** How long a job's lock lasts; a worker that dies loses its jobs to others after this. */
   lockDurationMs: number;
   sweepIntervalMs: number;
@@ -93,6 +95,7 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
   return {
     redisUrl,
     concurrency: config.workerConcurrency,
+    settleBatchSize: config.settleBatchSize,
     lockDurationMs: config.workerLockMs,
     sweepIntervalMs: config.sweepIntervalMs,
     sweepAfterMs: config.sweepAfterMs,
@@ -108,11 +111,11 @@ export function workerOptions(config: Config, redisUrl: string): WorkerOptions {
 
 export function startWorkers(sql: Sql, queues: Queues, opts: WorkerOptions): RunningWorkers {
   const common = { base: queues.base, redisUrl: opts.redisUrl, lockDurationMs: opts.lockDurationMs, errors: outageLog, stuckAfterMs: opts.stuckAfterMs };
-  const settlement = new SupervisedWorker<SettlementJob, string>({
+  const settlement: SupervisedWorker<SettlementJob, string> = new SupervisedWorker<SettlementJob, string>({
     ...common,
     queue: queues.settlement,
     name: QueueName.settlement,
-    processor: inJobContext(QueueName.settlement, settlementProcessor(sql, queues)),
+    processor: inJobContext(QueueName.settlement, settlementProcessor(sql, queues, { batchSize: opts.settleBatchSize, stopping: () => settlement.isClosing() })),
     concurrency: opts.concurrency,
     onFailed: (job, e) =>
       // The cause is the message: a database outage fails every job the same way.

@@ -115,6 +115,11 @@ export class SupervisedWorker<D, R> {
     this.worker.resume();
   }
 
+  /** True once close() was called. */
+  isClosing(): boolean {
+    return this.closing;
+  }
+
   isRunning(): boolean {
     return this.worker.isRunning();
   }

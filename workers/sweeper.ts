@@ -5,42 +5,39 @@ import type { Sql } from "../src/db/client.ts";
 import { wipeExpiredCodes } from "../src/loyalty/codes.ts";
 import { releaseDuePending } from "../src/loyalty/ledger.ts";
 import { pruneRetiredSubscriptions } from "../src/loyalty/push-subscriptions.ts";
-import { jobId, NotificationPriority, type Queues } from "../src/queue/queues.ts";
+import { jobId, NotificationPriority, type Queues, settleBatchJobs } from "../src/queue/queues.ts";
 
 const INTAKE_SWEEP_LOCK = 7_312_004_002;
 const RELEASE_LOCK = 7_312_004_003;
 const MESSAGE_SWEEP_LOCK = 7_312_004_004;
 
-/** Queues every document stored more than `olderThanMs` ago and still unsettled. */
+/**
+ * Documents stored more than `olderThanMs` ago and still unsettled get their jobs again:
+ * a batch job for each tenant that has some (a no-op add while that window's job waits),
+ * and a job of its own for each document that failed inside a batch (a no-op while that
+ * job exists, failed ones included: operators retry those). Returns how many documents
+ * it found waiting.
+ */
 export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?: number; limit?: number } = {}): Promise<number> {
   const olderThan = opts.olderThanMs ?? 10_000;
   return sql.begin(async (tx) => {
-    const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${INTAKE_SWEEP_LOCK}) as locked`) as unknown as [{ locked: boolean }];
-    if (!locked) return 0;
-    // During a backlog every unsettled document still has its job waiting: re-adding
-    // them would be a thousand no-op Redis calls per sweep. Only when fewer jobs are
-    // queued than documents wait can one have been lost.
-    const [{ unsettled }] = (await tx`select count(*)::int as unsettled from document where state = 'received'`) as unknown as [
-      { unsettled: number },
-    ];
-    if (unsettled === 0) return 0;
-    const c = await queues.settlement.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
-    const queued = Object.values(c).reduce((a, b) => a + b, 0);
-    if (queued >= unsettled) return 0;
-    const rows = await tx<{ tenant_id: string; id: string; settle_round: number }[]>`
-      select tenant_id, id, settle_round from document
+    const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${INTAKE_SWEEP_LOCK}) as locked`;
+    if (!lock!.locked) return 0;
+    const rows = await tx<{ tenant_id: string; id: string; settle_round: number; failed: boolean }[]>`
+      select tenant_id, id, settle_round, settle_failed_at is not null as failed from document
       where state = 'received' and received_at < now() - make_interval(secs => ${olderThan / 1000})
       order by received_at
       limit ${opts.limit ?? 1000}`;
     if (rows.length === 0) return 0;
-    // A job still waiting, active or failed under the same id makes this add a no-op.
-    await queues.settlement.addBulk(
-      rows.map((r) => ({
+    const alone = rows.filter((r) => r.failed);
+    await queues.settlement.addBulk([
+      ...settleBatchJobs(rows.filter((r) => !r.failed).map((r) => r.tenant_id)),
+      ...alone.map((r) => ({
         name: "settle",
         data: { tenantId: r.tenant_id, documentId: r.id, round: r.settle_round },
         opts: { jobId: jobId.settle(r.id, r.settle_round) },
       })),
-    );
+    ]);
     return rows.length;
   });
 }

@@ -2,11 +2,11 @@
 // settles gets the program's `referredPoints`, and the inviter gets `referrerPoints`.
 // Decided once per friend, at the settlement of the friend's first sale, in the
 // settlement's own transaction; both entries carry idempotency keys.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "../loyalty/ledger.ts";
 import type { ProgramSettings } from "../loyalty/program.ts";
 
-type Tx = Sql;
+type Tx = Queryable;
 
 export const referralKeys = (referredId: string) => ({
   referred: `referral:${referredId}:referred`,

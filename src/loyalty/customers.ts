@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { PendingQuery, Row } from "postgres";
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { normalizePhone, phonePrefix } from "./phone.ts";
 
@@ -103,7 +103,7 @@ export interface ResolvedCustomer extends CustomerRow {
  * UNION ALL branches in order and LIMIT 1 stops at the first hit, so the usual call
  * (a known МойСклад id) costs one probe.
  */
-export async function resolveCustomer(sql: Sql, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
+export async function resolveCustomer(sql: Queryable, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
   if (!hasRef(ref)) return null;
   // The hot path of every recalc and detail: the statement text is built once per
   // combination of keys (fragments would be rebuilt on every call).

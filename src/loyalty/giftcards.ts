@@ -2,7 +2,7 @@
 // sale and put back by its returns. Every change of a certificate's money is an entry of
 // its own append-only kopeck ledger (gift_card_entry) with an idempotency key, posted in
 // the same transaction as the running balance it moves.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { returnedShare } from "./engine.ts";
 
@@ -32,10 +32,10 @@ export interface GiftCardEntryRow {
   created_at: Date;
 }
 
-type Tx = Sql;
+type Tx = Queryable;
 
-const cardColumns = (sql: Sql) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
-const entryColumns = (sql: Sql) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
+const cardColumns = (sql: Queryable) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
+const entryColumns = (sql: Queryable) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -56,7 +56,7 @@ export function giftCardStatus(
 }
 
 /** The same rule in SQL (listing filter), over a `gift_card` row aliased as `c`. */
-const statusSql = (sql: Sql) => sql`
+const statusSql = (sql: Queryable) => sql`
   case when c.blocked_at is not null then 'INVALID'
        when c.expire_at is not null and c.expire_at <= now() then 'EXPIRED'
        when c.balance <= 0 then 'REDEEMED'
@@ -163,7 +163,7 @@ export async function issueGiftCard(sql: Sql, tenantId: string, input: NewGiftCa
         idempotencyKey: `issue:${card!.id}`,
       });
       const [issued] = await (tx as unknown as Tx)<GiftCardRow[]>`
-        select ${cardColumns(tx as unknown as Tx)} from gift_card where tenant_id = ${tenantId} and id = ${card!.id}`;
+        select ${cardColumns(tx)} from gift_card where tenant_id = ${tenantId} and id = ${card!.id}`;
       return issued!;
     });
   } catch (e: any) {
@@ -239,6 +239,11 @@ interface GiftCardPayment {
   id?: unknown;
   name?: unknown;
   paymentSum?: unknown;
+}
+
+/** Whether a sale was paid partly by certificates (settlement then redeems them). */
+export function hasCertificatePayments(body: unknown): boolean {
+  return payments(body).length > 0;
 }
 
 function payments(body: any): { name: string | null; id: string | null; kopecks: number }[] {

@@ -1,12 +1,12 @@
 // Gifts: points for joining (once per customer) and for a birthday (once per year).
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
 import { localTime } from "./localtime.ts";
 import { syncLots } from "./lots.ts";
 import { pointsWord, renderTemplate } from "./messages.ts";
 import type { Program } from "./program.ts";
 
-type Tx = Sql;
+type Tx = Queryable;
 const DAY_MS = 86_400_000;
 
 export function pointsPhrase(n: number): string {

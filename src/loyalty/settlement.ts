@@ -2,7 +2,7 @@
 // transaction per document. Every effect carries an idempotency key, and a document is
 // settled once (its row is locked and its state checked), so retried and redelivered
 // jobs change nothing the second time.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { settleReferralOnSale } from "../card/referrals.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
@@ -34,7 +34,7 @@ export interface SettleOutcome {
   moment: Date | null;
 }
 
-interface DocumentRow {
+export interface DocumentRow {
   id: string;
   kind: "sale" | "return";
   external_key: string;
@@ -54,6 +54,7 @@ interface DocumentRow {
   moment: Date | null;
   received_at: Date;
   sale_key: string | null;
+  settle_round: number;
   returned_kopecks: number;
   notice_text: string | null;
   points_refunded: number;
@@ -61,17 +62,17 @@ interface DocumentRow {
   body: any;
 }
 
-type Tx = Sql;
+type Tx = Queryable;
 
-interface SettlingRow extends DocumentRow {
+export interface SettlingRow extends DocumentRow {
   program_settings: Record<string, unknown> | null;
   customer_tier: string | null;
   promotions_then: PromotionRow[] | null;
 }
 
-const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
+export const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ status, releasedReturns: [], message: null, movements: [], moment: null });
 
-type Movements = SettleOutcome["movements"];
+export type Movements = SettleOutcome["movements"];
 
 /** Posts an entry and notes it among the settlement's movements when it is new. */
 async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntry): Promise<void> {
@@ -79,17 +80,22 @@ async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntr
   if (inserted) moved.push({ kind: e.kind, points: e.points });
 }
 
+/**
+ * What settling a document reads with it, in the same statement that locks it: the
+ * program, the customer's level and the promotions at the document's moment.
+ */
+export const settlingColumns = (tx: Queryable) => tx`
+  d.*, p.settings as program_settings,
+  (select c.tier from customer c where c.tenant_id = d.tenant_id and c.id = d.customer_id) as customer_tier,
+  (select json_agg(pr) from promotion pr
+    where pr.tenant_id = d.tenant_id and pr.starts_at <= coalesce(d.moment, d.received_at)
+      and pr.ends_at > coalesce(d.moment, d.received_at)
+      and (pr.ended_at is null or pr.ended_at > coalesce(d.moment, d.received_at))) as promotions_then`;
+
 export async function settleDocument(sql: Sql, tenantId: string, documentId: string): Promise<SettleOutcome> {
   return sql.begin(async (tx) => {
-    // One round trip: the document, the program, the customer's level and the promotions
-    // at the document's moment (what saleEarn needs).
-    const [doc] = await (tx as unknown as Tx)<SettlingRow[]>`
-      select d.*, p.settings as program_settings,
-        (select c.tier from customer c where c.tenant_id = d.tenant_id and c.id = d.customer_id) as customer_tier,
-        (select json_agg(pr) from promotion pr
-          where pr.tenant_id = d.tenant_id and pr.starts_at <= coalesce(d.moment, d.received_at)
-            and pr.ends_at > coalesce(d.moment, d.received_at)
-            and (pr.ended_at is null or pr.ended_at > coalesce(d.moment, d.received_at))) as promotions_then
+    const [doc] = await tx<SettlingRow[]>`
+      select ${settlingColumns(tx)}
       from document d join program p on p.tenant_id = d.tenant_id
       where d.tenant_id = ${tenantId} and d.id = ${documentId}
       for update of d`;
@@ -99,20 +105,21 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
       return { ...nothing("already"), message };
     }
-    const program = programFromStored(doc.program_settings);
-    const moved: Movements = [];
-    const outcome =
-      doc.kind === "sale"
-        ? await settleSale(tx as unknown as Tx, tenantId, doc, program, moved)
-        : await settleReturn(tx as unknown as Tx, tenantId, doc, program, moved);
-    return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
+    return settleClaimed(tx, tenantId, doc, programFromStored(doc.program_settings));
   });
 }
 
-const DAY_MS = 86_400_000;
+/** Settles a document whose row the caller has locked and found unsettled. */
+export async function settleClaimed(tx: Queryable, tenantId: string, doc: SettlingRow, program: Program): Promise<SettleOutcome> {
+  const moved: Movements = [];
+  const outcome = doc.kind === "sale" ? await settleSale(tx, tenantId, doc, program, moved) : await settleReturn(tx, tenantId, doc, program, moved);
+  return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
+}
+
+export const DAY_MS = 86_400_000;
 
 /** Several things to tell the customer after one document, as one message. */
-function joined(...texts: (string | null | undefined)[]): string | null {
+export function joined(...texts: (string | null | undefined)[]): string | null {
   const parts = texts.filter((t): t is string => !!t);
   return parts.length > 0 ? parts.join(". ") : null;
 }

@@ -1,12 +1,12 @@
 // Levels: a customer's purchases over the program's rolling window decide their tier,
 // which the till then applies (src/loyalty/points.ts reads customer.tier).
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { localTime } from "./localtime.ts";
 import { renderTemplate } from "./messages.ts";
 import { kopecksToRoubles } from "./money.ts";
 import type { Program, Tier } from "./program.ts";
 
-type Tx = Sql;
+type Tx = Queryable;
 
 /** The tier purchases of `kopecks` reach (null: below the first). */
 export function tierForPurchases(program: Program, kopecks: number): Tier | null {

@@ -26,9 +26,26 @@ export function queuePrefix(base: string, name: QueueName): string {
   return `${base}:{${name}}`;
 }
 
+/** The batch jobs that settle what the given tenants have stored (one per tenant for the current window). */
+export function settleBatchJobs(tenantIds: string[], now = Date.now()) {
+  const window = Math.floor(now / SETTLE_WINDOW_MS);
+  const until = (window + 1) * SETTLE_WINDOW_MS;
+  return [...new Set(tenantIds)].map((tenantId) => ({
+    name: "batch",
+    data: { tenantId, until } as SettlementJob,
+    opts: {
+      jobId: jobId.settleBatch(tenantId, window),
+      delay: until + SETTLE_GRACE_MS - now,
+      // Finished windows need not be kept: nobody adds to a window once it has passed.
+      removeOnComplete: { age: 600, count: 1000 },
+    },
+  }));
+}
+
 /** Deterministic job ids: the same document or message is never queued twice. */
 export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
+  settleBatch: (tenantId: string, window: number) => `batch-${tenantId}-${window}`,
   pointsMessage: (documentId: string) => `points-${documentId}`,
   codeMessage: (codeId: string) => `code-${codeId}`,
   cardMessage: (customerId: string) => `card-${customerId}`,
@@ -42,12 +59,33 @@ export interface ImportJob {
   importId: string;
 }
 
-export interface SettlementJob {
+/** One document, settled alone: one that failed inside a batch (operators see it, retried with backoff). */
+export interface SettleDocumentJob {
   tenantId: string;
   documentId: string;
   /** The document's settle_round when queued (0 for a new document). */
   round?: number;
 }
+
+/**
+ * A tenant's stored documents, taken in batches until none is left. Intake adds one per
+ * tenant per SETTLE_WINDOW_MS (the job id names the window), delayed until the window has
+ * passed: every sale stored within the window is in Postgres when the job looks.
+ */
+export interface SettleBatchJob {
+  tenantId: string;
+  /** ms since epoch: the end of the window this job answers for. */
+  until: number;
+}
+
+export type SettlementJob = SettleDocumentJob | SettleBatchJob;
+
+export const isBatchJob = (job: SettlementJob): job is SettleBatchJob => "until" in job;
+
+/** Sales of one tenant stored within one window share a batch job. */
+export const SETTLE_WINDOW_MS = 200;
+/** A batch job runs this long after its window ends (clocks of the API and the workers differ a little). */
+const SETTLE_GRACE_MS = 100;
 
 /** "+12 баллов, баланс 183" after a settled sale or return. */
 export interface PointsMessageJob {
@@ -259,27 +297,35 @@ export class Queues {
     }
   }
 
-  /** True when queued; false when Redis is away (the document stays for the sweeper). */
-  async enqueueSettlement(jobs: SettlementJob[]): Promise<boolean> {
-    if (jobs.length === 0) return true;
+  /**
+   * Asks for the stored documents to be settled: one batch job per tenant for the current
+   * window. True when queued; false when Redis is away (the documents stay for the sweeper).
+   */
+  async enqueueSettlement(documents: { tenantId: string; documentId: string }[]): Promise<boolean> {
+    if (documents.length === 0) return true;
     if (Date.now() < this.skipRedisUntil) {
-      this.outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, err: "Redis did not answer moments ago" });
+      this.outageLog("settlement not queued; the sweeper will retry", { documents: documents.length, err: "Redis did not answer moments ago" });
       return false;
     }
     try {
-      await within(
-        this.addTimeoutMs,
-        this.settlement.addBulk(
-          jobs.map((data) => ({ name: "settle", data, opts: { jobId: jobId.settle(data.documentId, data.round ?? 0) } })),
-        ),
-        REDIS_SLOW,
-      );
+      await within(this.addTimeoutMs, this.settlement.addBulk(settleBatchJobs(documents.map((d) => d.tenantId))), REDIS_SLOW);
       return true;
     } catch (e) {
       this.skipRedisUntil = Date.now() + REDIS_RETRY_AFTER_MS;
-      this.outageLog("settlement not queued; the sweeper will retry", { documents: jobs.length, ...errorFields(e) });
+      this.outageLog("settlement not queued; the sweeper will retry", { documents: documents.length, ...errorFields(e) });
       return false;
     }
+  }
+
+  /** The messages of a settled batch, in one call (job ids keep each single). */
+  async enqueuePointsMessages(jobs: PointsMessageJob[]): Promise<void> {
+    await this.notifications.addBulk(
+      jobs.map((job) => ({
+        name: "points",
+        data: { ...job, type: "points" as const },
+        opts: { jobId: jobId.pointsMessage(job.documentId), priority: NotificationPriority.points },
+      })),
+    );
   }
 
   async enqueuePointsMessage(job: PointsMessageJob): Promise<void> {

@@ -1,0 +1,309 @@
+// Settlement of many documents at once: one transaction takes up to `limit` stored
+// documents of a tenant (oldest first, FOR UPDATE SKIP LOCKED, so several workers share a
+// backlog) and settles them together.
+//
+// Most sales are plain: a known customer who has bought before, earning points, with no
+// spend, certificate, referral or debt to untangle. Those are settled set-based — a handful
+// of statements for the whole batch: ledger entries with their lots, balances, purchases
+// and levels, documents. Every other document (returns, spends, first purchases, referrals,
+// certificates, customers matched only now, a customer's second sale in the batch) goes
+// through settleClaimed, the one-document path, inside a savepoint of the same
+// transaction: the rules are decided in one place (decideSaleEarn, tierForPurchases, the
+// message templates) whichever way a document goes. A document that fails there is rolled
+// back alone and left to a job of its own (settle_failed_at).
+import type { Queryable, Sql } from "../db/client.ts";
+import { customerRef, resolveCustomer } from "./customers.ts";
+import { type LedgerKind } from "./ledger.ts";
+import { localTime } from "./localtime.ts";
+import { changePhrase, renderTemplate } from "./messages.ts";
+import { decideSaleEarn, storedSaleLines } from "./points.ts";
+import { type Program, programFromStored } from "./program.ts";
+import { promotionFromRow } from "./promotions.ts";
+import { DAY_MS, joined, type PointsMessage, settleClaimed, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
+import { tierForPurchases, tierMessage } from "./tiers.ts";
+import { hasCertificatePayments } from "./giftcards.ts";
+
+export interface BatchOutcome {
+  /** Documents this batch took (settled, waiting for their sale, or failed). */
+  claimed: number;
+  settled: number;
+  /** Points messages to queue after the commit. */
+  messages: PointsMessage[];
+  /** Ledger entries posted (for the metrics). */
+  movements: { kind: LedgerKind; points: number }[];
+  /** When each settled document happened (for the settlement-lag metric). */
+  moments: Date[];
+  /** Customers whose Wallet pass shows a new balance (plain sales). */
+  walletCustomers: string[];
+  /** Documents settled one by one: their Wallet updates are looked up as for a single document. */
+  walletDocuments: string[];
+  /** Documents that failed here: each goes to a job of its own. */
+  failed: { documentId: string; round: number; error: unknown }[];
+  /** Whether returns waiting for a sale of this batch became settleable (they are the tenant's again). */
+  releasedReturns: number;
+}
+
+interface LockedCustomer {
+  id: string;
+  balance: number;
+  tier: string | null;
+  purchases_count: number;
+  lots_debt: number;
+  /** A referral waits for this customer's first settled sale. */
+  referral_waiting: boolean;
+  /** Ledger entries not yet in the lots (a spend at the till, for one). */
+  unsynced: boolean;
+  has_wallet: boolean;
+  /** Settled sales minus returns within the level window, in kopecks (as windowPurchases). */
+  window_kopecks: number;
+}
+
+interface PlainSale {
+  doc: SettlingRow;
+  customer: LockedCustomer;
+  earn: number;
+  held: number | null;
+  anomalies: string | null;
+  pending: boolean;
+  availableAt: Date | null;
+  expiresAt: Date | null;
+  tier: { set: boolean; name: string | null; text: string | null };
+  message: string | null;
+}
+
+/**
+ * Settles up to `limit` of the tenant's stored documents. `plain: false` sends every one
+ * through the one-document path (each in its own savepoint): the way to go on after a
+ * batch failed as a whole, so that one document cannot hold up the tenant's others.
+ */
+export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts: { plain?: boolean } = {}): Promise<BatchOutcome> {
+  return sql.begin(async (tx) => {
+    const out: BatchOutcome = { claimed: 0, settled: 0, messages: [], movements: [], moments: [], walletCustomers: [], walletDocuments: [], failed: [], releasedReturns: 0 };
+    const docs = await tx<(SettlingRow & { sale_customer_id: string | null })[]>`
+      select ${settlingColumns(tx)},
+        (select s.customer_id from document s
+          where s.tenant_id = d.tenant_id and s.kind = 'sale' and s.external_key = d.sale_key) as sale_customer_id
+      from document d join program p on p.tenant_id = d.tenant_id
+      where d.tenant_id = ${tenantId} and d.state = 'received' and d.settle_failed_at is null
+      order by d.received_at
+      limit ${limit}
+      for update of d skip locked`;
+    out.claimed = docs.length;
+    if (docs.length === 0) return out;
+    const program = programFromStored(docs[0]!.program_settings);
+
+    // Every named sale's customer, locked in one order (by id) so batches never wait on each other in a circle.
+    const named = [...new Set(docs.flatMap((d) => (d.kind === "sale" && d.customer_id ? [d.customer_id] : [])))];
+    const customers = new Map((await lockCustomers(tx, tenantId, named, program)).map((c) => [c.id, c]));
+
+    const plain: PlainSale[] = [];
+    const oneByOne: SettlingRow[] = [];
+    const seen = new Set<string>();
+    /** Documents whose customer an earlier document of this batch settles first: their level is read again then. */
+    const again = new Set<string>();
+    for (const doc of docs) {
+      // Whose points the document moves: a return moves its sale's customer's; a sale whose
+      // customer was unknown at intake may find them now. Their later documents in this batch
+      // then wait for it (one by one, in order), so every message tells the balance in order.
+      const whose =
+        doc.customer_id ??
+        doc.sale_customer_id ??
+        (doc.match_status === "unmatched" && doc.body?.agent ? ((await resolveCustomer(tx, tenantId, customerRef(doc.body.agent)))?.id ?? null) : null);
+      const customer = doc.customer_id ? customers.get(doc.customer_id) : undefined;
+      const isPlain =
+        opts.plain !== false &&
+        doc.kind === "sale" &&
+        customer !== undefined &&
+        !seen.has(customer.id) &&
+        customer.purchases_count > 0 &&
+        !customer.referral_waiting &&
+        !customer.unsynced &&
+        Number(customer.lots_debt) === 0 &&
+        !hasCertificatePayments(doc.body);
+      if (doc.customer_id && seen.has(doc.customer_id)) again.add(doc.id);
+      if (whose) seen.add(whose);
+      if (isPlain) plain.push(decidePlainSale(doc, customer!, program));
+      else oneByOne.push(doc);
+    }
+
+    if (plain.length > 0) await settlePlainSales(tx, tenantId, plain, program, out);
+
+    for (const doc of oneByOne) {
+      let outcome: SettleOutcome;
+      if (again.has(doc.id)) {
+        const [c] = await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${doc.customer_id}`;
+        doc.customer_tier = c?.tier ?? null;
+      }
+      try {
+        outcome = await tx.savepoint((sp) => settleClaimed(sp, tenantId, doc, program));
+      } catch (error) {
+        await tx`update document set settle_failed_at = now() where tenant_id = ${tenantId} and id = ${doc.id}`;
+        out.failed.push({ documentId: doc.id, round: doc.settle_round, error });
+        continue;
+      }
+      if (outcome.status === "settled") {
+        out.settled++;
+        out.movements.push(...outcome.movements);
+        if (outcome.moment) out.moments.push(outcome.moment);
+        out.walletDocuments.push(doc.id);
+      }
+      if (outcome.message) out.messages.push(outcome.message);
+      out.releasedReturns += outcome.releasedReturns.length;
+    }
+    return out;
+  });
+}
+
+async function lockCustomers(tx: Queryable, tenantId: string, ids: string[], program: Program): Promise<LockedCustomer[]> {
+  if (ids.length === 0) return [];
+  const days = program.settings.tierWindowDays;
+  const spendRate = program.rules.spendRateKopecks;
+  return tx<LockedCustomer[]>`
+    select c.id, c.balance, c.tier, c.purchases_count, c.lots_debt,
+      exists (select 1 from referral r where r.tenant_id = c.tenant_id and r.referred_id = c.id and r.state = 'waiting') as referral_waiting,
+      exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced) as unsynced,
+      exists (select 1 from wallet_pass w where w.tenant_id = c.tenant_id and w.customer_id = c.id) as has_wallet,
+      ${
+        program.settings.tiers.length === 0
+          ? tx`0::bigint`
+          : tx`(select coalesce(sum(case when d.kind = 'sale' then d.total_kopecks + d.points_spent * ${spendRate}
+                                        else -d.total_kopecks end), 0)::bigint
+               from document d
+               where d.tenant_id = c.tenant_id and d.customer_id = c.id and d.state = 'settled'
+                 ${days === null ? tx`` : tx`and d.moment > now() - make_interval(days => ${days})`})`
+      } as window_kopecks
+    from customer c
+    where c.tenant_id = ${tenantId} and c.id = any(${ids}::uuid[])
+    order by c.id
+    for update of c`;
+}
+
+/** What a plain sale does, decided by the same rules as the one-document path. */
+function decidePlainSale(doc: SettlingRow, customer: LockedCustomer, program: Program): PlainSale {
+  const moment = doc.moment ?? doc.received_at;
+  const decided = decideSaleEarn(program, (doc.promotions_then ?? []).map(promotionFromRow), customer.tier, {
+    lines: doc.lines ?? storedSaleLines(doc.body),
+    paidKopecks: doc.paid_kopecks,
+    moment,
+    spent: doc.points_spent_reported,
+  });
+  const earn = decided.earn;
+  const pending = !!doc.accrual_available_at && doc.accrual_available_at.getTime() > Date.now();
+  const lifetime = program.settings.pointsLifetimeDays;
+  const spendableFrom = doc.accrual_available_at ?? moment;
+
+  // The level after this sale: the window's settled purchases and this one (recomputeTier's rule).
+  let tier: PlainSale["tier"] = { set: false, name: customer.tier, text: null };
+  if (program.settings.tiers.length > 0 || customer.tier !== null) {
+    const days = program.settings.tierWindowDays;
+    const inWindow = days === null || (doc.moment !== null && doc.moment.getTime() > Date.now() - days * DAY_MS);
+    const own = inWindow ? Number(doc.total_kopecks) + Number(doc.points_spent) * program.rules.spendRateKopecks : 0;
+    const reached = tierForPurchases(program, Math.max(0, Number(customer.window_kopecks) + own));
+    const name = reached?.name ?? null;
+    tier = { set: true, name, text: name === customer.tier ? null : tierMessage(program, reached) };
+  }
+
+  let pointsText: string | null = null;
+  if (doc.points_spent > 0 || earn > 0) {
+    const balance = Number(customer.balance) + (pending ? 0 : earn);
+    pointsText = renderTemplate(program.settings.pointsMessageTemplate, {
+      change: changePhrase([-doc.points_spent, pending ? 0 : earn], pending ? { points: earn, at: doc.accrual_available_at! } : null),
+      earned: earn,
+      spent: doc.points_spent,
+      balance,
+    });
+  }
+  const flagged = decided.held > 0 || decided.anomalies.length > 0;
+  return {
+    doc,
+    customer,
+    earn,
+    held: flagged ? decided.held : null,
+    anomalies: decided.anomalies.join("; ") || null,
+    pending,
+    availableAt: doc.accrual_available_at,
+    expiresAt: lifetime === null ? null : new Date(spendableFrom.getTime() + lifetime * DAY_MS),
+    tier,
+    message: joined(pointsText, tier.text),
+  };
+}
+
+/**
+ * The plain sales of a batch in four statements: accruals with their lots (a new credit of
+ * a customer with no debt and nothing unsynced is exactly one new lot, as syncLots would
+ * make it), customers (balances, purchases, levels), documents, and returns that waited.
+ */
+// (Instants travel as ISO text: postgres.js would send an array that starts with a Date as one timestamp.)
+async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSale[], program: Program, out: BatchOutcome): Promise<void> {
+  const earning = sales.filter((s) => s.earn > 0);
+  const posted = new Map<string, { points: number; pending: boolean }>();
+  if (earning.length > 0) {
+    const rows = await tx<{ document_id: string; points: number; pending: boolean }[]>`
+      with input as (
+        select * from unnest(
+          ${earning.map((s) => s.customer.id)}::uuid[], ${earning.map((s) => s.earn)}::bigint[],
+          ${earning.map((s) => s.doc.id)}::uuid[], ${earning.map((s) => `sale:${s.doc.id}:accrual`)}::text[],
+          ${earning.map((s) => (s.pending ? s.availableAt!.toISOString() : null))}::timestamptz[],
+          ${earning.map((s) => s.expiresAt?.toISOString() ?? null)}::timestamptz[]
+        ) as t(customer_id, points, document_id, idempotency_key, pending_until, expires_at)
+      ), posted as (
+        insert into ledger_entry (tenant_id, customer_id, kind, points, available_at, released_at,
+          document_id, idempotency_key, expires_at, lots_synced)
+        select ${tenantId}, customer_id, 'accrual', points, coalesce(pending_until, now()),
+          case when pending_until is null then now() end, document_id, idempotency_key, expires_at, true
+        from input
+        on conflict (tenant_id, idempotency_key) do nothing
+        returning id, customer_id, points, document_id, expires_at, released_at
+      ), lots as (
+        insert into points_lot (tenant_id, customer_id, entry_id, document_id, points, remaining, expires_at)
+        select ${tenantId}, customer_id, id, document_id, points, points, expires_at from posted
+      )
+      select document_id, points, released_at is null as pending from posted`;
+    for (const r of rows) {
+      posted.set(r.document_id, { points: Number(r.points), pending: r.pending });
+      out.movements.push({ kind: "accrual", points: Number(r.points) });
+    }
+  }
+
+  const today = localTime(new Date(), program.settings.timezone).date;
+  await tx`
+    update customer c set
+      balance = c.balance + u.available, pending_balance = c.pending_balance + u.pending,
+      purchases_count = c.purchases_count + 1, purchases_kopecks = c.purchases_kopecks + u.kopecks,
+      tier = case when u.set_tier = 1 then u.tier else c.tier end,
+      tier_checked_on = case when u.set_tier = 1 then ${today}::date else c.tier_checked_on end,
+      updated_at = now()
+    from unnest(
+      ${sales.map((s) => s.customer.id)}::uuid[],
+      ${sales.map((s) => (posted.get(s.doc.id)?.pending === false ? posted.get(s.doc.id)!.points : 0))}::bigint[],
+      ${sales.map((s) => (posted.get(s.doc.id)?.pending ? posted.get(s.doc.id)!.points : 0))}::bigint[],
+      ${sales.map((s) => Number(s.doc.total_kopecks))}::bigint[],
+      ${sales.map((s) => (s.tier.set ? 1 : 0))}::int[],
+      ${sales.map((s) => s.tier.name)}::text[]
+    ) as u(id, available, pending, kopecks, set_tier, tier)
+    where c.tenant_id = ${tenantId} and c.id = u.id`;
+
+  await tx`
+    update document d set state = 'settled', settled_at = now(), notice_text = u.notice, points_earned = u.earned,
+      held_earn_points = coalesce(u.held, d.held_earn_points),
+      flag_reason = nullif(concat_ws('; ', d.flag_reason, u.anomalies), '')
+    from unnest(
+      ${sales.map((s) => s.doc.id)}::uuid[], ${sales.map((s) => s.message)}::text[], ${sales.map((s) => s.earn)}::bigint[],
+      ${sales.map((s) => s.held)}::bigint[], ${sales.map((s) => s.anomalies)}::text[]
+    ) as u(id, notice, earned, held, anomalies)
+    where d.tenant_id = ${tenantId} and d.id = u.id`;
+
+  // Returns that arrived before their sale are the tenant's to settle again (the caller's next batch).
+  const released = await tx`
+    update document set state = 'received', settle_round = settle_round + 1
+    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${sales.map((s) => s.doc.external_key)}::text[])
+    returning id`;
+  out.releasedReturns += released.length;
+
+  for (const s of sales) {
+    out.settled++;
+    out.moments.push(s.doc.moment ?? s.doc.received_at);
+    if (s.message) out.messages.push({ customerId: s.customer.id, documentId: s.doc.id, text: s.message });
+    if (s.customer.has_wallet) out.walletCustomers.push(s.customer.id);
+  }
+}
