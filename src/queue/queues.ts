@@ -223,6 +223,8 @@ export class Queues {
   private readonly connection: RedisClient;
 
   private readonly addTimeoutMs: number;
+  /** The window each tenant's batch job was last added for by this process. */
+  private readonly askedForWindow = new Map<string, number>();
   /** One line per cause every 10 s, however many sales meet the same outage (per connection). */
   private readonly outageLog = throttledLog("warn", 10_000);
   /** How long an operator's view waits for Redis. */
@@ -307,8 +309,15 @@ export class Queues {
       this.outageLog("settlement not queued; the sweeper will retry", { documents: documents.length, err: "Redis did not answer moments ago" });
       return false;
     }
+    // One add per tenant per window from this process: the job id would make the rest no-ops anyway.
+    const now = Date.now();
+    const window = Math.floor(now / SETTLE_WINDOW_MS);
+    const tenants = [...new Set(documents.map((d) => d.tenantId))].filter((t) => this.askedForWindow.get(t) !== window);
+    if (tenants.length === 0) return true;
     try {
-      await within(this.addTimeoutMs, this.settlement.addBulk(settleBatchJobs(documents.map((d) => d.tenantId))), REDIS_SLOW);
+      await within(this.addTimeoutMs, this.settlement.addBulk(settleBatchJobs(tenants, now)), REDIS_SLOW);
+      for (const t of tenants) this.askedForWindow.set(t, window);
+      if (this.askedForWindow.size > 10_000) this.askedForWindow.clear();
       return true;
     } catch (e) {
       this.skipRedisUntil = Date.now() + REDIS_RETRY_AFTER_MS;
