@@ -1,8 +1,9 @@
 // The admin API under the cabinet: imports through the real queue and worker, exports,
-// erasure, profile corrections and the overview figures.
+// erasure, profile corrections and the overview figures (in the merchant's time zone).
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import iconv from "iconv-lite";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
+import { resolvePeriod } from "../src/cabinet/stats.ts";
 import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, waitFor } from "./support/sales.ts";
@@ -266,4 +267,46 @@ describe("overview figures", () => {
     expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=2020-01-01&to=2026-11-01`)).status).toBe(400);
     expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=вчера`)).status).toBe(400);
   }, 60_000);
+});
+
+describe("overview days in the merchant's time zone", () => {
+  test("a shop in Vladivostok sees a sale at 01:30 its time on that day, not on the Moscow day before", async () => {
+    const shop = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { timezone: "Asia/Vladivostok" })).status).toBe(200);
+    const ids = [];
+    // 23:30 and 01:30 in Vladivostok (UTC+10) are 16:30 and 18:30 of one Moscow day.
+    for (const moment of ["2026-11-10 23:30:00", "2026-11-11 01:30:00"]) {
+      const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 100, quantity: 1 }], cash: 100, moment }).body);
+      expect(r.status).toBe(201);
+      ids.push(r.body.id as string);
+    }
+    for (const id of ids) await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${id}`)[0]?.state === "settled");
+    const r = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-10&to=2026-11-11`);
+    expect(r.body.days.map((d: any) => [d.day, d.receipts])).toEqual([
+      ["2026-11-10", 1],
+      ["2026-11-11", 1],
+    ]);
+    const eleventh = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-11&to=2026-11-11`);
+    expect(eleventh.body.totals.receipts).toBe(1);
+  }, 60_000);
+
+  test("a zone written as an offset (+05:00) is UTC+5, as everywhere else in the program (not the POSIX UTC−5)", async () => {
+    const shop = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { timezone: "+05:00" })).status).toBe(200);
+    // 01:30 on the 11th at +05:00 is 20:30 UTC on the 10th (15:30 on the 10th at UTC−5).
+    const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 100, quantity: 1 }], cash: 100, moment: "2026-11-11 01:30:00" }).body);
+    await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${r.body.id}`)[0]?.state === "settled");
+    const stats = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-10&to=2026-11-11`);
+    expect(stats.body.days.map((d: any) => [d.day, d.receipts])).toEqual([
+      ["2026-11-10", 0],
+      ["2026-11-11", 1],
+    ]);
+  }, 60_000);
+
+  test("the default period ends on today in the shop's zone", () => {
+    // 20:00 UTC: 23:00 in Moscow, already 06:00 next morning in Vladivostok.
+    const now = new Date("2026-11-10T20:00:00Z");
+    expect(resolvePeriod(undefined, undefined, "Europe/Moscow", now)).toEqual({ from: "2026-10-12", to: "2026-11-10" });
+    expect(resolvePeriod(undefined, undefined, "Asia/Vladivostok", now)).toEqual({ from: "2026-10-13", to: "2026-11-11" });
+  });
 });

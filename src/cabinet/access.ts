@@ -21,6 +21,8 @@ export interface Viewer {
   shopName: string;
   /** False for viewers who may only look (МойСклад employees without admin rights, later). */
   canEdit: boolean;
+  /** The program's time zone: the pages count days and show times in it. */
+  timeZone: string;
 }
 
 export const CABINET_REALM = "Loyalty cabinet";
@@ -59,7 +61,7 @@ export async function cabinetViewer(deps: AppDeps, request: Request, slug: strin
     if (e instanceof ApiError && e.status === 404) return { status: 404, message: `Магазина «${slug}» нет.` };
     throw e;
   }
-  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true };
+  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true, timeZone: tenant.program.settings.timezone };
 }
 
 export function isViewer(v: Viewer | Refusal): v is Viewer {

@@ -24,6 +24,7 @@ import { listLedger } from "../loyalty/ledger.ts";
 import { prettyPhone } from "../loyalty/phone.ts";
 import { serveAsset, assetUrl } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
+import { calendarDate, zonedToEpochMs } from "../loyalty/moment.ts";
 import { cabinetViewer, CABINET_REALM, isViewer, type Viewer } from "./access.ts";
 import {
   customerDocuments,
@@ -51,9 +52,9 @@ serveAsset("cabinet-overview.js", () => fileURLToPath(new URL("./static/overview
 // ---------------------------------------------------------------------------------
 // Formatting for people.
 
-const TZ = "Europe/Moscow";
-const dateTime = (d: Date | null) => (d ? d.toLocaleString("ru-RU", { timeZone: TZ, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
-const dateOnly = (d: Date | null) => (d ? d.toLocaleDateString("ru-RU", { timeZone: TZ }) : "—");
+// Dates and times as the merchant's clocks show them (the program's time zone).
+const dateTime = (d: Date | null, zone: string) => (d ? d.toLocaleString("ru-RU", { timeZone: zone, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
+const dateOnly = (d: Date | null, zone: string) => (d ? d.toLocaleDateString("ru-RU", { timeZone: zone }) : "—");
 const rub = (kopecks: number) => (kopecks / 100).toLocaleString("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ₽";
 const num = (n: number) => n.toLocaleString("ru-RU");
 const signed = (n: number) => (n > 0 ? "+" : n < 0 ? "−" : "") + num(Math.abs(n));
@@ -153,7 +154,7 @@ function overviewBody(v: Viewer, s: Stats, error?: string) {
         <label for="from">Период</label>
         <input type="date" id="from" name="from" value={s.period.from} /> — <input type="date" id="to" name="to" value={s.period.to} aria-label="по" />{" "}
         <button type="submit">Показать</button>
-        <p class="hint">По московскому времени, включая оба дня.</p>
+        <p class="hint" safe>{`Дни — по часовому поясу магазина (${v.timeZone}), включая оба дня.`}</p>
       </form>
       <div class="grid totals">
         <StatCard label={`продаж через программу из ${num(t.receipts)}`} value={num(t.memberReceipts)} hint={`на ${rub(t.memberKopecks)} из ${rub(t.allKopecks)}`} />
@@ -213,7 +214,7 @@ function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
                 <td safe>{c.card_number ?? "—"}</td>
                 <td class="num" safe>{num(c.balance)}</td>
                 <td class="num">{Html.escapeHtml(c.pending_balance ? num(c.pending_balance) : "—")}</td>
-                <td safe>{dateOnly(c.last_purchase_at)}</td>
+                <td safe>{dateOnly(c.last_purchase_at, v.timeZone)}</td>
               </tr>
             ))}
           </tbody>
@@ -240,12 +241,12 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
       <h1 safe>{title}</h1>
       {c.erased_at ? "" : doneNotice(q)}
       {error ? <Notice kind="error" text={error} /> : ""}
-      {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
+      {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at, v.timeZone)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
       <div class="grid totals">
         <div class="card stat"><div class="value" id="balance" safe>{num(c.balance)}</div><div class="label">баллов доступно</div></div>
         <div class="card stat"><div class="value" safe>{num(c.pending_balance)}</div><div class="label">ожидают начисления</div></div>
         <div class="card stat"><div class="value" safe>{num(c.purchases_count)}</div><div class="label" safe>{`покупок на ${rub(c.purchases_kopecks)}`}</div></div>
-        <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at)}</div><div class="label">последняя покупка</div></div>
+        <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at, v.timeZone)}</div><div class="label">последняя покупка</div></div>
       </div>
       {c.erased_at ? (
         ""
@@ -278,8 +279,8 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {ledger.map((e) => (
               <tr>
-                <td safe>{dateTime(e.created_at)}</td>
-                <td safe>{ledgerKindText(e.kind) + (e.released_at === null ? ` (станут доступны ${dateOnly(e.available_at)})` : "")}</td>
+                <td safe>{dateTime(e.created_at, v.timeZone)}</td>
+                <td safe>{ledgerKindText(e.kind) + (e.released_at === null ? ` (станут доступны ${dateOnly(e.available_at, v.timeZone)})` : "")}</td>
                 <td class="num" safe>{signed(e.points)}</td>
                 <td safe>{e.reason ?? (e.document_id ? "по чеку" : "")}</td>
               </tr>
@@ -292,7 +293,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <h2>Ожидают начисления</h2>
           <ul>
             {pending.map((p) => (
-              <li safe>{`${num(p.points)} баллов станут доступны ${dateTime(p.available_at)}`}</li>
+              <li safe>{`${num(p.points)} баллов станут доступны ${dateTime(p.available_at, v.timeZone)}`}</li>
             ))}
           </ul>
         </>
@@ -309,7 +310,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {docs.map((d) => (
               <tr>
-                <td safe>{dateTime(d.moment)}</td>
+                <td safe>{dateTime(d.moment, v.timeZone)}</td>
                 <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
                 <td class="num" safe>{rub(d.total_kopecks)}</td>
                 <td class="num" safe>{num(d.points_spent)}</td>
@@ -329,7 +330,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {messages.map((m) => (
               <tr>
-                <td safe>{dateTime(m.created_at)}</td>
+                <td safe>{dateTime(m.created_at, v.timeZone)}</td>
                 <td safe>{({ sms: "SMS", push: "Push", log: "—" } as Record<string, string>)[m.channel] ?? m.channel}</td>
                 <td safe>{m.purpose === "code" ? "Код подтверждения" : m.purpose === "card" ? "Ссылка на карту покупателя" : m.text ?? ""}</td>
                 <td safe>{m.channel === "log" ? "не отправлено: SMS и push не настроены" : m.status === "sent" ? "отправлено" : `ошибка: ${m.error ?? ""}`}</td>
@@ -391,8 +392,8 @@ async function certificatesPage(deps: AppDeps, v: Viewer, q: Record<string, stri
                 <td safe>{GIFT_STATUS_TEXT[giftCardStatus(c, now)]}</td>
                 <td class="num" safe>{rub(c.initial_balance)}</td>
                 <td class="num" safe>{rub(c.balance)}</td>
-                <td>{Html.escapeHtml(c.expire_at ? dateTime(c.expire_at) : "бессрочно")}</td>
-                <td safe>{dateTime(c.created_at)}</td>
+                <td>{Html.escapeHtml(c.expire_at ? dateTime(c.expire_at, v.timeZone) : "бессрочно")}</td>
+                <td safe>{dateTime(c.created_at, v.timeZone)}</td>
               </tr>
             ))}
           </tbody>
@@ -418,16 +419,16 @@ async function certificatePage(deps: AppDeps, v: Viewer, name: string, q: Record
       <div class="grid totals">
         <div class="card stat"><div class="value" safe>{GIFT_STATUS_TEXT[status]}</div><div class="label">статус</div></div>
         <div class="card stat"><div class="value" safe>{rub(card.balance)}</div><div class="label" safe>{`остаток из ${rub(card.initial_balance)}`}</div></div>
-        <div class="card stat"><div class="value">{Html.escapeHtml(card.expire_at ? dateOnly(card.expire_at) : "бессрочно")}</div><div class="label">действует до</div></div>
+        <div class="card stat"><div class="value">{Html.escapeHtml(card.expire_at ? dateOnly(card.expire_at, v.timeZone) : "бессрочно")}</div><div class="label">действует до</div></div>
       </div>
-      {card.blocked_at ? <Notice kind="warn" text={`Заблокирован ${dateTime(card.blocked_at)}${card.block_reason ? `: ${card.block_reason}` : ""}.`} /> : ""}
+      {card.blocked_at ? <Notice kind="warn" text={`Заблокирован ${dateTime(card.blocked_at, v.timeZone)}${card.block_reason ? `: ${card.block_reason}` : ""}.`} /> : ""}
       <h2>История</h2>
       <table>
         <thead><tr><th>Когда</th><th>Что</th><th class="num">Сумма</th></tr></thead>
         <tbody>
           {entries.map((e) => (
             <tr>
-              <td safe>{dateTime(e.created_at)}</td>
+              <td safe>{dateTime(e.created_at, v.timeZone)}</td>
               <td safe>{GIFT_ENTRY_TEXT[e.kind] ?? e.kind}</td>
               <td class="num" safe>{(e.kopecks > 0 ? "+" : "−") + rub(Math.abs(e.kopecks))}</td>
             </tr>
@@ -528,7 +529,7 @@ async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200
             <tbody>
               {recent.map((r) => (
                 <tr>
-                  <td><a href={`${base(v)}/import/${r.id}`} safe>{dateTime(r.created_at)}</a></td>
+                  <td><a href={`${base(v)}/import/${r.id}`} safe>{dateTime(r.created_at, v.timeZone)}</a></td>
                   <td safe>{r.file_name ?? "—"}</td>
                   <td safe>{IMPORT_STATE_TEXT[r.state]}</td>
                   <td class="num" safe>{num(r.total)}</td>
@@ -715,12 +716,12 @@ export const cabinetPages = (deps: AppDeps) => {
         let period;
         let error: string | undefined;
         try {
-          period = resolvePeriod(query.from, query.to);
+          period = resolvePeriod(query.from, query.to, v.timeZone);
         } catch (e) {
           error = problem(e);
-          period = resolvePeriod(undefined, undefined);
+          period = resolvePeriod(undefined, undefined, v.timeZone);
         }
-        const stats = await overviewStats(deps.sql, v.tenantId, period);
+        const stats = await overviewStats(deps.sql, v.tenantId, period, v.timeZone);
         return cabinetPage(v, "overview", "Обзор", overviewBody(v, stats, error), {
           scripts: ["uPlot.iife.min.js", "cabinet-overview.js"],
           status: error ? 400 : 200,
@@ -827,7 +828,7 @@ export const cabinetPages = (deps: AppDeps) => {
                     const reasons = attentionReasons(d);
                     return (
                       <tr>
-                        <td safe>{dateTime(d.moment)}</td>
+                        <td safe>{dateTime(d.moment, v.timeZone)}</td>
                         <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
                         <td>
                           {d.customer_id ? (
@@ -904,9 +905,11 @@ export const cabinetPages = (deps: AppDeps) => {
         const kopecks = Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
         let expireAt: Date | null = null;
         if (expire) {
-          // The end of the chosen day, Moscow time.
-          expireAt = /^\d{4}-\d{2}-\d{2}$/.test(expire) ? new Date(`${expire}T23:59:59+03:00`) : null;
-          if (!expireAt || Number.isNaN(expireAt.getTime())) return certificatesPage(deps, v, back, "Срок действия — дата.", 400);
+          // The end of the chosen day on the merchant's clocks.
+          const day = /^\d{4}-\d{2}-\d{2}$/.test(expire) ? calendarDate(expire) : null;
+          if (!day) return certificatesPage(deps, v, back, "Срок действия — дата.", 400);
+          const [y, m, d] = day.split("-").map(Number);
+          expireAt = new Date(zonedToEpochMs(v.timeZone, y!, m!, d!, 23, 59, 59));
         }
         try {
           await issueGiftCard(deps.sql, v.tenantId, { name, initialBalance: kopecks, expireAt });
