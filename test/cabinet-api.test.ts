@@ -1,8 +1,13 @@
 // The admin API under the cabinet: imports through the real queue and worker, exports,
-// erasure, profile corrections and the overview figures.
+// erasure, profile corrections and the overview figures (in the merchant's time zone);
+// and the cabinet's pages reached with a МойСклад session instead of the password.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
+import { randomUUID } from "node:crypto";
 import iconv from "iconv-lite";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
+import { createApp } from "../src/app.ts";
+import { resolvePeriod } from "../src/cabinet/stats.ts";
+import { MerchantSessions } from "../src/merchant/session.ts";
 import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, waitFor } from "./support/sales.ts";
@@ -266,4 +271,191 @@ describe("overview figures", () => {
     expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=2020-01-01&to=2026-11-01`)).status).toBe(400);
     expect((await t.admin("GET", `/tenants/${shop.slug}/stats?from=вчера`)).status).toBe(400);
   }, 60_000);
+});
+
+describe("overview days in the merchant's time zone", () => {
+  test("a shop in Vladivostok sees a sale at 01:30 its time on that day, not on the Moscow day before", async () => {
+    const shop = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { timezone: "Asia/Vladivostok" })).status).toBe(200);
+    const ids = [];
+    // 23:30 and 01:30 in Vladivostok (UTC+10) are 16:30 and 18:30 of one Moscow day.
+    for (const moment of ["2026-11-10 23:30:00", "2026-11-11 01:30:00"]) {
+      const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 100, quantity: 1 }], cash: 100, moment }).body);
+      expect(r.status).toBe(201);
+      ids.push(r.body.id as string);
+    }
+    for (const id of ids) await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${id}`)[0]?.state === "settled");
+    const r = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-10&to=2026-11-11`);
+    expect(r.body.days.map((d: any) => [d.day, d.receipts])).toEqual([
+      ["2026-11-10", 1],
+      ["2026-11-11", 1],
+    ]);
+    const eleventh = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-11&to=2026-11-11`);
+    expect(eleventh.body.totals.receipts).toBe(1);
+  }, 60_000);
+
+  test("a zone written as an offset (+05:00) is UTC+5, as everywhere else in the program (not the POSIX UTC−5)", async () => {
+    const shop = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { timezone: "+05:00" })).status).toBe(200);
+    // 01:30 on the 11th at +05:00 is 20:30 UTC on the 10th (15:30 on the 10th at UTC−5).
+    const r = await t.pos(shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "p", price: 100, quantity: 1 }], cash: 100, moment: "2026-11-11 01:30:00" }).body);
+    await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${r.body.id}`)[0]?.state === "settled");
+    const stats = await t.admin("GET", `/tenants/${shop.slug}/stats?from=2026-11-10&to=2026-11-11`);
+    expect(stats.body.days.map((d: any) => [d.day, d.receipts])).toEqual([
+      ["2026-11-10", 0],
+      ["2026-11-11", 1],
+    ]);
+  }, 60_000);
+
+  test("the default period ends on today in the shop's zone", () => {
+    // 20:00 UTC: 23:00 in Moscow, already 06:00 next morning in Vladivostok.
+    const now = new Date("2026-11-10T20:00:00Z");
+    expect(resolvePeriod(undefined, undefined, "Europe/Moscow", now)).toEqual({ from: "2026-10-12", to: "2026-11-10" });
+    expect(resolvePeriod(undefined, undefined, "Asia/Vladivostok", now)).toEqual({ from: "2026-10-13", to: "2026-11-11" });
+  });
+});
+
+describe("the cabinet's pages with a МойСклад session", () => {
+  const SECRETS_KEY = Buffer.alloc(32, 5);
+  const sessions = new MerchantSessions(SECRETS_KEY);
+  let app: ReturnType<typeof createApp>;
+  let shop: TestTenant;
+  let other: TestTenant;
+  let customerId: string;
+  let admin: string;
+  let viewer: string;
+
+  const page = async (path: string, init: RequestInit = {}) => {
+    const r = await app.handle(new Request(`http://loyalty.test${path}`, init));
+    return { status: r.status, headers: r.headers, text: await r.text() };
+  };
+  const post = (path: string, fields: Record<string, string>) => page(path, { method: "POST", body: new URLSearchParams(fields) });
+  const balance = async () => (await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.balance as number;
+  const issue = (tenantId: string, role: "admin" | "viewer", ttl?: number, key = sessions) => key.issue({ tenantId, accountId: "acc-1", userId: randomUUID(), role }, ttl);
+
+  beforeAll(async () => {
+    shop = await t.createTenant();
+    other = await t.createTenant();
+    app = createApp({
+      ...t.deps,
+      config: {
+        ...t.deps.config,
+        moysklad: {
+          appId: "3b6a1f2e-8c4d-4e5f-9a0b-1c2d3e4f5a6b",
+          appUid: "loyalty-test.vendor-test",
+          secretKey: "test-vendor-secret-0123456789abcdef",
+          // Never called here: the pages only read the session.
+          vendorApiUrl: "http://127.0.0.1:9/api/vendor/1.0",
+          jsonApiUrl: "http://127.0.0.1:9/api/remap/1.2",
+          publicUrl: "http://loyalty.test",
+          secretsKey: SECRETS_KEY,
+        },
+      },
+    });
+    customerId = (await t.pos(shop.apiToken, "POST", "/counterparty", { name: "Вера Сеансова", phone: "+79070000001", statusCheck: "IGNORE" })).body.id;
+    admin = await issue(shop.id, "admin");
+    viewer = await issue(shop.id, "viewer");
+  });
+
+  test("every page opens with the session alone, and every link, form and htmx address on it carries it", async () => {
+    const base = `/cabinet/${shop.slug}`;
+    expect((await page(base)).status).toBe(401); // nothing but the session lets one in
+    for (const path of ["", "/customers", `/customers/${customerId}`, "/documents", "/certificates", "/promotions", "/import"]) {
+      const r = await page(`${base}${path}?session=${admin}`);
+      expect({ path, status: r.status }).toEqual({ path, status: 200 });
+      const addresses = [...r.text.matchAll(/(?:href|hx-get)="([^"]*)"/g)].map((m) => m[1]!).filter((a) => !a.startsWith("/assets/"));
+      expect(addresses.length).toBeGreaterThan(6);
+      for (const a of addresses) expect({ path, a, carried: a.includes(`session=${admin}`) }).toEqual({ path, a, carried: true });
+      const forms = r.text.match(/<form[\s\S]*?<\/form>/g) ?? [];
+      for (const f of forms) expect({ path, form: f.slice(0, 80), carried: f.includes(`name="session" value="${admin}"`) }).toEqual({ path, form: f.slice(0, 80), carried: true });
+      // The way back to the program's settings, with the session.
+      expect(r.text).toContain(`href="/moysklad/settings?session=${admin}"`);
+    }
+    // The header does as well as the query (htmx, scripts).
+    expect((await page(`${base}/customers?q=${encodeURIComponent("8 907 000-00-01")}`, { headers: { "x-merchant-session": admin, "hx-request": "true" } })).text).toContain("Вера Сеансова");
+  });
+
+  test("an admin's session changes things through the forms; the redirect keeps the session; downloads need no password", async () => {
+    const before = await balance();
+    const r = await post(`/cabinet/${shop.slug}/customers/${customerId}/adjust`, { session: admin, points: "40", reason: "за отзыв", key: randomUUID() });
+    expect(r.status).toBe(303);
+    const location = r.headers.get("location")!;
+    expect(location).toContain("done=adjusted");
+    expect(location).toContain(`session=${admin}`);
+    expect((await page(location)).text).toContain("Баллы изменены");
+    expect(await balance()).toBe(before + 40);
+    const csv = await page(`/cabinet/${shop.slug}/export/customers.csv?session=${admin}`);
+    expect(csv.status).toBe(200);
+    expect(csv.text).toContain("Вера Сеансова");
+  });
+
+  test("a non-admin employee sees the pages without forms, and every change is refused in words with nothing changed", async () => {
+    const before = await balance();
+    const card = await page(`/cabinet/${shop.slug}/customers/${customerId}?session=${viewer}`);
+    expect(card.status).toBe(200);
+    expect(card.text).toContain("Вы можете только смотреть");
+    expect(card.text).toContain("Вера Сеансова");
+    expect(card.text).not.toContain("/adjust");
+    expect(card.text).not.toContain("/erase");
+    for (const p of ["/certificates", "/import", "/promotions"]) expect((await page(`/cabinet/${shop.slug}${p}?session=${viewer}`)).text).not.toContain('method="post"');
+
+    const attempts: [string, Record<string, string>][] = [
+      [`/customers/${customerId}/adjust`, { points: "1000", reason: "себе", key: randomUUID() }],
+      [`/customers/${customerId}/profile`, { name: "Другое имя", phone: "", birthDate: "" }],
+      [`/customers/${customerId}/erase`, { confirm: "yes" }],
+      ["/certificates", { name: "GC-VIEWER", amount: "500" }],
+      ["/promotions", { name: "Себе", startsAt: "2020-01-01T00:00", endsAt: "2099-01-01T00:00", effect: "percent", value: "50" }],
+    ];
+    for (const [path, fields] of attempts) {
+      const r = await post(`/cabinet/${shop.slug}${path}`, { session: viewer, ...fields });
+      expect({ path, status: r.status }).toEqual({ path, status: 403 });
+      expect(r.text).toContain("менять данные может только администратор аккаунта МойСклад");
+    }
+    const upload = new FormData();
+    upload.set("session", viewer);
+    upload.set("file", new File(["phone;balance\n79070000002;500\n"], "x.csv", { type: "text/csv" }));
+    expect((await page(`/cabinet/${shop.slug}/import`, { method: "POST", body: upload })).status).toBe(403);
+
+    expect(await balance()).toBe(before);
+    expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.name).toBe("Вера Сеансова");
+    expect((await t.db.sql`select count(*)::int as n from gift_card where tenant_id = ${shop.id}`)[0]!.n).toBe(0);
+    expect((await t.db.sql`select count(*)::int as n from customer_import where tenant_id = ${shop.id}`)[0]!.n).toBe(0);
+    expect((await t.admin("GET", `/tenants/${shop.slug}/promotions`)).body.rows).toEqual([]);
+    // Looking includes the export.
+    expect((await page(`/cabinet/${shop.slug}/export/customers.csv?session=${viewer}`)).status).toBe(200);
+  });
+
+  test("a forged, expired, empty or another shop's session is refused in words, never with a password prompt", async () => {
+    const refusals: [string, string, number, RegExp][] = [
+      ["forged", await issue(shop.id, "admin", undefined, new MerchantSessions(Buffer.alloc(32, 6))), 401, /Сеанс истёк или недействителен/],
+      ["expired", await issue(shop.id, "admin", -10), 401, /Сеанс истёк или недействителен/],
+      ["garbage", "not-a-token", 401, /Сеанс истёк или недействителен/],
+      ["empty", "", 401, /Нет сеанса/],
+      ["another shop's", await issue(other.id, "admin"), 403, /другого магазина/],
+    ];
+    for (const [what, session, status, words] of refusals) {
+      for (const r of [await page(`/cabinet/${shop.slug}/customers?session=${session}`), await post(`/cabinet/${shop.slug}/customers/${customerId}/adjust`, { session, points: "5", reason: "x" })]) {
+        expect({ what, status: r.status, prompt: r.headers.get("www-authenticate") }).toEqual({ what, status, prompt: null });
+        expect(r.headers.get("content-type")).toContain("text/html");
+        expect(r.text).toMatch(words);
+        expect(r.text).not.toContain("Вера Сеансова");
+      }
+    }
+    // Inside МойСклад's frame a page without any session says what to do instead of asking for a password.
+    const framed = await page(`/cabinet/${shop.slug}`, { headers: { "sec-fetch-dest": "iframe" } });
+    expect(framed.status).toBe(401);
+    expect(framed.headers.get("www-authenticate")).toBeNull();
+    expect(framed.text).toContain("Откройте приложение в МойСклад заново");
+    // Where the МойСклад app is not configured, a session opens nothing.
+    const unconfigured = await t.fetch(`/cabinet/${shop.slug}?session=${admin}`);
+    expect(unconfigured.status).toBe(401);
+    expect(unconfigured.body).toContain("Вход из МойСклад на этом сервере не настроен");
+    // A removed app ends the sessions at once.
+    const gone = await t.createTenant();
+    const goneSession = await issue(gone.id, "admin");
+    await t.db.sql`update tenant set state = 'uninstalled' where id = ${gone.id}`;
+    const after = await page(`/cabinet/${gone.slug}?session=${goneSession}`);
+    expect(after.status).toBe(401);
+    expect(after.text).toContain("Приложение удалено");
+  });
 });

@@ -1,17 +1,30 @@
 // The cabinet in a real browser against the real server process (API and workers): the
 // overview with its charts, finding a customer by phone, adjusting points, importing a
 // file while the bar moves to 100 %, erasing a customer; plus documents and certificates.
-// Screenshots go to test-artifacts/screenshots/cabinet-*.png.
+// Then the merchant's way in: МойСклад (a loopback stand-in) shows our settings page in its
+// frame, and the cabinet is used from there with the session alone — no password, no
+// cookies. Screenshots go to test-artifacts/screenshots/cabinet-*.png.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
-import type { Browser } from "playwright-core";
+import type { Browser, Frame } from "playwright-core";
+import { randomUUID } from "node:crypto";
+import { MerchantSessions } from "../src/merchant/session.ts";
 import { browserAvailable, launchBrowser, watchedPage, type Watched } from "./support/browser.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
+import { moyskladFake, type MoyskladFake } from "./support/moysklad-fake.ts";
 import { freePort, spawnService, type Spawned, waitForHttp } from "./support/process.ts";
 import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
 import { sale, saleReturn, waitFor } from "./support/sales.ts";
 
 const ADMIN = "cabinet-browser-admin-token-0123456789";
 const run = browserAvailable("cabinet-pages.test.ts");
+
+// The МойСклад app of this deployment, and the account that installs it.
+const APP_ID = "3b6a1f2e-8c4d-4e5f-9a0b-1c2d3e4f5a6b";
+const APP_UID = "loyalty-cabinet.vendor-test";
+const APP_SECRET = "cabinet-vendor-secret-0123456789abcdef";
+const SECRETS_KEY = Buffer.alloc(32, 3);
+const ACCOUNT = "1c2d3e4f-5061-4728-9394-a5b6c7d8e9f0";
+let fake: MoyskladFake;
 
 let db: TestDatabase;
 let server: Spawned;
@@ -48,6 +61,8 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
     prefix = uniquePrefix();
+    fake = moyskladFake({ appId: APP_ID, appUid: APP_UID, secret: APP_SECRET });
+    fake.catalog(ACCOUNT, [{ id: "f0000000-0000-4000-8000-0000000000b1", name: "Выпечка" }], []);
     server = spawnService(["src/main.ts"], {
       DATABASE_URL: db.url,
       REDIS_URL: await redisUrl(),
@@ -56,6 +71,13 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
       PORT: String(port),
       DB_POOL_SIZE: "4",
       WORKER_CONCURRENCY: "2",
+      MOYSKLAD_APP_ID: APP_ID,
+      MOYSKLAD_APP_UID: APP_UID,
+      MOYSKLAD_SECRET_KEY: APP_SECRET,
+      MOYSKLAD_VENDOR_API_URL: fake.vendorApiUrl,
+      MOYSKLAD_JSON_API_URL: fake.jsonApiUrl,
+      PUBLIC_URL: origin,
+      SECRETS_KEY: SECRETS_KEY.toString("base64"),
     });
     await waitForHttp(`${origin}/health`, 30_000, server);
 
@@ -98,6 +120,7 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     await server?.exited;
     await db?.drop();
     await deleteKeys(await redisUrl(), prefix).catch(() => {});
+    fake?.close();
   });
 
   test("without the admin password the cabinet asks for it and shows nothing", async () => {
@@ -266,5 +289,215 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     });
     expect(after.body.bonusProgram.bonusValueToEarn).toBe(50);
     expect(w.offsite).toEqual([]);
+  }, 60_000);
+
+  // ── From inside МойСклад ──────────────────────────────────────────────────────────
+  // МойСклад's page around ours: our page in an iframe of another site, grown to the
+  // height our page posts (as the Vendor API's main iframe does). The browser context has
+  // no password: only the session our settings page starts can open anything.
+  const inMoysklad = async (m: Watched, src: string): Promise<Frame> => {
+    await m.page.setContent(
+      `<!doctype html><html lang="ru"><body style="margin:0;background:#eef0f3">
+        <div style="background:#20364f;color:#fff;font:15px sans-serif;padding:12px 16px">МойСклад · Приложения · Программа лояльности</div>
+        <iframe name="app" src="${src}" style="display:block;width:100%;height:768px;border:0"></iframe>
+        <script>addEventListener("message", (e) => { if (e.data && e.data.height) document.querySelector("iframe").style.height = e.data.height + "px"; });</script>
+      </body></html>`,
+    );
+    return m.page.frame({ name: "app" })!;
+  };
+  const settingsUrl = (admin: boolean) => `${origin}/moysklad/settings?contextKey=${fake.contextKey(ACCOUNT, admin)}&appId=${APP_ID}&appUid=${APP_UID}`;
+
+  /** Every address a page of ours can go to, and every form it can send, carries the session. */
+  async function sessionEverywhere(f: Frame) {
+    const bare = await f.evaluate(() => {
+      const out: string[] = [];
+      for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>("a[href]"))) {
+        const u = new URL(a.href);
+        if (u.origin === location.origin && !u.pathname.startsWith("/assets/") && !u.searchParams.get("session")) out.push(`link ${u.pathname}${u.search}`);
+      }
+      for (const e of Array.from(document.querySelectorAll("[hx-get]"))) {
+        if (!new URL(e.getAttribute("hx-get")!, location.href).searchParams.get("session")) out.push(`htmx ${e.getAttribute("hx-get")}`);
+      }
+      for (const form of Array.from(document.querySelectorAll("form"))) if (!form.querySelector('input[name="session"]')?.getAttribute("value")) out.push(`form ${form.getAttribute("action")}`);
+      return out;
+    });
+    expect({ page: new URL(f.url()).pathname, bare }).toEqual({ page: new URL(f.url()).pathname, bare: [] });
+  }
+
+  let ms: Watched;
+  let app: Frame;
+  let msSlug: string;
+  let msPos: string;
+  let msCustomer: string;
+
+  test("МойСклад shows the settings page in its frame; the admin saves the program in Vladivostok time and opens the cabinet from it", async () => {
+    const installed = await fake.lifecycle(origin, "PUT", ACCOUNT, {
+      appUid: APP_UID,
+      accountName: "bulka",
+      cause: "Install",
+      access: [{ resource: "https://api.moysklad.ru/api/remap/1.2", scope: ["custom"], access_token: "json-token-bulka" }],
+      subscription: { tariffId: randomUUID(), trial: true, notForResale: false, partner: false },
+    });
+    expect(installed.status).toBe(200);
+    msSlug = "bulka";
+    ms = await watchedPage(browser, origin, { viewport: { width: 1280, height: 900 } });
+    app = await inMoysklad(ms, settingsUrl(true));
+    await app.getByText("Настройки программы лояльности").waitFor();
+    await app.locator('input[name="p.timezone"]').fill("Asia/Vladivostok");
+    await app.getByRole("button", { name: "Сохранить и подключить" }).click();
+    await app.getByText("Программа подключена к Кассе МойСклад").waitFor();
+    await sessionEverywhere(app);
+    await ms.shot("cabinet-iframe-settings");
+
+    // A week of trade through the till МойСклад was just connected to.
+    const till = fake.accounts.get(ACCOUNT)!.loyalty!;
+    const pos = async (method: string, path: string, body: unknown) => {
+      const r = await fetch(`${till.url}${path}`, { method, headers: { "Lognex-Discount-API-Auth-Token": till.token, "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    msPos = till.token;
+    const people: string[] = [];
+    for (const [i, name] of ["Ирина Булочкина", "Семён Багетов", "Алла Круассанова"].entries()) {
+      people.push((await pos("POST", "counterparty", { name, phone: `+7 924 700-00-0${i + 1}`, statusCheck: "IGNORE" })).body.id);
+    }
+    msCustomer = people[1]!;
+    const sales: string[] = [];
+    for (let d = 6; d >= 0; d -= 1) {
+      for (const who of [people[d % 3]!, d % 2 ? null : people[(d + 1) % 3]!]) {
+        const price = 120 + d * 45;
+        const r = await pos("POST", "retaildemand", sale({ customerId: who, lines: [{ id: "bread", price, quantity: 1 }], cash: price, moment: daysAgo(d) }).body);
+        expect(r.status).toBe(201);
+        sales.push(r.body.id);
+      }
+    }
+    await waitFor("bakery sales settled", async () => (await db.sql`select count(*)::int as n from document where id = any(${sales}) and state = 'settled'`)[0]!.n === sales.length, 60_000);
+
+    await app.getByRole("link", { name: "Открыть кабинет" }).click();
+    await app.waitForURL(new RegExp(`/cabinet/${msSlug}\\?session=`));
+    await app.waitForSelector("#chart-sales canvas");
+    expect(await app.textContent("h1")).toBe("Обзор");
+    expect(await app.textContent("form.period")).toContain("Asia/Vladivostok");
+    expect(await app.locator("#top tbody tr").count()).toBe(3);
+    await sessionEverywhere(app);
+    await ms.shot("cabinet-iframe-overview");
+  }, 120_000);
+
+  test("inside the frame, with the session only: pages, search, a form, an import with its bar, a download, and back to the settings", async () => {
+    await app.getByRole("link", { name: "Покупатели", exact: true }).click();
+    await app.waitForSelector("#q");
+    await app.fill("#q", "8 924 700 00 02");
+    await app.waitForFunction(() => document.querySelectorAll("#results tbody tr").length === 1);
+    expect(await app.textContent("#results")).toContain("Семён Багетов");
+    await sessionEverywhere(app); // the rows htmx brought in, too
+    await app.click("#results a");
+    await app.waitForSelector("#balance");
+    const before = Number((await app.textContent("#balance"))!.replace(/\s/g, ""));
+    await app.fill("#points", "150");
+    await app.fill("#reason", "Подарок ко дню рождения");
+    await app.click("button:has-text('Провести')");
+    await app.waitForSelector(".notice.ok");
+    expect(Number((await app.textContent("#balance"))!.replace(/\s/g, ""))).toBe(before + 150);
+    expect(app.url()).toContain("session=");
+    await sessionEverywhere(app);
+    await ms.shot("cabinet-iframe-customer");
+
+    await app.getByRole("link", { name: "Документы" }).click();
+    await app.waitForSelector("#documents");
+    await app.getByRole("link", { name: "Проведены", exact: true }).click();
+    await app.waitForURL(/filter=settled/);
+    expect(await app.locator("#documents tbody tr").count()).toBe(14); // a week, two receipts a day
+    await sessionEverywhere(app);
+
+    await app.getByRole("link", { name: "Сертификаты" }).click();
+    await app.fill("#name", "BULKA-500");
+    await app.fill("#amount", "500");
+    await app.fill("#expire", "2027-12-31");
+    await app.click("button:has-text('Выпустить')");
+    await app.waitForSelector(".notice.ok");
+    // The last day is the shop's: 23:59 in Vladivostok.
+    const [card] = await db.sql`select expire_at from gift_card where name = 'BULKA-500'`;
+    expect((card!.expire_at as Date).toISOString()).toBe("2027-12-31T13:59:59.000Z");
+    await sessionEverywhere(app);
+
+    await app.getByRole("link", { name: "Импорт и экспорт" }).click();
+    await app.setInputFiles("#file", { name: "старая касса.csv", mimeType: "text/csv", buffer: Buffer.from("телефон;имя;баланс\r\n+7 924 700-00-09;Зоя Пряникова;300\r\nне телефон;Ошибка;5\r\n", "utf8") });
+    await app.click("button:has-text('Загрузить')");
+    await app.waitForSelector("#progress");
+    await app.waitForFunction(() => document.querySelector("#percent")?.textContent === "100 %" && !document.querySelector("#progress")?.hasAttribute("hx-get"), undefined, { timeout: 120_000, polling: 100 });
+    expect((await app.textContent("#progress"))!.replace(/\s/g, " ")).toContain("Новых покупателей: 1.");
+    await sessionEverywhere(app);
+    await ms.shot("cabinet-iframe-import");
+    const [errors] = await Promise.all([ms.page.waitForEvent("download"), app.click("text=Скачать все ошибки (CSV)")]);
+    expect(Buffer.concat(await (await errors.createReadStream()).toArray()).toString("utf8")).toContain("3;");
+    await app.getByRole("link", { name: "← Импорт и экспорт" }).click();
+    const [download] = await Promise.all([ms.page.waitForEvent("download"), app.getByRole("link", { name: "Покупатели", exact: true }).last().click()]);
+    const csv = Buffer.concat(await (await download.createReadStream()).toArray()).toString("utf8");
+    for (const name of ["Ирина Булочкина", "Семён Багетов", "Алла Круассанова", "Зоя Пряникова"]) expect(csv).toContain(name);
+
+    await app.getByRole("link", { name: "Настройки программы" }).click();
+    await app.getByText("Настройки программы лояльности").waitFor();
+    expect(await app.locator('input[name="p.timezone"]').inputValue()).toBe("Asia/Vladivostok");
+    await sessionEverywhere(app);
+    expect(ms.offsite).toEqual([]);
+    expect(ms.broken).toEqual([]);
+    await ms.context.close();
+  }, 180_000);
+
+  test("an employee without admin rights looks through the cabinet but changes nothing, even by posting the form", async () => {
+    const viewer = await watchedPage(browser, origin, { viewport: { width: 1280, height: 900 } });
+    const f = await inMoysklad(viewer, settingsUrl(false));
+    await f.getByText("Вы можете только смотреть настройки").waitFor();
+    await f.getByRole("link", { name: "Открыть кабинет" }).click();
+    await f.waitForSelector("#chart-sales canvas");
+    await f.getByText("Вы можете только смотреть: менять данные может администратор аккаунта МойСклад.").waitFor();
+    await f.getByRole("link", { name: "Покупатели", exact: true }).click();
+    await f.fill("#q", "Семён");
+    await f.waitForFunction(() => document.querySelectorAll("#results tbody tr").length === 1);
+    await f.click("#results a");
+    await f.waitForSelector("#balance");
+    expect(await f.locator("#points").count()).toBe(0);
+    expect(await f.locator("form[method=post]").count()).toBe(0);
+    await sessionEverywhere(f);
+    await viewer.shot("cabinet-iframe-viewer");
+    await f.getByRole("link", { name: "Сертификаты" }).click();
+    await f.waitForSelector("h1");
+    expect(await f.locator("#amount").count()).toBe(0);
+    expect(viewer.broken).toEqual([]);
+
+    const session = new URL(f.url()).searchParams.get("session")!;
+    const balance = async () => (await db.sql`select balance from customer where id = ${msCustomer}`)[0]!.balance as number;
+    const before = await balance();
+    const r = await fetch(`${origin}/cabinet/${msSlug}/customers/${msCustomer}/adjust`, { method: "POST", body: new URLSearchParams({ session, points: "5000", reason: "себе", key: randomUUID() }) });
+    expect(r.status).toBe(403);
+    expect(await r.text()).toContain("Ничего не изменено: менять данные может только администратор аккаунта МойСклад.");
+    expect(await balance()).toBe(before);
+    await viewer.context.close();
+  }, 60_000);
+
+  test("a forged, expired or missing session gets a page in words, never a password prompt; a session opens only its own shop", async () => {
+    const [tenant] = await db.sql`select id from tenant where slug = ${msSlug}`;
+    const claims = { tenantId: tenant!.id as string, accountId: ACCOUNT, userId: randomUUID(), role: "admin" as const };
+    const forged = await new MerchantSessions(Buffer.alloc(32, 9)).issue(claims);
+    const expired = await new MerchantSessions(SECRETS_KEY).issue(claims, -10);
+    const w2 = await watchedPage(browser, origin, { viewport: { width: 1000, height: 700 }, allowStatuses: [401] });
+    let f = await inMoysklad(w2, `${origin}/cabinet/${msSlug}/customers?session=${forged}`);
+    await f.getByText("Сеанс истёк или недействителен. Откройте приложение в МойСклад заново.").waitFor();
+    expect(await f.textContent("body")).not.toContain("Багетов");
+    await w2.shot("cabinet-iframe-forged-session");
+    // A cabinet address that lost its session, opened in the frame: told what to do.
+    f = await inMoysklad(w2, `${origin}/cabinet/${msSlug}`);
+    await f.getByText("Нет сеанса. Откройте приложение в МойСклад заново.").waitFor();
+    await w2.context.close();
+
+    for (const [what, url, status, words] of [
+      ["forged", `/cabinet/${msSlug}?session=${forged}`, 401, "Сеанс истёк или недействителен"],
+      ["expired", `/cabinet/${msSlug}/import?session=${expired}`, 401, "Сеанс истёк или недействителен"],
+      ["another shop", `/cabinet/${slug}?session=${await new MerchantSessions(SECRETS_KEY).issue(claims)}`, 403, "другого магазина"],
+      ["settings, expired", `/moysklad/settings?session=${expired}`, 401, "Сеанс истёк или недействителен"],
+    ] as const) {
+      const r = await fetch(`${origin}${url}`);
+      expect({ what, status: r.status, prompt: r.headers.get("www-authenticate") }).toEqual({ what, status, prompt: null });
+      expect(await r.text()).toContain(words);
+    }
   }, 60_000);
 });

@@ -1,26 +1,38 @@
-// Who is looking at a cabinet, decided in this one place. Today: operators, with the
-// ADMIN_TOKEN as the HTTP Basic password (any user name), the same as Bull Board, or the
-// admin bearer token for scripts. The МойСклад iframe session (the merchant themselves;
-// read-only for non-admin employees) is to be added here as a second way in, yielding the
-// same Viewer.
+// Who is looking at a cabinet, decided in this one place. Two ways in, yielding the same
+// Viewer:
+// - the merchant, from inside МойСклад: the short session our settings page starts once
+//   МойСклад vouched for the employee (src/merchant/session.ts). Admins of the account may
+//   change things, other employees only look — the settings page's rule. Third-party
+//   cookies may be blocked in the iframe, so the pages carry the token in every link and
+//   form (Viewer.session);
+// - operators, with the ADMIN_TOKEN as the HTTP Basic password (any user name), the same
+//   as Bull Board.
 //
-// Why Basic and not a login form with our own cookie: the browser keeps the password for
-// the session and sends it with every request under /cabinet, there is no session store
-// or cookie signing to get right, and operators already use it for Bull Board. Basic
-// credentials are sent by the browser on cross-site requests too, so every state-changing
-// request must come from our own pages (Sec-Fetch-Site / Origin checked below).
+// Why Basic for operators and not a login form with our own cookie: the browser keeps the
+// password for the session and sends it with every request under /cabinet, there is no
+// session store or cookie signing to get right, and operators already use it for Bull
+// Board. Basic credentials are sent by the browser on cross-site requests too, so every
+// state-changing request on them must come from our own pages (Sec-Fetch-Site / Origin
+// checked below). A session token is not ambient — a foreign page cannot make the browser
+// send it — so it needs no such check (and МойСклад may frame us in a way that makes our
+// own requests look cross-site).
 import type { AppDeps } from "../deps.ts";
 import { boardSecret } from "../admin/board.ts";
 import { tokenMatches } from "../admin/auth.ts";
 import { ApiError } from "../errors.ts";
+import { type MerchantSessions, SessionError } from "../merchant/session.ts";
 
 export interface Viewer {
   tenantId: string;
   slug: string;
   /** The shop's name for the top bar. */
   shopName: string;
-  /** False for viewers who may only look (МойСклад employees without admin rights, later). */
+  /** False for МойСклад employees without admin rights: they may only look. */
   canEdit: boolean;
+  /** The program's time zone: the pages count days and show times in it. */
+  timeZone: string;
+  /** The МойСклад session the pages must carry in every address and form; null for operators. */
+  session: string | null;
 }
 
 export const CABINET_REALM = "Loyalty cabinet";
@@ -45,21 +57,53 @@ function crossSite(request: Request): boolean {
   return false;
 }
 
-export async function cabinetViewer(deps: AppDeps, request: Request, slug: string): Promise<Viewer | Refusal> {
+async function tenantOf(deps: AppDeps, slug: string) {
+  try {
+    return await deps.tenants.requireBySlug(slug);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/**
+ * The viewer of `/cabinet/:slug`, or why not. `session`: the token the request carries
+ * (header, form field or query; undefined when it carries none) — when present it alone
+ * decides, so a merchant's page never turns into a password prompt.
+ */
+export async function cabinetViewer(
+  deps: AppDeps,
+  sessions: MerchantSessions | null,
+  request: Request,
+  slug: string,
+  session: string | undefined,
+): Promise<Viewer | Refusal> {
+  if (session !== undefined) {
+    if (!sessions) return { status: 401, message: "Вход из МойСклад на этом сервере не настроен." };
+    let merchant;
+    try {
+      merchant = await sessions.resolve(deps.sql, session);
+    } catch (e) {
+      if (e instanceof SessionError) return { status: 401, message: e.message };
+      throw e;
+    }
+    if (merchant.tenant.slug !== slug) return { status: 403, message: "Этот сеанс открыт для другого магазина. Откройте приложение в МойСклад заново." };
+    const tenant = await tenantOf(deps, slug);
+    if (!tenant) return { status: 404, message: `Магазина «${slug}» нет.` };
+    return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: merchant.canEdit, timeZone: tenant.program.settings.timezone, session };
+  }
   const secret = boardSecret(request.headers.get("authorization"));
   const adminToken = deps.config.adminToken;
   if (!adminToken || !secret || !tokenMatches(secret, adminToken)) {
+    // Inside a frame (МойСклад's) a password prompt would only puzzle the merchant: a page
+    // that lost its session says how to get a new one instead.
+    if (request.headers.get("sec-fetch-dest") === "iframe") return { status: 401, message: "Нет сеанса. Откройте приложение в МойСклад заново." };
     return { status: 401, message: "Войдите: пароль — ADMIN_TOKEN, имя пользователя любое.", challenge: true };
   }
   if (crossSite(request)) return { status: 403, message: "Запрос пришёл не со страницы кабинета — ничего не изменено." };
-  let tenant;
-  try {
-    tenant = await deps.tenants.requireBySlug(slug);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return { status: 404, message: `Магазина «${slug}» нет.` };
-    throw e;
-  }
-  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true };
+  const tenant = await tenantOf(deps, slug);
+  if (!tenant) return { status: 404, message: `Магазина «${slug}» нет.` };
+  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true, timeZone: tenant.program.settings.timezone, session: null };
 }
 
 export function isViewer(v: Viewer | Refusal): v is Viewer {

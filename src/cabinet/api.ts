@@ -46,14 +46,15 @@ export const cabinetApiController = (deps: AppDeps) =>
       "/tenants/:slug/stats",
       async ({ params, query }) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
-        return overviewStats(deps.sql, tenant.id, resolvePeriod(query.from, query.to));
+        const zone = tenant.program.settings.timezone;
+        return overviewStats(deps.sql, tenant.id, resolvePeriod(query.from, query.to, zone), zone);
       },
       {
         query: StatsQuery,
         response: { 200: Stats, ...errs },
         detail: detail(
           "Обзор: итоги и ряды по дням",
-          "Продажи через программу, доля чеков с известным покупателем, баллы начислено/списано/сгорело, новые и вернувшиеся покупатели, средний чек участника, 10 лучших покупателей. Период — не больше 366 дней.",
+          "Продажи через программу, доля чеков с известным покупателем, баллы начислено/списано/сгорело, новые и вернувшиеся покупатели, средний чек участника, 10 лучших покупателей. Дни — по часовому поясу магазина (настройка программы timezone); без дат — последние 30 дней до сегодняшнего по времени магазина. Период — не больше 366 дней.",
         ),
       },
     )

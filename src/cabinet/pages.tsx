@@ -24,6 +24,9 @@ import { listLedger } from "../loyalty/ledger.ts";
 import { prettyPhone } from "../loyalty/phone.ts";
 import { serveAsset, assetUrl } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
+import { calendarDate, zonedToEpochMs } from "../loyalty/moment.ts";
+import { type CabinetSection, cabinetBase, merchantNav, withSession } from "../merchant/nav.ts";
+import { MerchantSessions, SESSION_FIELD, tokenFrom } from "../merchant/session.ts";
 import { cabinetViewer, CABINET_REALM, isViewer, type Viewer } from "./access.ts";
 import {
   customerDocuments,
@@ -51,9 +54,9 @@ serveAsset("cabinet-overview.js", () => fileURLToPath(new URL("./static/overview
 // ---------------------------------------------------------------------------------
 // Formatting for people.
 
-const TZ = "Europe/Moscow";
-const dateTime = (d: Date | null) => (d ? d.toLocaleString("ru-RU", { timeZone: TZ, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
-const dateOnly = (d: Date | null) => (d ? d.toLocaleDateString("ru-RU", { timeZone: TZ }) : "—");
+// Dates and times as the merchant's clocks show them (the program's time zone).
+const dateTime = (d: Date | null, zone: string) => (d ? d.toLocaleString("ru-RU", { timeZone: zone, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
+const dateOnly = (d: Date | null, zone: string) => (d ? d.toLocaleDateString("ru-RU", { timeZone: zone }) : "—");
 const rub = (kopecks: number) => (kopecks / 100).toLocaleString("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ₽";
 const num = (n: number) => n.toLocaleString("ru-RU");
 const signed = (n: number) => (n > 0 ? "+" : n < 0 ? "−" : "") + num(Math.abs(n));
@@ -71,31 +74,19 @@ const GIFT_STATUS_TEXT: Record<GiftCardStatus, string> = {
 // ---------------------------------------------------------------------------------
 // The frame.
 
-type Section = "overview" | "customers" | "documents" | "certificates" | "promotions" | "import";
-
-function nav(slug: string, current: Section) {
-  const base = `/cabinet/${encodeURIComponent(slug)}`;
-  const items: { key: Section; href: string; label: string }[] = [
-    { key: "overview", href: base, label: "Обзор" },
-    { key: "customers", href: `${base}/customers`, label: "Покупатели" },
-    { key: "documents", href: `${base}/documents`, label: "Документы" },
-    { key: "certificates", href: `${base}/certificates`, label: "Сертификаты" },
-    { key: "promotions", href: `${base}/promotions`, label: "Акции" },
-    { key: "import", href: `${base}/import`, label: "Импорт и экспорт" },
-  ];
-  return items.map((i) => ({ href: i.href, label: i.label, current: i.key === current }));
-}
-
-function cabinetPage(v: Viewer, section: Section, title: string, body: JSX.Element | string, opts: { scripts?: string[]; status?: number } = {}) {
+function cabinetPage(v: Viewer, section: CabinetSection, title: string, body: JSX.Element | string, opts: { scripts?: string[]; status?: number } = {}) {
   return htmlResponse(
     Page({
       title: `${title} — ${v.shopName}`,
-      brand: v.shopName,
-      nav: nav(v.slug, section),
-      scripts: opts.scripts,
+      // As on the settings page, so the two read as one app.
+      brand: `Программа лояльности · ${v.shopName}`,
+      nav: merchantNav(v.slug, v.session, section),
+      // Inside МойСклад the frame grows to the page's height (as on the settings page).
+      scripts: [...(v.session ? ["moysklad-iframe.js"] : []), ...(opts.scripts ?? [])],
       children: (
         <>
           <link rel="stylesheet" href={assetUrl("cabinet.css")} />
+          {v.canEdit ? "" : <Notice kind="warn" text="Вы можете только смотреть: менять данные может администратор аккаунта МойСклад." />}
           {body}
         </>
       ),
@@ -104,7 +95,11 @@ function cabinetPage(v: Viewer, section: Section, title: string, body: JSX.Eleme
   );
 }
 
-const base = (v: Viewer) => `/cabinet/${encodeURIComponent(v.slug)}`;
+const base = (v: Viewer) => cabinetBase(v.slug);
+/** An address in this cabinet for links, htmx and redirects: it carries the viewer's session, if any. */
+const link = (v: Viewer, path: string, params: Record<string, string | undefined> = {}) => withSession(base(v) + path, v.session, params);
+/** Inside every form of the cabinet: a form's fields are all it sends (GET forms drop the action's query). */
+const SessionField = (p: { v: Viewer }) => (p.v.session ? <input type="hidden" name={SESSION_FIELD} value={p.v.session} /> : "");
 const seeOther = (location: string) => new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
 
 /** The message an ApiError carries for a person; anything else is not ours to show. */
@@ -150,10 +145,11 @@ function overviewBody(v: Viewer, s: Stats, error?: string) {
       <h1>Обзор</h1>
       {error ? <Notice kind="error" text={error} /> : ""}
       <form method="get" action={base(v)} class="card period">
+        <SessionField v={v} />
         <label for="from">Период</label>
         <input type="date" id="from" name="from" value={s.period.from} /> — <input type="date" id="to" name="to" value={s.period.to} aria-label="по" />{" "}
         <button type="submit">Показать</button>
-        <p class="hint">По московскому времени, включая оба дня.</p>
+        <p class="hint" safe>{`Дни — по часовому поясу магазина (${v.timeZone}), включая оба дня.`}</p>
       </form>
       <div class="grid totals">
         <StatCard label={`продаж через программу из ${num(t.receipts)}`} value={num(t.memberReceipts)} hint={`на ${rub(t.memberKopecks)} из ${rub(t.allKopecks)}`} />
@@ -179,7 +175,7 @@ function overviewBody(v: Viewer, s: Stats, error?: string) {
           <tbody>
             {s.top.map((c) => (
               <tr>
-                <td><a href={`${base(v)}/customers/${c.id}`} safe>{c.erased ? "Данные удалены" : c.name || "Без имени"}</a></td>
+                <td><a href={link(v, `/customers/${c.id}`)} safe>{c.erased ? "Данные удалены" : c.name || "Без имени"}</a></td>
                 <td safe>{phoneText(c.phone)}</td>
                 <td class="num" safe>{num(c.receipts)}</td>
                 <td class="num" safe>{rub(c.kopecks)}</td>
@@ -208,12 +204,12 @@ function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
           <tbody>
             {rows.map((c) => (
               <tr>
-                <td><a href={`${base(v)}/customers/${c.id}`} safe>{c.name || "Без имени"}</a></td>
+                <td><a href={link(v, `/customers/${c.id}`)} safe>{c.name || "Без имени"}</a></td>
                 <td safe>{phoneText(c.phone)}</td>
                 <td safe>{c.card_number ?? "—"}</td>
                 <td class="num" safe>{num(c.balance)}</td>
                 <td class="num">{Html.escapeHtml(c.pending_balance ? num(c.pending_balance) : "—")}</td>
-                <td safe>{dateOnly(c.last_purchase_at)}</td>
+                <td safe>{dateOnly(c.last_purchase_at, v.timeZone)}</td>
               </tr>
             ))}
           </tbody>
@@ -236,23 +232,24 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
   const title = c.erased_at ? "Данные удалены" : c.name || "Покупатель без имени";
   const body = (
     <>
-      <p><a href={`${base(v)}/customers`}>← Все покупатели</a></p>
+      <p><a href={link(v, "/customers")}>← Все покупатели</a></p>
       <h1 safe>{title}</h1>
       {c.erased_at ? "" : doneNotice(q)}
       {error ? <Notice kind="error" text={error} /> : ""}
-      {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
+      {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at, v.timeZone)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
       <div class="grid totals">
         <div class="card stat"><div class="value" id="balance" safe>{num(c.balance)}</div><div class="label">баллов доступно</div></div>
         <div class="card stat"><div class="value" safe>{num(c.pending_balance)}</div><div class="label">ожидают начисления</div></div>
         <div class="card stat"><div class="value" safe>{num(c.purchases_count)}</div><div class="label" safe>{`покупок на ${rub(c.purchases_kopecks)}`}</div></div>
-        <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at)}</div><div class="label">последняя покупка</div></div>
+        <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at, v.timeZone)}</div><div class="label">последняя покупка</div></div>
       </div>
-      {c.erased_at ? (
+      {c.erased_at || !v.canEdit ? (
         ""
       ) : (
         <div class="charts">
           <form class="card" method="post" action={`${url}/adjust`}>
             <h2>Изменить баллы</h2>
+            <SessionField v={v} />
             <input type="hidden" name="key" value={crypto.randomUUID()} />
             <div class="field"><label for="points">Баллы</label><input type="number" id="points" name="points" step="1" required placeholder="например, 100 или −50" /></div>
             <div class="field"><label for="reason">Причина</label><input type="text" id="reason" name="reason" required maxlength="500" placeholder="за что или почему" /></div>
@@ -261,6 +258,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           </form>
           <form class="card" method="post" action={`${url}/profile`}>
             <h2>Данные покупателя</h2>
+            <SessionField v={v} />
             <div class="field"><label for="phone">Телефон</label><input type="tel" id="phone" name="phone" value={c.phone ? prettyPhone(c.phone) : ""} /></div>
             <div class="field"><label for="name">Имя</label><input type="text" id="name" name="name" value={c.name ?? ""} maxlength="200" /></div>
             <div class="field"><label for="birthDate">Дата рождения</label><input type="date" id="birthDate" name="birthDate" value={c.birth_date ?? ""} /></div>
@@ -278,8 +276,8 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {ledger.map((e) => (
               <tr>
-                <td safe>{dateTime(e.created_at)}</td>
-                <td safe>{ledgerKindText(e.kind) + (e.released_at === null ? ` (станут доступны ${dateOnly(e.available_at)})` : "")}</td>
+                <td safe>{dateTime(e.created_at, v.timeZone)}</td>
+                <td safe>{ledgerKindText(e.kind) + (e.released_at === null ? ` (станут доступны ${dateOnly(e.available_at, v.timeZone)})` : "")}</td>
                 <td class="num" safe>{signed(e.points)}</td>
                 <td safe>{e.reason ?? (e.document_id ? "по чеку" : "")}</td>
               </tr>
@@ -292,7 +290,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <h2>Ожидают начисления</h2>
           <ul>
             {pending.map((p) => (
-              <li safe>{`${num(p.points)} баллов станут доступны ${dateTime(p.available_at)}`}</li>
+              <li safe>{`${num(p.points)} баллов станут доступны ${dateTime(p.available_at, v.timeZone)}`}</li>
             ))}
           </ul>
         </>
@@ -309,7 +307,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {docs.map((d) => (
               <tr>
-                <td safe>{dateTime(d.moment)}</td>
+                <td safe>{dateTime(d.moment, v.timeZone)}</td>
                 <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
                 <td class="num" safe>{rub(d.total_kopecks)}</td>
                 <td class="num" safe>{num(d.points_spent)}</td>
@@ -329,7 +327,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           <tbody>
             {messages.map((m) => (
               <tr>
-                <td safe>{dateTime(m.created_at)}</td>
+                <td safe>{dateTime(m.created_at, v.timeZone)}</td>
                 <td safe>{({ sms: "SMS", push: "Push", log: "—" } as Record<string, string>)[m.channel] ?? m.channel}</td>
                 <td safe>{m.purpose === "code" ? "Код подтверждения" : m.purpose === "card" ? "Ссылка на карту покупателя" : m.text ?? ""}</td>
                 <td safe>{m.channel === "log" ? "не отправлено: SMS и push не настроены" : m.status === "sent" ? "отправлено" : `ошибка: ${m.error ?? ""}`}</td>
@@ -338,11 +336,12 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
           </tbody>
         </table>
       )}
-      {c.erased_at ? (
+      {c.erased_at || !v.canEdit ? (
         ""
       ) : (
         <form class="card danger-zone" method="post" action={`${url}/erase`}>
           <h2>Удалить персональные данные</h2>
+          <SessionField v={v} />
           <p>По просьбе покупателя (152-ФЗ): имя, телефон, карта, дата рождения, подписки и данные в чеках будут удалены безвозвратно. Баланс и журнал баллов останутся обезличенными; найти покупателя будет нельзя.</p>
           <div class="check"><input type="checkbox" id="confirm" name="confirm" value="yes" required /><label for="confirm">Покупатель попросил удалить его данные</label></div>
           <p><button type="submit" class="danger">Удалить данные</button></p>
@@ -365,17 +364,22 @@ async function certificatesPage(deps: AppDeps, v: Viewer, q: Record<string, stri
       <h1>Сертификаты</h1>
       {doneNotice(q)}
       {error ? <Notice kind="error" text={error} /> : ""}
-      <form class="card" method="post" action={`${base(v)}/certificates`}>
-        <h2>Выпустить сертификат</h2>
-        <div class="field"><label for="name">Номер</label><input type="text" id="name" name="name" required maxlength="128" value={q.name ?? ""} /></div>
-        <div class="field"><label for="amount">Номинал, ₽</label><input type="number" id="amount" name="amount" required min="0.01" step="0.01" value={q.amount ?? ""} /></div>
-        <div class="field"><label for="expire">Действует до (необязательно)</label><input type="date" id="expire" name="expire" value={q.expire ?? ""} /></div>
-        <button type="submit" class="primary">Выпустить</button>
-      </form>
+      {v.canEdit ? (
+        <form class="card" method="post" action={`${base(v)}/certificates`}>
+          <h2>Выпустить сертификат</h2>
+          <SessionField v={v} />
+          <div class="field"><label for="name">Номер</label><input type="text" id="name" name="name" required maxlength="128" value={q.name ?? ""} /></div>
+          <div class="field"><label for="amount">Номинал, ₽</label><input type="number" id="amount" name="amount" required min="0.01" step="0.01" value={q.amount ?? ""} /></div>
+          <div class="field"><label for="expire">Действует до (необязательно)</label><input type="date" id="expire" name="expire" value={q.expire ?? ""} /></div>
+          <button type="submit" class="primary">Выпустить</button>
+        </form>
+      ) : (
+        ""
+      )}
       <p class="filters">
         {[null, ...GIFT_CARD_STATUSES].map((s) => (
           <>
-            <a href={`${base(v)}/certificates${s ? `?status=${s}` : ""}`} aria-current={s === filter ? "page" : undefined}>{Html.escapeHtml(s ? GIFT_STATUS_TEXT[s] : "Все")}</a>{" "}
+            <a href={link(v, "/certificates", { status: s ?? undefined })} aria-current={s === filter ? "page" : undefined}>{Html.escapeHtml(s ? GIFT_STATUS_TEXT[s] : "Все")}</a>{" "}
           </>
         ))}
       </p>
@@ -387,12 +391,12 @@ async function certificatesPage(deps: AppDeps, v: Viewer, q: Record<string, stri
           <tbody>
             {cards.map((c) => (
               <tr>
-                <td><a href={`${base(v)}/certificates/${encodeURIComponent(c.name)}`} safe>{c.name}</a></td>
+                <td><a href={link(v, `/certificates/${encodeURIComponent(c.name)}`)} safe>{c.name}</a></td>
                 <td safe>{GIFT_STATUS_TEXT[giftCardStatus(c, now)]}</td>
                 <td class="num" safe>{rub(c.initial_balance)}</td>
                 <td class="num" safe>{rub(c.balance)}</td>
-                <td>{Html.escapeHtml(c.expire_at ? dateTime(c.expire_at) : "бессрочно")}</td>
-                <td safe>{dateTime(c.created_at)}</td>
+                <td>{Html.escapeHtml(c.expire_at ? dateTime(c.expire_at, v.timeZone) : "бессрочно")}</td>
+                <td safe>{dateTime(c.created_at, v.timeZone)}</td>
               </tr>
             ))}
           </tbody>
@@ -412,33 +416,34 @@ async function certificatePage(deps: AppDeps, v: Viewer, name: string, q: Record
   const status = giftCardStatus(card, new Date());
   const body = (
     <>
-      <p><a href={`${base(v)}/certificates`}>← Все сертификаты</a></p>
+      <p><a href={link(v, "/certificates")}>← Все сертификаты</a></p>
       <h1 safe>{`Сертификат ${card.name}`}</h1>
       {doneNotice(q)}
       <div class="grid totals">
         <div class="card stat"><div class="value" safe>{GIFT_STATUS_TEXT[status]}</div><div class="label">статус</div></div>
         <div class="card stat"><div class="value" safe>{rub(card.balance)}</div><div class="label" safe>{`остаток из ${rub(card.initial_balance)}`}</div></div>
-        <div class="card stat"><div class="value">{Html.escapeHtml(card.expire_at ? dateOnly(card.expire_at) : "бессрочно")}</div><div class="label">действует до</div></div>
+        <div class="card stat"><div class="value">{Html.escapeHtml(card.expire_at ? dateOnly(card.expire_at, v.timeZone) : "бессрочно")}</div><div class="label">действует до</div></div>
       </div>
-      {card.blocked_at ? <Notice kind="warn" text={`Заблокирован ${dateTime(card.blocked_at)}${card.block_reason ? `: ${card.block_reason}` : ""}.`} /> : ""}
+      {card.blocked_at ? <Notice kind="warn" text={`Заблокирован ${dateTime(card.blocked_at, v.timeZone)}${card.block_reason ? `: ${card.block_reason}` : ""}.`} /> : ""}
       <h2>История</h2>
       <table>
         <thead><tr><th>Когда</th><th>Что</th><th class="num">Сумма</th></tr></thead>
         <tbody>
           {entries.map((e) => (
             <tr>
-              <td safe>{dateTime(e.created_at)}</td>
+              <td safe>{dateTime(e.created_at, v.timeZone)}</td>
               <td safe>{GIFT_ENTRY_TEXT[e.kind] ?? e.kind}</td>
               <td class="num" safe>{(e.kopecks > 0 ? "+" : "−") + rub(Math.abs(e.kopecks))}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      {card.blocked_at ? (
+      {card.blocked_at || !v.canEdit ? (
         ""
       ) : (
         <form class="card danger-zone" method="post" action={`${base(v)}/certificates/${encodeURIComponent(card.name)}/block`}>
           <h2>Заблокировать</h2>
+          <SessionField v={v} />
           <div class="field"><label for="reason">Причина</label><input type="text" id="reason" name="reason" maxlength="500" placeholder="утерян, выдан по ошибке…" /></div>
           <button type="submit" class="danger">Заблокировать</button>
           <p class="hint">Касса перестанет принимать сертификат. Отменить блокировку нельзя.</p>
@@ -458,10 +463,10 @@ async function importProgress(deps: AppDeps, v: Viewer, row: ImportRow) {
   const finished = row.state === "done" || row.state === "failed";
   const pct = row.total > 0 ? Math.floor((row.processed * 100) / row.total) : finished ? 100 : 0;
   const errs = row.failed > 0 ? await importErrors(deps.sql, v.tenantId, row.id, 20) : [];
-  const url = `${base(v)}/import/${row.id}`;
+  const url = `/import/${row.id}`;
   // While the job runs, the fragment asks for itself again every second; the last answer
   // carries no trigger, so the polling stops by itself.
-  const poll = finished ? {} : { "hx-get": `${url}/progress`, "hx-trigger": "every 1s", "hx-swap": "outerHTML" };
+  const poll = finished ? {} : { "hx-get": link(v, `${url}/progress`), "hx-trigger": "every 1s", "hx-swap": "outerHTML" };
   return (
     <div id="progress" class="card" {...poll}>
       <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow={String(pct)}>
@@ -483,7 +488,7 @@ async function importProgress(deps: AppDeps, v: Viewer, row: ImportRow) {
       {row.failed > 0 ? (
         <>
           <p>
-            <a href={`${url}/errors.csv`} download="">Скачать все ошибки (CSV)</a>
+            <a href={link(v, `${url}/errors.csv`)} download="">Скачать все ошибки (CSV)</a>
           </p>
           <table>
             <thead><tr><th class="num">Строка</th><th>Ошибка</th></tr></thead>
@@ -508,18 +513,23 @@ async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200
     <>
       <h1>Импорт и экспорт</h1>
       {error ? <Notice kind="error" text={error} /> : ""}
-      <form class="card" method="post" action={`${base(v)}/import`} enctype="multipart/form-data">
-        <h2>Загрузить покупателей из прежней программы</h2>
-        <p>
-          Файл CSV: телефон, имя, карта, дата рождения, баланс баллов — в этом порядке или с заголовком
-          (<code>телефон;имя;карта;дата рождения;баланс</code>). Подойдёт выгрузка Excel: UTF-8 или Windows-1251, разделитель «;» или «,».
-        </p>
-        <p class="hint">
-          Покупатели находятся по телефону или карте; у найденных заполняются только пустые поля. Баланс переносится один раз на покупателя — повторная загрузка того же файла ничего не меняет.
-        </p>
-        <div class="field"><label for="file">Файл</label><input type="file" id="file" name="file" accept=".csv,text/csv" required /></div>
-        <button type="submit" class="primary">Загрузить</button>
-      </form>
+      {v.canEdit ? (
+        <form class="card" method="post" action={`${base(v)}/import`} enctype="multipart/form-data">
+          <h2>Загрузить покупателей из прежней программы</h2>
+          <SessionField v={v} />
+          <p>
+            Файл CSV: телефон, имя, карта, дата рождения, баланс баллов — в этом порядке или с заголовком
+            (<code>телефон;имя;карта;дата рождения;баланс</code>). Подойдёт выгрузка Excel: UTF-8 или Windows-1251, разделитель «;» или «,».
+          </p>
+          <p class="hint">
+            Покупатели находятся по телефону или карте; у найденных заполняются только пустые поля. Баланс переносится один раз на покупателя — повторная загрузка того же файла ничего не меняет.
+          </p>
+          <div class="field"><label for="file">Файл</label><input type="file" id="file" name="file" accept=".csv,text/csv" required /></div>
+          <button type="submit" class="primary">Загрузить</button>
+        </form>
+      ) : (
+        ""
+      )}
       {recent.length > 0 ? (
         <>
           <h2>Загрузки</h2>
@@ -528,7 +538,7 @@ async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200
             <tbody>
               {recent.map((r) => (
                 <tr>
-                  <td><a href={`${base(v)}/import/${r.id}`} safe>{dateTime(r.created_at)}</a></td>
+                  <td><a href={link(v, `/import/${r.id}`)} safe>{dateTime(r.created_at, v.timeZone)}</a></td>
                   <td safe>{r.file_name ?? "—"}</td>
                   <td safe>{IMPORT_STATE_TEXT[r.state]}</td>
                   <td class="num" safe>{num(r.total)}</td>
@@ -545,8 +555,8 @@ async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200
         <h2>Выгрузить</h2>
         <p>CSV для Excel (UTF-8, разделитель «;»). Покупатели, удалившие свои данные, в выгрузку не попадают.</p>
         <p>
-          <a class="button" href={`${base(v)}/export/customers.csv`} download="">Покупатели</a>{" "}
-          <a class="button" href={`${base(v)}/export/ledger.csv`} download="">Журнал баллов</a>
+          <a class="button" href={link(v, "/export/customers.csv")} download="">Покупатели</a>{" "}
+          <a class="button" href={link(v, "/export/ledger.csv")} download="">Журнал баллов</a>
         </p>
       </div>
     </>
@@ -557,12 +567,20 @@ async function importPage(deps: AppDeps, v: Viewer, error?: string, status = 200
 // ---------------------------------------------------------------------------------
 // Routes.
 
-type Ctx = { request: Request; params: Record<string, string>; query: Record<string, string | undefined>; body: unknown };
+type Ctx = { request: Request; headers: Record<string, string | undefined>; params: Record<string, string>; query: Record<string, string | undefined>; body: unknown };
 
-function refusalPage(status: number, message: string, challenge?: boolean): Response {
-  const page = Page({ title: "Кабинет", children: <Notice kind="error" text={message} /> }) as string;
+function refusalPage(status: number, message: string, opts: { challenge?: boolean; back?: string } = {}): Response {
+  const page = Page({
+    title: "Кабинет",
+    children: (
+      <>
+        <Notice kind="error" text={message} />
+        {opts.back ? <p><a href={opts.back}>← Вернуться в кабинет</a></p> : ""}
+      </>
+    ),
+  }) as string;
   const headers: Record<string, string> = { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" };
-  if (challenge) headers["www-authenticate"] = `Basic realm="${CABINET_REALM}", charset="UTF-8"`;
+  if (opts.challenge) headers["www-authenticate"] = `Basic realm="${CABINET_REALM}", charset="UTF-8"`;
   return new Response(page, { status, headers });
 }
 
@@ -597,6 +615,7 @@ async function promotionsPage(deps: AppDeps, v: Viewer, q: Record<string, string
       {v.canEdit ? (
         <form class="card" method="post" action={`${base(v)}/promotions`}>
           <h2>Новая акция</h2>
+          <SessionField v={v} />
           <div class="field"><label for="name">Название (печатается на чеке)</label><input type="text" id="name" name="name" required maxlength="200" value={q.name ?? ""} /></div>
           <div class="field"><label for="startsAt">Начало</label><input type="datetime-local" id="startsAt" name="startsAt" required value={q.startsAt ?? ""} /></div>
           <div class="field"><label for="endsAt">Конец</label><input type="datetime-local" id="endsAt" name="endsAt" required value={q.endsAt ?? ""} /></div>
@@ -654,6 +673,7 @@ async function promotionsPage(deps: AppDeps, v: Viewer, q: Record<string, string
                   <td>
                     {v.canEdit && (state === "идёт" || state === "запланирована") ? (
                       <form method="post" action={`${base(v)}/promotions/${p.id}/end`}>
+                        <SessionField v={v} />
                         <button class="danger" type="submit">Завершить</button>
                       </form>
                     ) : (
@@ -696,13 +716,17 @@ function promotionInput(f: Record<string, unknown>): PromotionInput | string {
 }
 
 export const cabinetPages = (deps: AppDeps) => {
+  // МойСклад sessions exist only where the app is configured (their key is SECRETS_KEY).
+  const sessions = deps.config.moysklad ? new MerchantSessions(deps.config.moysklad.secretsKey) : null;
   /** Every route: the viewer first, then the page; pages never answer JSON. */
   const page =
     (handler: (v: Viewer, ctx: Ctx) => Promise<Response> | Response) =>
     async (ctx: Ctx): Promise<Response> => {
-      const v = await cabinetViewer(deps, ctx.request, ctx.params.slug ?? "");
-      if (!isViewer(v)) return refusalPage(v.status, v.message, v.challenge);
-      if (ctx.request.method === "POST" && !v.canEdit) return refusalPage(403, "Вам доступен только просмотр.");
+      const v = await cabinetViewer(deps, sessions, ctx.request, ctx.params.slug ?? "", tokenFrom(ctx.headers, ctx.query, ctx.body));
+      if (!isViewer(v)) return refusalPage(v.status, v.message, { challenge: v.challenge });
+      if (ctx.request.method === "POST" && !v.canEdit) {
+        return refusalPage(403, "Ничего не изменено: менять данные может только администратор аккаунта МойСклад.", { back: link(v, "") });
+      }
       return handler(v, ctx);
     };
   const form = (ctx: Ctx) => (ctx.body && typeof ctx.body === "object" ? (ctx.body as Record<string, unknown>) : {});
@@ -715,12 +739,12 @@ export const cabinetPages = (deps: AppDeps) => {
         let period;
         let error: string | undefined;
         try {
-          period = resolvePeriod(query.from, query.to);
+          period = resolvePeriod(query.from, query.to, v.timeZone);
         } catch (e) {
           error = problem(e);
-          period = resolvePeriod(undefined, undefined);
+          period = resolvePeriod(undefined, undefined, v.timeZone);
         }
-        const stats = await overviewStats(deps.sql, v.tenantId, period);
+        const stats = await overviewStats(deps.sql, v.tenantId, period, v.timeZone);
         return cabinetPage(v, "overview", "Обзор", overviewBody(v, stats, error), {
           scripts: ["uPlot.iife.min.js", "cabinet-overview.js"],
           status: error ? 400 : 200,
@@ -739,6 +763,7 @@ export const cabinetPages = (deps: AppDeps) => {
           <>
             <h1>Покупатели</h1>
             <form method="get" action={`${base(v)}/customers`} class="card">
+              <SessionField v={v} />
               <label for="q">Найти</label>
               <input
                 type="search"
@@ -747,7 +772,7 @@ export const cabinetPages = (deps: AppDeps) => {
                 value={q}
                 placeholder="телефон в любой записи, имя или номер карты"
                 autocomplete="off"
-                hx-get={`${base(v)}/customers`}
+                hx-get={link(v, "/customers")}
                 hx-trigger="input changed delay:300ms, search"
                 hx-target="#results"
                 hx-swap="outerHTML"
@@ -775,7 +800,7 @@ export const cabinetPages = (deps: AppDeps) => {
         } catch (e) {
           return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
         }
-        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=adjusted`);
+        return seeOther(link(v, `/customers/${ctx.params.id}`, { done: "adjusted" }));
       }),
       hidden,
     )
@@ -788,7 +813,7 @@ export const cabinetPages = (deps: AppDeps) => {
         } catch (e) {
           return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
         }
-        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=profile`);
+        return seeOther(link(v, `/customers/${ctx.params.id}`, { done: "profile" }));
       }),
       hidden,
     )
@@ -797,7 +822,7 @@ export const cabinetPages = (deps: AppDeps) => {
       page(async (v, ctx) => {
         if (str(form(ctx).confirm) !== "yes") return customerPage(deps, v, ctx.params.id!, {}, "Отметьте, что покупатель попросил удалить данные.", 400);
         if (!(await erasePersonalData(deps.sql, v.tenantId, ctx.params.id!))) return customerPage(deps, v, ctx.params.id!, {});
-        return seeOther(`${base(v)}/customers/${ctx.params.id}?done=erased`);
+        return seeOther(link(v, `/customers/${ctx.params.id}`, { done: "erased" }));
       }),
       hidden,
     )
@@ -813,7 +838,7 @@ export const cabinetPages = (deps: AppDeps) => {
             <p class="filters">
               {DOCUMENT_FILTERS.map((f) => (
                 <>
-                  <a href={`${base(v)}/documents${f === "all" ? "" : `?filter=${f}`}`} aria-current={f === filter ? "page" : undefined} safe>{labels[f]}</a>{" "}
+                  <a href={link(v, "/documents", { filter: f === "all" ? undefined : f })} aria-current={f === filter ? "page" : undefined} safe>{labels[f]}</a>{" "}
                 </>
               ))}
             </p>
@@ -827,11 +852,11 @@ export const cabinetPages = (deps: AppDeps) => {
                     const reasons = attentionReasons(d);
                     return (
                       <tr>
-                        <td safe>{dateTime(d.moment)}</td>
+                        <td safe>{dateTime(d.moment, v.timeZone)}</td>
                         <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
                         <td>
                           {d.customer_id ? (
-                            <a href={`${base(v)}/customers/${d.customer_id}`} safe>{d.customer_erased ? "Данные удалены" : d.customer_name || "Без имени"}</a>
+                            <a href={link(v, `/customers/${d.customer_id}`)} safe>{d.customer_erased ? "Данные удалены" : d.customer_name || "Без имени"}</a>
                           ) : (
                             <span class="muted">{Html.escapeHtml(d.match_status === "unmatched" ? "не найден" : "без покупателя")}</span>
                           )}
@@ -873,7 +898,7 @@ export const cabinetPages = (deps: AppDeps) => {
           return promotionsPage(deps, v, back, problem(e), 400);
         }
         deps.tenants.invalidate(v.tenantId);
-        return seeOther(`${base(v)}/promotions?done=promoted`);
+        return seeOther(link(v, "/promotions", { done: "promoted" }));
       }),
       hidden,
     )
@@ -886,7 +911,7 @@ export const cabinetPages = (deps: AppDeps) => {
           return promotionsPage(deps, v, {}, problem(e), 400);
         }
         deps.tenants.invalidate(v.tenantId);
-        return seeOther(`${base(v)}/promotions?done=ended`);
+        return seeOther(link(v, "/promotions", { done: "ended" }));
       }),
       hidden,
     )
@@ -904,16 +929,18 @@ export const cabinetPages = (deps: AppDeps) => {
         const kopecks = Number(m[1]) * 100 + Number((m[2] ?? "").padEnd(2, "0"));
         let expireAt: Date | null = null;
         if (expire) {
-          // The end of the chosen day, Moscow time.
-          expireAt = /^\d{4}-\d{2}-\d{2}$/.test(expire) ? new Date(`${expire}T23:59:59+03:00`) : null;
-          if (!expireAt || Number.isNaN(expireAt.getTime())) return certificatesPage(deps, v, back, "Срок действия — дата.", 400);
+          // The end of the chosen day on the merchant's clocks.
+          const day = /^\d{4}-\d{2}-\d{2}$/.test(expire) ? calendarDate(expire) : null;
+          if (!day) return certificatesPage(deps, v, back, "Срок действия — дата.", 400);
+          const [y, m, d] = day.split("-").map(Number);
+          expireAt = new Date(zonedToEpochMs(v.timeZone, y!, m!, d!, 23, 59, 59));
         }
         try {
           await issueGiftCard(deps.sql, v.tenantId, { name, initialBalance: kopecks, expireAt });
         } catch (e) {
           return certificatesPage(deps, v, back, problem(e), 400);
         }
-        return seeOther(`${base(v)}/certificates/${encodeURIComponent(name.trim())}?done=issued`);
+        return seeOther(link(v, `/certificates/${encodeURIComponent(name.trim())}`, { done: "issued" }));
       }),
       hidden,
     )
@@ -923,7 +950,7 @@ export const cabinetPages = (deps: AppDeps) => {
       page(async (v, ctx) => {
         const name = decodeURIComponent(ctx.params.name!);
         await blockGiftCard(deps.sql, v.tenantId, name, str(form(ctx).reason).trim().slice(0, 500) || null);
-        return seeOther(`${base(v)}/certificates/${encodeURIComponent(name)}?done=blocked`);
+        return seeOther(link(v, `/certificates/${encodeURIComponent(name)}`, { done: "blocked" }));
       }),
       hidden,
     )
@@ -940,7 +967,7 @@ export const cabinetPages = (deps: AppDeps) => {
         } catch (e) {
           return importPage(deps, v, problem(e), 400);
         }
-        return seeOther(`${base(v)}/import/${row.id}`);
+        return seeOther(link(v, `/import/${row.id}`));
       }),
       hidden,
     )
@@ -952,7 +979,7 @@ export const cabinetPages = (deps: AppDeps) => {
         const safeProgress = await importProgress(deps, v, row);
         const body = (
           <>
-            <p><a href={`${base(v)}/import`}>← Импорт и экспорт</a></p>
+            <p><a href={link(v, "/import")}>← Импорт и экспорт</a></p>
             <h1 safe>{`Загрузка ${row.file_name ?? ""}`}</h1>
             {safeProgress}
           </>

@@ -1,10 +1,19 @@
 // The overview: does the program pay off? Totals and per-day series for a period, read
-// from the sales (document) and the points ledger. Days are Moscow calendar days — the
-// merchants are in Russia and a per-tenant time zone is not kept yet.
+// from the sales (document) and the points ledger. Days are the merchant's calendar days,
+// in the time zone of their program settings.
+//
+// Why the day boundaries are computed here and not with Postgres's `at time zone`: the
+// program reads every other local time (sales, birthdays, promotions, burning) through
+// localtime.ts/moment.ts, i.e. the runtime's time zone data, and Postgres has its own.
+// The two can disagree — a zone one of them does not know yet, and "+03:00", which the
+// settings accept as a zone and Postgres would read the POSIX way, as UTC−3. So the
+// midnights are instants from moment.ts, and Postgres only sorts rows between them
+// (width_bucket over the array of midnights).
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { localTime } from "../loyalty/localtime.ts";
+import { zonedToEpochMs } from "../loyalty/moment.ts";
 
-export const STATS_TZ = "Europe/Moscow";
 export const MAX_PERIOD_DAYS = 366;
 export const DEFAULT_PERIOD_DAYS = 30;
 
@@ -62,19 +71,18 @@ export interface Stats {
 const DAY_MS = 86_400_000;
 const isoDay = (d: Date) => d.toISOString().slice(0, 10);
 
-function moscowToday(now: Date): string {
-  return isoDay(new Date(now.getTime() + 3 * 3600_000));
-}
-
 function parseDay(s: string, name: string): Date {
   const d = /^\d{4}-\d{2}-\d{2}$/.test(s) ? new Date(`${s}T00:00:00Z`) : null;
   if (!d || Number.isNaN(d.getTime()) || isoDay(d) !== s) throw errors.validation(`${name}: дата ГГГГ-ММ-ДД.`, name);
   return d;
 }
 
-/** The period asked for, defaulting to the last 30 days (today included); a clear error otherwise. */
-export function resolvePeriod(from: string | undefined, to: string | undefined, now = new Date()): Period {
-  const toDay = parseDay(to || moscowToday(now), "to");
+/**
+ * The period asked for, defaulting to the last 30 days up to today in the merchant's zone
+ * (today included); a clear error otherwise.
+ */
+export function resolvePeriod(from: string | undefined, to: string | undefined, timeZone: string, now = new Date()): Period {
+  const toDay = parseDay(to || localTime(now, timeZone).date, "to");
   const fromDay = from ? parseDay(from, "from") : new Date(toDay.getTime() - (DEFAULT_PERIOD_DAYS - 1) * DAY_MS);
   if (fromDay > toDay) throw errors.validation("Начало периода позже конца.", "from");
   if ((toDay.getTime() - fromDay.getTime()) / DAY_MS + 1 > MAX_PERIOD_DAYS) {
@@ -83,15 +91,29 @@ export function resolvePeriod(from: string | undefined, to: string | undefined, 
   return { from: isoDay(fromDay), to: isoDay(toDay) };
 }
 
-export async function overviewStats(sql: Sql, tenantId: string, period: Period): Promise<Stats> {
-  // Bounds as Moscow midnights; `to` is inclusive, so the bound is the next midnight.
-  const start = sql`(${period.from}::date::timestamp at time zone ${STATS_TZ})`;
-  const end = sql`((${period.to}::date + 1)::timestamp at time zone ${STATS_TZ})`;
-  const dayOf = (col: string) => sql.unsafe(`to_char((${col} at time zone '${STATS_TZ}')::date, 'YYYY-MM-DD')`);
+/** The period's days and the instants where each begins in `timeZone`, plus the end of the last. */
+function periodDays(period: Period, timeZone: string): { days: string[]; bounds: string[] } {
+  const days: string[] = [];
+  const bounds: string[] = [];
+  const last = new Date(`${period.to}T00:00:00Z`).getTime() + DAY_MS;
+  for (let t = new Date(`${period.from}T00:00:00Z`).getTime(); t <= last; t += DAY_MS) {
+    const d = new Date(t);
+    if (t < last) days.push(isoDay(d));
+    bounds.push(new Date(zonedToEpochMs(timeZone, d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), 0, 0, 0)).toISOString());
+  }
+  return { days, bounds };
+}
+
+export async function overviewStats(sql: Sql, tenantId: string, period: Period, timeZone: string): Promise<Stats> {
+  const { days: dayNames, bounds } = periodDays(period, timeZone);
+  const start = bounds[0]!;
+  const end = bounds[bounds.length - 1]!;
+  // 1 for the first day of the period, 2 for the second… (rows outside are filtered out).
+  const dayOf = (col: string) => sql`width_bucket(${sql.unsafe(col)}, ${bounds}::timestamptz[])`;
   const moment = "coalesce(moment, received_at)";
 
   const [sales, points, people, top] = await Promise.all([
-    sql<{ day: string; receipts: number; member_receipts: number; member_kopecks: number; all_kopecks: number }[]>`
+    sql<{ day: number; receipts: number; member_receipts: number; member_kopecks: number; all_kopecks: number }[]>`
       select ${dayOf(moment)} as day, count(*)::int as receipts,
         count(*) filter (where match_status = 'matched')::int as member_receipts,
         coalesce(sum(total_kopecks) filter (where match_status = 'matched'), 0)::bigint as member_kopecks,
@@ -100,7 +122,7 @@ export async function overviewStats(sql: Sql, tenantId: string, period: Period):
       where tenant_id = ${tenantId} and kind = 'sale'
         and coalesce(moment, received_at) >= ${start} and coalesce(moment, received_at) < ${end}
       group by 1`,
-    sql<{ day: string; earned: number; spent: number; burned: number }[]>`
+    sql<{ day: number; earned: number; spent: number; burned: number }[]>`
       select ${dayOf("created_at")} as day,
         coalesce(sum(points) filter (where kind in ('accrual', 'welcome', 'birthday')), 0)::bigint as earned,
         coalesce(-sum(points) filter (where kind = 'spend'), 0)::bigint as spent,
@@ -110,9 +132,9 @@ export async function overviewStats(sql: Sql, tenantId: string, period: Period):
       group by 1`,
     // New: the customer's first sale ever falls on that day; returning: a sale that day
     // that is not their first.
-    sql<{ day: string | null; new_customers: number; returning_customers: number }[]>`
+    sql<{ day: number | null; new_customers: number; returning_customers: number }[]>`
       with sale as (
-        select customer_id, coalesce(moment, received_at) as at from document
+        select customer_id, coalesce(moment, received_at) as at, ${dayOf(moment)} as day from document
         where tenant_id = ${tenantId} and kind = 'sale' and match_status = 'matched'
           and coalesce(moment, received_at) >= ${start} and coalesce(moment, received_at) < ${end}
       ), first as (
@@ -120,11 +142,11 @@ export async function overviewStats(sql: Sql, tenantId: string, period: Period):
         where d.tenant_id = ${tenantId} and d.kind = 'sale' and d.customer_id in (select customer_id from sale)
         group by d.customer_id
       )
-      select ${dayOf("s.at")} as day,
+      select s.day,
         count(distinct s.customer_id) filter (where s.at = f.first_at)::int as new_customers,
         count(distinct s.customer_id) filter (where s.at > f.first_at)::int as returning_customers
       from sale s join first f using (customer_id)
-      group by grouping sets ((${dayOf("s.at")}), ())`,
+      group by grouping sets ((s.day), ())`,
     sql<{ id: string; name: string | null; phone: string | null; erased: boolean; receipts: number; kopecks: number; balance: number }[]>`
       select c.id, c.name, c.phone, c.erased_at is not null as erased, t.receipts, t.kopecks, c.balance
       from (
@@ -136,17 +158,15 @@ export async function overviewStats(sql: Sql, tenantId: string, period: Period):
       order by t.kopecks desc, c.id`,
   ]);
 
-  const byDay = <T extends { day: string | null }>(rows: T[]) => new Map(rows.filter((r) => r.day).map((r) => [r.day!, r]));
+  const byDay = <T extends { day: number | null }>(rows: T[]) => new Map(rows.filter((r) => r.day !== null).map((r) => [r.day!, r]));
   const s = byDay(sales);
   const p = byDay(points);
   const c = byDay(people);
-  const days: DayStats[] = [];
-  for (let d = new Date(`${period.from}T00:00:00Z`); isoDay(d) <= period.to; d = new Date(d.getTime() + DAY_MS)) {
-    const day = isoDay(d);
-    const sd = s.get(day);
-    const pd = p.get(day);
-    const cd = c.get(day);
-    days.push({
+  const days: DayStats[] = dayNames.map((day, i) => {
+    const sd = s.get(i + 1);
+    const pd = p.get(i + 1);
+    const cd = c.get(i + 1);
+    return {
       day,
       receipts: sd?.receipts ?? 0,
       memberReceipts: sd?.member_receipts ?? 0,
@@ -157,8 +177,8 @@ export async function overviewStats(sql: Sql, tenantId: string, period: Period):
       pointsBurned: pd?.burned ?? 0,
       newCustomers: cd?.new_customers ?? 0,
       returningCustomers: cd?.returning_customers ?? 0,
-    });
-  }
+    };
+  });
   const sum = (k: keyof DayStats) => days.reduce((a, d) => a + (d[k] as number), 0);
   const overall = people.find((r) => r.day === null);
   const receipts = sum("receipts");

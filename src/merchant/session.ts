@@ -83,7 +83,8 @@ export class MerchantSessions {
   }
 }
 
-function tokenFrom(headers: Record<string, string | undefined>, query: Record<string, unknown>, body: unknown): string | undefined {
+/** The session a request carries: header first, then the form field, then the query. */
+export function tokenFrom(headers: Record<string, string | undefined>, query: Record<string, unknown>, body: unknown): string | undefined {
   const fromBody = body && typeof body === "object" ? (body as Record<string, unknown>)[SESSION_FIELD] : undefined;
   const fromQuery = query[SESSION_FIELD];
   return headers[SESSION_HEADER] ?? (typeof fromBody === "string" ? fromBody : undefined) ?? (typeof fromQuery === "string" ? fromQuery : undefined);

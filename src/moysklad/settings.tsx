@@ -9,6 +9,7 @@ import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from "../loyalty/progr
 import type { AppDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { log } from "../log.ts";
+import { cabinetBase, merchantNav, SETTINGS_PATH, withSession } from "../merchant/nav.ts";
 import { type Merchant, merchantGuard, MerchantSessions, SESSION_FIELD, SessionError } from "../merchant/session.ts";
 import { ProgramFieldsForm, ProgramFormError, readProgramForm } from "../merchant/program-form.tsx";
 import { assetUrl, serveAsset } from "../pages/assets.ts";
@@ -16,10 +17,7 @@ import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
 import { MoyskladClient, MoyskladError } from "./api-client.ts";
 import { activate, findInstall, type FolderView, installOfTenant, listFolders, refreshCatalog, setExcludedFolders } from "./install.ts";
 
-
 serveAsset("moysklad-iframe.js", () => fileURLToPath(new URL("./static/iframe-height.js", import.meta.url)), "text/javascript; charset=utf-8");
-
-export const SETTINGS_PATH = "/moysklad/settings";
 
 type NoticeItem = { kind: "ok" | "error" | "warn"; text: string };
 
@@ -86,7 +84,12 @@ async function settingsPage(
   const connected = install?.status === "Activated" && install.loyalty_registered_at !== null;
   const readOnly = !m.canEdit;
   const page = (
-    <Page title="Программа лояльности — настройки" brand={`Программа лояльности · ${m.tenant.name}`} scripts={["moysklad-iframe.js"]}>
+    <Page
+      title="Программа лояльности — настройки"
+      brand={`Программа лояльности · ${m.tenant.name}`}
+      nav={merchantNav(m.tenant.slug, m.token, "settings")}
+      scripts={["moysklad-iframe.js"]}
+    >
       <h1>Настройки программы лояльности</h1>
       <div id="notices">
         {notices.map((n) => (
@@ -105,6 +108,14 @@ async function settingsPage(
         )}
         {m.tenant.state === "suspended" ? <Notice kind="warn" text="Подписка на приложение приостановлена: касса не начисляет баллы до её оплаты." /> : ""}
         {readOnly ? <p class="muted">Вы можете только смотреть настройки: менять их может администратор аккаунта МойСклад.</p> : ""}
+      </div>
+      <div class="card" id="cabinet">
+        <p>
+          <strong>Кабинет программы</strong> — покупатели и их баллы, продажи, сертификаты, акции, отчёт «Обзор», загрузка покупателей из прежней программы и выгрузка.
+        </p>
+        <p>
+          <a class="button" href={withSession(cabinetBase(m.tenant.slug), m.token)}>Открыть кабинет</a>
+        </p>
       </div>
       <form method="post" action={SETTINGS_PATH}>
         <input type="hidden" name={SESSION_FIELD} value={m.token} />
@@ -209,6 +220,16 @@ export const settingsController = (deps: AppDeps, cfg: MoyskladConfig) => {
     .get("/moysklad/descriptor.xml", () => new Response(descriptorXml(cfg), { headers: { "content-type": "application/xml; charset=utf-8" } }))
     .get(SETTINGS_PATH, async ({ query }) => {
       const q = query as Record<string, string | undefined>;
+      // Back from the cabinet: the session МойСклад's contextKey started is enough (the key
+      // itself is not kept in our pages).
+      if (!q.contextKey && q[SESSION_FIELD] !== undefined) {
+        try {
+          return await settingsPage(deps, await sessions.resolve(deps.sql, q[SESSION_FIELD]), []);
+        } catch (e) {
+          if (e instanceof SessionError) return htmlResponse(<ErrorPage text={e.message} />, 401);
+          throw e;
+        }
+      }
       if (!q.contextKey || q.contextKey.length > 2000) return htmlResponse(<ErrorPage text="Откройте эту страницу из МойСклад: «Приложения» → «Программа лояльности»." />, 400);
       if ((q.appId && q.appId.toLowerCase() !== cfg.appId) || (q.appUid && q.appUid !== cfg.appUid)) {
         return htmlResponse(<ErrorPage text="Эта страница открыта для другого приложения МойСклад." />, 400);

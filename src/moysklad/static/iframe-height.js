@@ -1,9 +1,12 @@
-// МойСклад shows our settings in an iframe of at least 768 px; to grow it, the page posts
-// its height to the parent window (Vendor API, "main iframe").
+// МойСклад shows our pages in an iframe of at least 768 px; to fit it to the page, the page
+// posts its height to the parent window (Vendor API, "main iframe"). The height is the
+// content's, not documentElement.scrollHeight: that one never drops below the frame's
+// current height, so after a long page (the settings) a short one (a cabinet page) would
+// keep the frame long and empty.
 (function () {
   var last = 0;
   function report() {
-    var h = Math.ceil(document.documentElement.scrollHeight);
+    var h = Math.ceil(document.documentElement.getBoundingClientRect().height);
     if (h !== last && window.parent !== window) {
       last = h;
       window.parent.postMessage({ height: h }, "*");
