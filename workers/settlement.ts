@@ -2,6 +2,7 @@
 // time (src/loyalty/settle-batch.ts) until none is left; after
 // each commit it queues the customers' messages and Wallet updates. A document that failed
 // inside a batch gets a job of its own, settled alone (and retried, visible to operators).
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Job } from "bullmq";
 import type { Sql } from "../src/db/client.ts";
 import { queueWalletUpdate, queueWalletUpdatesForDocument } from "../src/card/jobs.ts";
@@ -35,7 +36,10 @@ function settleBatchProcessor(sql: Sql, queues: Queues, batchSize: number, stopp
       });
       await afterBatch(sql, queues, tenantId, batch);
       settled += batch.settled;
-      if (batch.claimed === 0) return `${settled} settled`;
+      // Nothing left, or every slot busy with batches that will take what is left.
+      if (batch.claimed === 0 || batch.busy) return `${settled} settled`;
+      // Only documents whose customers another batch holds: wait for it a moment.
+      if (batch.claimed === batch.deferred) await sleep(20);
       if (stopping()) {
         // The rest of the backlog goes to a new job (this process or another takes it).
         await queues.settlement.addBulk(settleBatchJobs([tenantId]));

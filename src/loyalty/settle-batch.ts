@@ -23,9 +23,17 @@ import { DAY_MS, joined, type PointsMessage, settleClaimed, type SettleOutcome, 
 import { tierForPurchases, tierMessage } from "./tiers.ts";
 import { hasCertificatePayments } from "./giftcards.ts";
 
+/** Batches of one tenant settling at once (each holds one of these advisory locks). */
+const SLOTS_PER_TENANT = 4;
+const SETTLE_SLOT_LOCK = 7_312_004_010;
+
 export interface BatchOutcome {
-  /** Documents this batch took (settled, waiting for their sale, or failed). */
+  /** Documents this batch locked (settled, waiting for their sale, failed or deferred). */
   claimed: number;
+  /** Documents left for a later batch: another batch holds their customer. */
+  deferred: number;
+  /** Every slot of the tenant was taken: the batches holding them drain the backlog. */
+  busy: boolean;
   settled: number;
   /** Points messages to queue after the commit. */
   messages: PointsMessage[];
@@ -78,7 +86,19 @@ interface PlainSale {
  */
 export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts: { plain?: boolean } = {}): Promise<BatchOutcome> {
   return sql.begin(async (tx) => {
-    const out: BatchOutcome = { claimed: 0, settled: 0, messages: [], movements: [], moments: [], walletCustomers: [], walletDocuments: [], failed: [], releasedReturns: 0 };
+    const out: BatchOutcome = {
+      claimed: 0, settled: 0, deferred: 0, busy: false, messages: [], movements: [], moments: [],
+      walletCustomers: [], walletDocuments: [], failed: [], releasedReturns: 0,
+    };
+    // A few batches of one tenant at a time: more only scan past each other's locked rows.
+    const [slot] = await tx<{ n: number }[]>`
+      select n from generate_series(1, ${SLOTS_PER_TENANT}) n
+      where pg_try_advisory_xact_lock(hashtextextended(${tenantId}::text || ':' || n, ${SETTLE_SLOT_LOCK}))
+      limit 1`;
+    if (!slot) {
+      out.busy = true;
+      return out;
+    }
     const docs = await tx<(SettlingRow & { sale_customer_id: string | null })[]>`
       select ${settlingColumns(tx)},
         (select s.customer_id from document s
@@ -92,9 +112,20 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
     if (docs.length === 0) return out;
     const program = programFromStored(docs[0]!.program_settings);
 
-    // Every named sale's customer, locked in one order (by id) so batches never wait on each other in a circle.
-    const named = [...new Set(docs.flatMap((d) => (d.kind === "sale" && d.customer_id ? [d.customer_id] : [])))];
-    const customers = new Map((await lockCustomers(tx, tenantId, named, program)).map((c) => [c.id, c]));
+    // Whose points each document moves: a return moves its sale's customer's; a sale whose
+    // customer was unknown at intake may find them now.
+    const whose = new Map<string, string | null>();
+    for (const doc of docs) {
+      const resolved =
+        doc.customer_id ??
+        doc.sale_customer_id ??
+        (doc.match_status === "unmatched" && doc.body?.agent ? ((await resolveCustomer(tx, tenantId, customerRef(doc.body.agent)))?.id ?? null) : null);
+      whose.set(doc.id, resolved);
+    }
+    // Their customers, locked in one order and never waited for: a customer another batch
+    // holds keeps their documents for a later batch.
+    const ids = [...new Set([...whose.values()].filter((id): id is string => id !== null))];
+    const customers = new Map((await lockCustomers(tx, tenantId, ids, program)).map((c) => [c.id, c]));
 
     const plain: PlainSale[] = [];
     const oneByOne: SettlingRow[] = [];
@@ -102,17 +133,18 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
     /** Documents whose customer an earlier document of this batch settles first: their level is read again then. */
     const again = new Set<string>();
     for (const doc of docs) {
-      // Whose points the document moves: a return moves its sale's customer's; a sale whose
-      // customer was unknown at intake may find them now. Their later documents in this batch
-      // then wait for it (one by one, in order), so every message tells the balance in order.
-      const whose =
-        doc.customer_id ??
-        doc.sale_customer_id ??
-        (doc.match_status === "unmatched" && doc.body?.agent ? ((await resolveCustomer(tx, tenantId, customerRef(doc.body.agent)))?.id ?? null) : null);
-      const customer = doc.customer_id ? customers.get(doc.customer_id) : undefined;
+      const customerId = whose.get(doc.id) ?? null;
+      const customer = customerId ? customers.get(customerId) : undefined;
+      if (customerId && !customer) {
+        out.deferred++;
+        continue;
+      }
+      // A customer's later documents in this batch wait for the earlier (one by one, in
+      // order), so every message tells the balance in order.
       const isPlain =
         opts.plain !== false &&
         doc.kind === "sale" &&
+        doc.customer_id !== null &&
         customer !== undefined &&
         !seen.has(customer.id) &&
         customer.purchases_count > 0 &&
@@ -120,8 +152,8 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
         !customer.unsynced &&
         Number(customer.lots_debt) === 0 &&
         !hasCertificatePayments(doc.body);
-      if (doc.customer_id && seen.has(doc.customer_id)) again.add(doc.id);
-      if (whose) seen.add(whose);
+      if (customerId && seen.has(customerId)) again.add(doc.id);
+      if (customerId) seen.add(customerId);
       if (isPlain) plain.push(decidePlainSale(doc, customer!, program));
       else oneByOne.push(doc);
     }
@@ -158,24 +190,32 @@ async function lockCustomers(tx: Queryable, tenantId: string, ids: string[], pro
   if (ids.length === 0) return [];
   const days = program.settings.tierWindowDays;
   const spendRate = program.rules.spendRateKopecks;
+  // Each fact is a probe of one customer's rows through an index (laterals with limit 1):
+  // as plain EXISTS the planner may hash a whole table instead.
   return tx<LockedCustomer[]>`
     select c.id, c.balance, c.tier, c.purchases_count, c.lots_debt,
-      exists (select 1 from referral r where r.tenant_id = c.tenant_id and r.referred_id = c.id and r.state = 'waiting') as referral_waiting,
-      exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced) as unsynced,
-      exists (select 1 from wallet_pass w where w.tenant_id = c.tenant_id and w.customer_id = c.id) as has_wallet,
-      ${
-        program.settings.tiers.length === 0
-          ? tx`0::bigint`
-          : tx`(select coalesce(sum(case when d.kind = 'sale' then d.total_kopecks + d.points_spent * ${spendRate}
-                                        else -d.total_kopecks end), 0)::bigint
-               from document d
-               where d.tenant_id = c.tenant_id and d.customer_id = c.id and d.state = 'settled'
-                 ${days === null ? tx`` : tx`and d.moment > now() - make_interval(days => ${days})`})`
-      } as window_kopecks
+      r.waiting is not null as referral_waiting, u.unsynced is not null as unsynced, w.wallet is not null as has_wallet,
+      ${program.settings.tiers.length === 0 ? tx`0::bigint` : tx`p.kopecks`} as window_kopecks
     from customer c
+    left join lateral (select true as waiting from referral r
+      where r.tenant_id = c.tenant_id and r.referred_id = c.id and r.state = 'waiting' limit 1) r on true
+    left join lateral (select true as unsynced from ledger_entry e
+      where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced limit 1) u on true
+    left join lateral (select true as wallet from wallet_pass w
+      where w.tenant_id = c.tenant_id and w.customer_id = c.id limit 1) w on true
+    ${
+      program.settings.tiers.length === 0
+        ? tx``
+        : tx`left join lateral (
+            select coalesce(sum(case when d.kind = 'sale' then d.total_kopecks + d.points_spent * ${spendRate}
+                                     else -d.total_kopecks end), 0)::bigint as kopecks
+            from document d
+            where d.tenant_id = c.tenant_id and d.customer_id = c.id and d.state = 'settled'
+              ${days === null ? tx`` : tx`and d.moment > now() - make_interval(days => ${days})`}) p on true`
+    }
     where c.tenant_id = ${tenantId} and c.id = any(${ids}::uuid[])
     order by c.id
-    for update of c`;
+    for update of c skip locked`;
 }
 
 /** What a plain sale does, decided by the same rules as the one-document path. */
@@ -281,7 +321,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
       ${sales.map((s) => (s.tier.set ? 1 : 0))}::int[],
       ${sales.map((s) => s.tier.name)}::text[]
     ) as u(id, available, pending, kopecks, set_tier, tier)
-    where c.tenant_id = ${tenantId} and c.id = u.id`;
+    where c.tenant_id = ${tenantId} and c.id = u.id and c.id = any(${sales.map((s) => s.customer.id)}::uuid[])`;
 
   await tx`
     update document d set state = 'settled', settled_at = now(), notice_text = u.notice, points_earned = u.earned,
@@ -291,7 +331,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
       ${sales.map((s) => s.doc.id)}::uuid[], ${sales.map((s) => s.message)}::text[], ${sales.map((s) => s.earn)}::bigint[],
       ${sales.map((s) => s.held)}::bigint[], ${sales.map((s) => s.anomalies)}::text[]
     ) as u(id, notice, earned, held, anomalies)
-    where d.tenant_id = ${tenantId} and d.id = u.id`;
+    where d.tenant_id = ${tenantId} and d.id = u.id and d.id = any(${sales.map((s) => s.doc.id)}::uuid[])`;
 
   // Returns that arrived before their sale are the tenant's to settle again (the caller's next batch).
   const released = await tx`
