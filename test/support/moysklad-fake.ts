@@ -4,7 +4,9 @@
 // sub = appUid, a fresh jti, at most 300 s old, Accept-Encoding: gzip) and records every
 // request. It also plays МойСклад's side of the lifecycle: signed PUT/DELETE calls to us.
 import { randomUUID } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { jwtVerify, SignJWT } from "jose";
+import { serveLoopback } from "./runtime.ts";
 
 export interface FakeRequest {
   method: string;
@@ -85,7 +87,7 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
     const text = JSON.stringify(body);
     // Answer compressed, as МойСклад does, so our client's gzip handling runs.
     return gzip
-      ? new Response(Bun.gzipSync(enc.encode(text)), { status, headers: { "content-type": "application/json;charset=utf-8", "content-encoding": "gzip" } })
+      ? new Response(gzipSync(enc.encode(text)), { status, headers: { "content-type": "application/json;charset=utf-8", "content-encoding": "gzip" } })
       : new Response(text, { status, headers: { "content-type": "application/json;charset=utf-8" } });
   };
   const error = (status: number, text: string, code = 1000) => json({ errors: [{ error: text, code }] }, status);
@@ -110,91 +112,87 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
   const meta = (entity: string, id: string, base: string) => ({ href: `${base}/entity/${entity}/${id}`, type: entity });
 
   let port = 0;
-  const server: { port: number | undefined; stop(force?: boolean): unknown } = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req): Promise<Response> {
-      const url = new URL(req.url);
-      const text = await req.text();
-      let body: any = null;
-      try {
-        body = text ? JSON.parse(text) : null;
-      } catch {
-        body = text;
-      }
-      const r: FakeRequest = { method: req.method, path: url.pathname + url.search, body };
-      requests.push(r);
-      const refuse = (why: string, res: Response) => ((r.refused = why), res);
-      if (!(req.headers.get("accept-encoding") ?? "").includes("gzip")) return refuse("no gzip", error(415, "Необходимо указать заголовок Accept-Encoding: gzip", 1062));
-      const f = failures.find((x) => x.n > 0 && url.pathname.endsWith(x.suffix));
-      if (f) {
-        f.n--;
-        return refuse(`failNext ${f.status}`, error(f.status, "Сервис временно недоступен"));
-      }
-      const base: string = `http://127.0.0.1:${port}`;
-      const jsonBase: string = `${base}/api/remap/1.2`;
+  const server = serveLoopback(async (req): Promise<Response> => {
+    const url = new URL(req.url);
+    const text = await req.text();
+    let body: any = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    const r: FakeRequest = { method: req.method, path: url.pathname + url.search, body };
+    requests.push(r);
+    const refuse = (why: string, res: Response) => ((r.refused = why), res);
+    if (!(req.headers.get("accept-encoding") ?? "").includes("gzip")) return refuse("no gzip", error(415, "Необходимо указать заголовок Accept-Encoding: gzip", 1062));
+    const f = failures.find((x) => x.n > 0 && url.pathname.endsWith(x.suffix));
+    if (f) {
+      f.n--;
+      return refuse(`failNext ${f.status}`, error(f.status, "Сервис временно недоступен"));
+    }
+    const base: string = `http://127.0.0.1:${port}`;
+    const jsonBase: string = `${base}/api/remap/1.2`;
 
-      // ── apps-api ──
-      let m = /^\/api\/vendor\/1\.0\/context\/(.+)$/.exec(url.pathname);
-      if (m && req.method === "POST") {
-        const why = await checkOurToken(req);
-        if (why) return refuse(why, error(401, "Ошибка аутентификации", 1056));
-        const emp = contexts.get(decodeURIComponent(m[1]!));
-        return emp ? json(emp) : refuse("unknown key", error(404, "Контекст не найден"));
+    // ── apps-api ──
+    let m = /^\/api\/vendor\/1\.0\/context\/(.+)$/.exec(url.pathname);
+    if (m && req.method === "POST") {
+      const why = await checkOurToken(req);
+      if (why) return refuse(why, error(401, "Ошибка аутентификации", 1056));
+      const emp = contexts.get(decodeURIComponent(m[1]!));
+      return emp ? json(emp) : refuse("unknown key", error(404, "Контекст не найден"));
+    }
+    m = /^\/api\/vendor\/1\.0\/apps\/([^/]+)\/([^/]+)\/(loyalty|status)$/.exec(url.pathname);
+    if (m) {
+      const why = await checkOurToken(req);
+      if (why) return refuse(why, error(401, "Ошибка аутентификации", 1056));
+      if (m[1] !== app.appId) return refuse("app", error(404, "Приложение не найдено", 2004));
+      const a = accounts.get(m[2]!);
+      if (!a || a.status === "none" || a.status === "Uninstalled") return refuse("not installed", error(404, "Приложение не установлено", 2004));
+      if (m[3] === "loyalty" && req.method === "PUT") {
+        if (!["SettingsRequired", "Activated"].includes(a.status)) return refuse("status", error(400, "Неверный статус приложения"));
+        if (typeof body?.url !== "string" || typeof body?.token !== "string" || typeof body?.externalSearch !== "boolean") return refuse("body", error(400, "Неверное тело запроса"));
+        a.loyalty = body;
+        return new Response(null, { status: 200 });
       }
-      m = /^\/api\/vendor\/1\.0\/apps\/([^/]+)\/([^/]+)\/(loyalty|status)$/.exec(url.pathname);
-      if (m) {
-        const why = await checkOurToken(req);
-        if (why) return refuse(why, error(401, "Ошибка аутентификации", 1056));
-        if (m[1] !== app.appId) return refuse("app", error(404, "Приложение не найдено", 2004));
-        const a = accounts.get(m[2]!);
-        if (!a || a.status === "none" || a.status === "Uninstalled") return refuse("not installed", error(404, "Приложение не установлено", 2004));
-        if (m[3] === "loyalty" && req.method === "PUT") {
-          if (!["SettingsRequired", "Activated"].includes(a.status)) return refuse("status", error(400, "Неверный статус приложения"));
-          if (typeof body?.url !== "string" || typeof body?.token !== "string" || typeof body?.externalSearch !== "boolean") return refuse("body", error(400, "Неверное тело запроса"));
-          a.loyalty = body;
-          return new Response(null, { status: 200 });
-        }
-        if (m[3] === "status" && req.method === "PUT") {
-          const next = body?.status;
-          if (!["Activated", "SettingsRequired", "Activating"].includes(next)) return refuse("body", error(400, "Неверный статус"));
-          if (a.status === next) return new Response(null, { status: 200 });
-          if (a.status === "Suspended") return refuse("transition", error(409, "Переход статуса запрещён"));
-          a.status = next;
-          return new Response(null, { status: 200 });
-        }
-        if (m[3] === "status" && req.method === "GET") return json({ status: a.status });
-        return refuse("method", error(405, "Метод не поддерживается"));
+      if (m[3] === "status" && req.method === "PUT") {
+        const next = body?.status;
+        if (!["Activated", "SettingsRequired", "Activating"].includes(next)) return refuse("body", error(400, "Неверный статус"));
+        if (a.status === next) return new Response(null, { status: 200 });
+        if (a.status === "Suspended") return refuse("transition", error(409, "Переход статуса запрещён"));
+        a.status = next;
+        return new Response(null, { status: 200 });
       }
+      if (m[3] === "status" && req.method === "GET") return json({ status: a.status });
+      return refuse("method", error(405, "Метод не поддерживается"));
+    }
 
-      // ── JSON API ──
-      m = /^\/api\/remap\/1\.2\/entity\/(productfolder|assortment)$/.exec(url.pathname);
-      if (m && req.method === "GET") {
-        const token = /^Bearer (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
-        const a = [...accounts.values()].find((x) => x.jsonToken && x.jsonToken === token);
-        if (!a) return refuse("json token", error(401, "Ошибка аутентификации: неверный токен", 1056));
-        const limit = Math.min(Number(url.searchParams.get("limit") ?? 1000), 1000);
-        const offset = Number(url.searchParams.get("offset") ?? 0);
-        const all: any[] =
-          m[1] === "productfolder"
-            ? a.folders.map((f) => {
-                const parent = f.parentId ? a.folders.find((p) => p.id === f.parentId) : undefined;
-                return { meta: meta("productfolder", f.id, jsonBase), id: f.id, name: f.name, pathName: parent ? parent.name : "", ...(f.parentId ? { productFolder: { meta: meta("productfolder", f.parentId, jsonBase) } } : {}) };
-              })
-            : a.goods.map((g) => ({
-                meta: meta(g.type, g.id, jsonBase),
-                id: g.id,
-                name: g.name,
-                ...(g.folderId ? { productFolder: { meta: meta("productfolder", g.folderId, jsonBase) } } : {}),
-                ...(g.productId ? { product: { meta: meta("product", g.productId, jsonBase) } } : {}),
-              }));
-        return json({ meta: { size: all.length, limit, offset }, rows: all.slice(offset, offset + limit) });
-      }
-      return refuse("route", error(404, "Не найдено"));
-    },
+    // ── JSON API ──
+    m = /^\/api\/remap\/1\.2\/entity\/(productfolder|assortment)$/.exec(url.pathname);
+    if (m && req.method === "GET") {
+      const token = /^Bearer (.+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
+      const a = [...accounts.values()].find((x) => x.jsonToken && x.jsonToken === token);
+      if (!a) return refuse("json token", error(401, "Ошибка аутентификации: неверный токен", 1056));
+      const limit = Math.min(Number(url.searchParams.get("limit") ?? 1000), 1000);
+      const offset = Number(url.searchParams.get("offset") ?? 0);
+      const all: any[] =
+        m[1] === "productfolder"
+          ? a.folders.map((f) => {
+              const parent = f.parentId ? a.folders.find((p) => p.id === f.parentId) : undefined;
+              return { meta: meta("productfolder", f.id, jsonBase), id: f.id, name: f.name, pathName: parent ? parent.name : "", ...(f.parentId ? { productFolder: { meta: meta("productfolder", f.parentId, jsonBase) } } : {}) };
+            })
+          : a.goods.map((g) => ({
+              meta: meta(g.type, g.id, jsonBase),
+              id: g.id,
+              name: g.name,
+              ...(g.folderId ? { productFolder: { meta: meta("productfolder", g.folderId, jsonBase) } } : {}),
+              ...(g.productId ? { product: { meta: meta("product", g.productId, jsonBase) } } : {}),
+            }));
+      return json({ meta: { size: all.length, limit, offset }, rows: all.slice(offset, offset + limit) });
+    }
+    return refuse("route", error(404, "Не найдено"));
   });
 
-  port = server.port!;
+  port = server.port;
   const url = `http://127.0.0.1:${port}`;
   const fake: MoyskladFake = {
     url,
@@ -247,7 +245,7 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
       }
       return { status: res.status, text };
     },
-    close: () => void server.stop(true),
+    close: () => void server.stop(),
   };
   return fake;
 }
