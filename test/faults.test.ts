@@ -192,7 +192,7 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
     queues = new Queues(redis.url, uniquePrefix(), { commandTimeoutMs: 500 });
   });
   afterAll(async () => {
-    redis.child?.kill("SIGCONT");
+    redis.resume();
     await queues.close();
     await redis.stop();
   });
@@ -207,7 +207,7 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
     const stderr = console.error;
     console.error = (...args: unknown[]) => void lines.push(args.join(" "));
     setLogLevel("warn"); // the test preload keeps service logs at "error"
-    redis.child!.kill("SIGSTOP");
+    redis.pause();
     const sales = [1, 2, 3, 4, 5, 6].map(() => spendingSale(customerId));
     let answers: Reply[];
     try {
@@ -234,7 +234,7 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
       `paused Redis: sales 201 in ${ms(answers.map((r) => r.ms))}; queue views and Bull Board 503 in ${ms(views.map((v) => v.ms))}; readiness ${Math.round(ready.ms)} ms`,
     );
 
-    redis.child!.kill("SIGCONT");
+    redis.resume();
     const workers = startWorkers(t.db.sql, queues, { redisUrl: redis.url, concurrency: 4, lockDurationMs: 5000, sweepIntervalMs: 100, sweepAfterMs: 0, releaseIntervalMs: 60_000 });
     try {
       await waitFor("all settled", async () => {

@@ -15,7 +15,7 @@ import { ADMIN_TOKEN } from "./support/app.ts";
 import { browserAvailable, launchBrowser, watchedPage } from "./support/browser.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { moyskladFake, type MoyskladFake, unsignedToken } from "./support/moysklad-fake.ts";
-import { freePort } from "./support/process.ts";
+import { serveLoopback } from "./support/runtime.ts";
 
 const APP_ID = "3b6a1f2e-8c4d-4e5f-9a0b-1c2d3e4f5a6b";
 const APP_UID = "loyalty-test.vendor-test";
@@ -33,7 +33,7 @@ const CIGAR_BOX = "a0000000-0000-4000-8000-000000000004"; // a variant of the ci
 
 let db: TestDatabase;
 let fake: MoyskladFake;
-let server: ReturnType<typeof Bun.serve>;
+let server: ReturnType<typeof serveLoopback>;
 let origin: string;
 let cfg: MoyskladConfig;
 let deps: AppDeps;
@@ -66,8 +66,10 @@ const position = (id: string, price: number, type = "product") => ({
 beforeAll(async () => {
   db = await createTestDatabase({ max: 4 });
   fake = moyskladFake({ appId: APP_ID, appUid: APP_UID, secret: SECRET });
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
+  // Listening first: the app's config names its own address.
+  let app: ReturnType<typeof createApp>;
+  server = serveLoopback((request) => app.fetch(request));
+  origin = server.url;
   cfg = {
     appId: APP_ID,
     appUid: APP_UID,
@@ -78,7 +80,7 @@ beforeAll(async () => {
     secretsKey: SECRETS_KEY,
   };
   deps = { config: { ...loadConfig({}), adminToken: ADMIN_TOKEN, databaseUrl: db.url, moysklad: cfg }, sql: db.sql, tenants: new TenantDirectory(db.sql, 0) };
-  server = Bun.serve({ port, hostname: "127.0.0.1", fetch: createApp(deps).fetch });
+  app = createApp(deps);
   fake.catalog(
     ACCOUNT,
     [
@@ -96,7 +98,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server?.stop(true);
+  server?.stop();
   fake?.close();
   await db?.drop();
 });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 
-const example = (name: string) => JSON.parse(readFileSync(join(import.meta.dir, "fixtures/protocol-examples", name), "utf8"));
+const example = (name: string) => JSON.parse(readFileSync(join(import.meta.dirname, "fixtures/protocol-examples", name), "utf8"));
 
 let t: TestContext;
 let q: TestQueues;

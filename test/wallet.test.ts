@@ -5,7 +5,7 @@
 // against the PassKit web service, and checks that five balance changes in a second make
 // one APNs push per device and one Google patch, with the last balance.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
-import { sleep } from "./support/runtime.ts";
+import { serveLoopback, sleep } from "./support/runtime.ts";
 import { execFileSync } from "node:child_process";
 import { createHash, createPublicKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -108,25 +108,21 @@ beforeAll(async () => {
   // Google stand-ins: the OAuth token endpoint and the Wallet REST API.
   const tokens: string[] = [];
   const patches: { path: string; auth: string; body: any }[] = [];
-  const g = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    async fetch(req) {
-      const url = new URL(req.url);
-      if (url.pathname === "/token" && req.method === "POST") {
-        const form = new URLSearchParams(await req.text());
-        tokens.push(form.get("assertion") ?? "");
-        if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") return new Response("bad grant", { status: 400 });
-        return Response.json({ access_token: `ya29.test-${tokens.length}`, expires_in: 3600, token_type: "Bearer" });
-      }
-      if (url.pathname.startsWith("/walletobjects/v1/loyaltyObject/") && req.method === "PATCH") {
-        patches.push({ path: decodeURIComponent(url.pathname), auth: req.headers.get("authorization") ?? "", body: await req.json() });
-        return Response.json({});
-      }
-      return new Response("not found", { status: 404 });
-    },
+  const g = serveLoopback(async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/token" && req.method === "POST") {
+      const form = new URLSearchParams(await req.text());
+      tokens.push(form.get("assertion") ?? "");
+      if (form.get("grant_type") !== "urn:ietf:params:oauth:grant-type:jwt-bearer") return new Response("bad grant", { status: 400 });
+      return Response.json({ access_token: `ya29.test-${tokens.length}`, expires_in: 3600, token_type: "Bearer" });
+    }
+    if (url.pathname.startsWith("/walletobjects/v1/loyaltyObject/") && req.method === "PATCH") {
+      patches.push({ path: decodeURIComponent(url.pathname), auth: req.headers.get("authorization") ?? "", body: await req.json() });
+      return Response.json({});
+    }
+    return new Response("not found", { status: 404 });
   });
-  google = { url: `http://127.0.0.1:${g.port}`, tokens, patches, stop: () => void g.stop(true) };
+  google = { url: g.url, tokens, patches, stop: () => void g.stop() };
 
   wallet = loadWalletConfig({
     APPLE_PASS_TYPE_ID: PASS_TYPE,

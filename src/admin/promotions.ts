@@ -85,11 +85,13 @@ export const promotionsController = (deps: AppDeps) => {
     )
     .delete(
       "/:id",
-      async ({ params, set }) => {
+      async ({ params }) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
         await endPromotion(deps.sql, tenant.id, params.id);
         changed(tenant.id);
-        set.status = 204;
+        // Not `set.status = 204`: Elysia then builds a Response with an empty-string body,
+        // which Deno refuses for 204 (a 500 after the promotion was ended).
+        return new Response(null, { status: 204 });
       },
       { params, response: { 204: t.Void(), ...errs }, detail: detail("Завершить акцию", "Акция перестаёт действовать и остаётся в истории.") },
     );

@@ -1,6 +1,7 @@
 // HTTP of the customer's card: the card page, self-registration, the service worker, and
 // the operator's endpoints for card tokens and the card's texts. Thin: every decision is
 // in card.ts / join.ts.
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Elysia, t } from "elysia";
 import QRCode from "qrcode";
@@ -69,7 +70,7 @@ export const cardController = (deps: AppDeps, opts: CardControllerOptions) => {
     .get(
       "/card/sw.js",
       async () =>
-        new Response(Bun.file(SERVICE_WORKER), {
+        new Response(await readFile(SERVICE_WORKER), {
           headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache", "service-worker-allowed": "/card/" },
         }),
       { detail: hidden },

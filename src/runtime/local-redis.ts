@@ -243,7 +243,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   child.kill("SIGTERM");
   const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS).then(() => true)]);
   if (timedOut) {
-    child.kill("SIGKILL");
+    // By pid: Deno's ChildProcess delivers only the first signal sent through kill().
+    signal(child.pid, "SIGKILL");
     await exited;
   }
 }

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
-export const SCREENSHOTS = resolve(import.meta.dir, "../../test-artifacts/screenshots");
+export const SCREENSHOTS = resolve(import.meta.dirname, "../../test-artifacts/screenshots");
 
 /**
  * Whether browser tests can run here. Outside CI a missing chromium skips them with a line

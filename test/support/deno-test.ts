@@ -59,7 +59,26 @@ async function runAll(fns: Fn[]): Promise<void> {
   for (const f of fns) await f();
 }
 
-function register(name: string, fn: Fn | undefined, skip: boolean): void {
+// bun:test's per-test timeout, which Deno.test lacks: the same default as `npm test`
+// (--timeout 120000), or the test's third argument. Each hook and the test body get it,
+// so a hung test fails by name and the file goes on instead of stalling the whole run.
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+async function within(ms: number, what: string, run: () => unknown): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      run(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const runAllWithin = (fns: Fn[], what: string) => within(DEFAULT_TIMEOUT_MS, what, () => runAll(fns));
+
+function register(name: string, fn: Fn | undefined, skip: boolean, timeoutMs = DEFAULT_TIMEOUT_MS): void {
   const suite = current;
   const suites = chain(suite);
   const fullName = suites.map((s) => s.name).filter(Boolean).concat(name).join(" > ");
@@ -74,16 +93,16 @@ function register(name: string, fn: Fn | undefined, skip: boolean): void {
     async fn() {
       try {
         // Outer suites first; a failing beforeAll fails every test of its suite.
-        for (const s of suites) await (s.started ??= runAll(s.beforeAll));
-        for (const s of suites) await runAll(s.beforeEach);
+        for (const s of suites) await (s.started ??= runAllWithin(s.beforeAll, "beforeAll"));
+        for (const s of suites) await runAllWithin(s.beforeEach, "beforeEach");
         try {
-          await fn!();
+          await within(timeoutMs, "the test", fn!);
         } finally {
-          for (const s of [...suites].reverse()) await runAll(s.afterEach);
+          for (const s of [...suites].reverse()) await runAllWithin(s.afterEach, "afterEach");
         }
       } finally {
         for (const s of [...suites].reverse()) {
-          if (--s.remaining === 0) await runAll(s.afterAll);
+          if (--s.remaining === 0) await runAllWithin(s.afterAll, "afterAll");
         }
       }
     },
@@ -108,12 +127,10 @@ type TestFn = ((name: string, fn?: Fn, timeout?: number) => void) & {
   todo(name: string, fn?: Fn): void;
 };
 
-// A per-test timeout (bun:test's third argument) has no Deno.test counterpart; the
-// suite-wide `deno test` run has its own limits.
-export const test: TestFn = Object.assign((name: string, fn?: Fn) => register(name, fn, false), {
+export const test: TestFn = Object.assign((name: string, fn?: Fn, timeout?: number) => register(name, fn, false, timeout), {
   skip: (name: string, fn?: Fn) => register(name, fn, true),
-  skipIf: (condition: boolean) => (name: string, fn?: Fn) => register(name, fn, condition),
-  if: (condition: boolean) => (name: string, fn?: Fn) => register(name, fn, !condition),
+  skipIf: (condition: boolean) => (name: string, fn?: Fn, timeout?: number) => register(name, fn, condition, timeout),
+  if: (condition: boolean) => (name: string, fn?: Fn, timeout?: number) => register(name, fn, !condition, timeout),
   todo: (name: string) => register(name, undefined, true),
 });
 

@@ -245,7 +245,7 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
       }
       return { status: res.status, text };
     },
-    close: () => void server.stop(true),
+    close: () => void server.stop(),
   };
   return fake;
 }

@@ -93,13 +93,35 @@ export class PrivateRedis {
     throw new Error(`redis-server did not start on ${this.port}`);
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void {
+    this.signal("SIGSTOP");
+  }
+
+  resume(): void {
+    this.signal("SIGCONT");
+  }
+
   async down(): Promise<void> {
     const c = this.child;
     if (!c || c.exitCode !== null) return;
     const gone = new Promise((r) => c.once("exit", r));
-    c.kill("SIGKILL");
+    this.signal("SIGKILL");
     await gone;
     this.child = null;
+  }
+
+  // By pid, not child.kill(): Deno's ChildProcess delivers only the first signal sent
+  // through it (later kill() calls return false), so a SIGCONT or SIGKILL after a
+  // SIGSTOP would never arrive.
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (pid === undefined || this.child!.exitCode !== null) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
   }
 
   async stop(): Promise<void> {
