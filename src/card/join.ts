@@ -145,7 +145,7 @@ export async function completeJoin(deps: AppDeps, tenant: TenantContext, session
       await tx`update customer set personal_data_consent_at = now(),
                  advertising_consent_at = ${details.advertisingConsent ? tx`now()` : null}
                where tenant_id = ${tenant.id} and id = ${customer.id}`;
-      await attachReferral(tx as unknown as Sql, tenant.id, customer.id, session.referral_code);
+      await attachReferral(tx, tenant.id, customer.id, session.referral_code);
     });
     await queueCardLink(deps.queues, tenant.id, customer.id);
   }

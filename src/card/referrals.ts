@@ -2,11 +2,9 @@
 // settles gets the program's `referredPoints`, and the inviter gets `referrerPoints`.
 // Decided once per friend, at the settlement of the friend's first sale, in the
 // settlement's own transaction; both entries carry idempotency keys.
-import type { Sql } from "../db/client.ts";
+import type { Queryable } from "../db/client.ts";
 import { postLedgerEntry } from "../loyalty/ledger.ts";
 import type { ProgramSettings } from "../loyalty/program.ts";
-
-type Tx = Sql;
 
 export const referralKeys = (referredId: string) => ({
   referred: `referral:${referredId}:referred`,
@@ -17,7 +15,7 @@ export const referralKeys = (referredId: string) => ({
  * Records that `referredId` joined through the invite code `code`. Nothing happens for an
  * unknown code or the customer's own (same customer or same phone). Returns the inviter's id.
  */
-export async function attachReferral(tx: Tx, tenantId: string, referredId: string, code: string | null): Promise<string | null> {
+export async function attachReferral(tx: Queryable, tenantId: string, referredId: string, code: string | null): Promise<string | null> {
   if (!code || !/^[A-Za-z0-9]{6,32}$/.test(code)) return null;
   const [row] = await tx<{ referrer_id: string }[]>`
     insert into referral (tenant_id, referred_id, referrer_id)
@@ -43,7 +41,7 @@ export interface SettledSale {
  * returned in full (returns stored before the sale settled) — then no points at all.
  */
 export async function settleReferralOnSale(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   customerId: string,
   sale: SettledSale,

@@ -2,7 +2,7 @@
 // sale and put back by its returns. Every change of a certificate's money is an entry of
 // its own append-only kopeck ledger (gift_card_entry) with an idempotency key, posted in
 // the same transaction as the running balance it moves.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { returnedShare } from "./engine.ts";
 
@@ -32,10 +32,8 @@ export interface GiftCardEntryRow {
   created_at: Date;
 }
 
-type Tx = Sql;
-
-const cardColumns = (sql: Sql) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
-const entryColumns = (sql: Sql) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
+const cardColumns = (sql: Queryable) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
+const entryColumns = (sql: Queryable) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -112,7 +110,7 @@ interface NewGiftCardEntry {
  * changes nothing and returns the first entry.
  */
 export async function postGiftCardEntry(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   e: NewGiftCardEntry,
 ): Promise<{ entry: GiftCardEntryRow; inserted: boolean }> {
@@ -152,18 +150,18 @@ export async function issueGiftCard(sql: Sql, tenantId: string, input: NewGiftCa
   }
   try {
     return await sql.begin(async (tx) => {
-      const [card] = await (tx as unknown as Tx)<GiftCardRow[]>`
+      const [card] = await tx<GiftCardRow[]>`
         insert into gift_card (tenant_id, name, initial_balance, expire_at)
         values (${tenantId}, ${name}, ${input.initialBalance}, ${input.expireAt})
         returning id`;
-      await postGiftCardEntry(tx as unknown as Tx, tenantId, {
+      await postGiftCardEntry(tx, tenantId, {
         cardId: card!.id,
         kind: "issue",
         kopecks: input.initialBalance,
         idempotencyKey: `issue:${card!.id}`,
       });
-      const [issued] = await (tx as unknown as Tx)<GiftCardRow[]>`
-        select ${cardColumns(tx as unknown as Tx)} from gift_card where tenant_id = ${tenantId} and id = ${card!.id}`;
+      const [issued] = await tx<GiftCardRow[]>`
+        select ${cardColumns(tx)} from gift_card where tenant_id = ${tenantId} and id = ${card!.id}`;
       return issued!;
     });
   } catch (e: any) {
@@ -272,7 +270,7 @@ export interface RedemptionResult {
  * the document (gift_card_shortfall_kopecks, flag_reason) for an operator, not refused.
  */
 export async function redeemForSale(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   sale: { id: string; body: any; moment?: Date | null },
 ): Promise<RedemptionResult> {
@@ -363,7 +361,7 @@ export interface RefundResult {
  * return puts back exactly what was taken.
  */
 export async function refundForReturn(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   ret: { id: string; total_kopecks: number },
   sale: { id: string },

@@ -1,12 +1,11 @@
 // Gifts: points for joining (once per customer) and for a birthday (once per year).
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
 import { localTime } from "./localtime.ts";
 import { syncLots } from "./lots.ts";
 import { pointsWord, renderTemplate } from "./messages.ts";
 import type { Program } from "./program.ts";
 
-type Tx = Sql;
 const DAY_MS = 86_400_000;
 
 export function pointsPhrase(n: number): string {
@@ -29,7 +28,7 @@ export interface Gift {
  * The welcome gift, once per customer (key per customer): `on` says which moment is
  * asking, and only the one the merchant chose gives it.
  */
-export async function grantWelcome(tx: Tx, tenantId: string, customerId: string, program: Program, on: "registration" | "firstPurchase"): Promise<Gift | null> {
+export async function grantWelcome(tx: Queryable, tenantId: string, customerId: string, program: Program, on: "registration" | "firstPurchase"): Promise<Gift | null> {
   const s = program.settings;
   if (s.welcomePoints <= 0 || s.welcomeOn !== on) return null;
   const { inserted } = await postLedgerEntry(tx, tenantId, {
@@ -101,8 +100,7 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
     const due = birthdayDue(c.birth_date, today, s.birthdayDaysBefore);
     if (due === null) continue;
     const gift: Gift | null = await sql.begin(async (tx): Promise<Gift | null> => {
-      const t = tx as unknown as Tx;
-      const { inserted } = await postLedgerEntry(t, tenantId, {
+      const { inserted } = await postLedgerEntry(tx, tenantId, {
         customerId: c.id,
         kind: "birthday",
         points: s.birthdayPoints,
@@ -110,8 +108,8 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
         expiresAt: lifetimeEnd(now, s.birthdayPointsLifetimeDays ?? s.pointsLifetimeDays),
       });
       if (!inserted) return null;
-      await syncLots(t, tenantId, c.id);
-      const [row] = await t<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${c.id}`;
+      await syncLots(tx, tenantId, c.id);
+      const [row] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${c.id}`;
       return {
         customerId: c.id,
         points: s.birthdayPoints,
@@ -139,5 +137,5 @@ function monthDays(today: string, daysBefore: number): number[] {
 /** The welcome gift of a customer just registered (when the merchant gives it on registration). */
 export async function welcomeOnRegistration(sql: Sql, tenantId: string, program: Program, customerId: string): Promise<Gift | null> {
   if (program.settings.welcomePoints <= 0 || program.settings.welcomeOn !== "registration") return null;
-  return sql.begin((tx) => grantWelcome(tx as unknown as Tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
+  return sql.begin((tx) => grantWelcome(tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
 }
