@@ -1,7 +1,7 @@
 // Gift certificates for operators: issue, list, read with the ledger, block.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { errors, ErrorBody } from "../errors.ts";
 import {
   blockGiftCard,
   findGiftCard,
@@ -14,7 +14,6 @@ import {
   parseExpireDate,
 } from "../loyalty/giftcards.ts";
 import { GiftCardStatusSchema } from "../moysklad/giftcard.ts";
-import { ErrorBody } from "../moysklad/models.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 
 const Status = GiftCardStatusSchema;

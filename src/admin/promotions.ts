@@ -1,8 +1,8 @@
 // Promotions of a merchant: /admin/v1/tenants/:slug/promotions (program-rules.md).
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
+import { ErrorBody } from "../errors.ts";
 import { createPromotion, endPromotion, listPromotions, type Promotion as PromotionValue, updatePromotion } from "../loyalty/promotions.ts";
-import { ErrorBody } from "../moysklad/models.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 
 const hhmm = t.String({ maxLength: 5, description: "ЧЧ:ММ по времени магазина" });

@@ -1,8 +1,7 @@
 import { Elysia, t } from "elysia";
 import { queueWalletUpdateIfPass } from "../card/jobs.ts";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
-import { ErrorBody } from "../moysklad/models.ts";
+import { errors, ErrorBody } from "../errors.ts";
 import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
 import { adjustPoints } from "../loyalty/adjustments.ts";
 import { type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";

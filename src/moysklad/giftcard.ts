@@ -1,10 +1,9 @@
 // Gift certificate lookup: GET /giftcard?name=<number>&retailStoreId=<uuid>.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { ErrorBody, errors } from "../errors.ts";
 import { formatUtc, giftCardForPos, giftCardStatus } from "../loyalty/giftcards.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
-import { ErrorBody } from "./models.ts";
 
 export const GiftCardStatusSchema = t.Union([
   t.Literal("CAN_BE_USED"),

@@ -57,13 +57,9 @@ export const customerFields = {
   sex: opt(t.Union([t.Literal("MALE"), t.Literal("FEMALE")])),
 };
 
-export const ErrorItem = obj({
-  error: t.String(),
-  parameter: t.Optional(t.String()),
-  code: int(),
-  error_message: t.String(),
-});
-export const ErrorBody = obj({ errors: t.Array(ErrorItem) }, { description: "Ошибка" });
+// The error body is every client's, declared with the errors (src/errors.ts). Named here
+// too while moysklad/documents.ts and cabinet/api.ts still import it from this module.
+export { ErrorBody } from "../errors.ts";
 
 // --- /counterparty ---------------------------------------------------------------
 
