@@ -2,12 +2,21 @@
 // sale and put back by its returns. Every change of a certificate's money is an entry of
 // its own append-only kopeck ledger (gift_card_entry) with an idempotency key, posted in
 // the same transaction as the running balance it moves.
+import { t } from "elysia";
 import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { returnedShare } from "./engine.ts";
 
-export type GiftCardStatus = "CAN_BE_USED" | "PARTIALLY_REDEEMED" | "EXPIRED" | "REDEEMED" | "INVALID";
-export const GIFT_CARD_STATUSES: readonly GiftCardStatus[] = ["CAN_BE_USED", "PARTIALLY_REDEEMED", "EXPIRED", "REDEEMED", "INVALID"];
+/** A certificate's status, in the protocol's words (the POS and operators see the same). */
+export const GiftCardStatus = t.Union([
+  t.Literal("CAN_BE_USED"),
+  t.Literal("PARTIALLY_REDEEMED"),
+  t.Literal("EXPIRED"),
+  t.Literal("REDEEMED"),
+  t.Literal("INVALID"),
+]);
+export type GiftCardStatus = typeof GiftCardStatus.static;
+export const GIFT_CARD_STATUSES: readonly GiftCardStatus[] = GiftCardStatus.anyOf.map((s) => s.const);
 
 export type GiftCardEntryKind = "issue" | "redeem" | "refund";
 
