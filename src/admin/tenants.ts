@@ -9,6 +9,7 @@ import { expiringPoints } from "../loyalty/lots.ts";
 import { tierView } from "../loyalty/tiers.ts";
 import { createTenant, rotateApiKey } from "../loyalty/tenants.ts";
 import { formatPhone } from "../loyalty/phone.ts";
+import { ProgramPatch, ProgramSettings } from "../loyalty/program.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 import {
   AdjustmentCreate,
@@ -18,8 +19,6 @@ import {
   LedgerEntry,
   LedgerPage,
   LedgerQuery,
-  ProgramPatch,
-  ProgramSettings,
   TenantCreate,
   TenantCreated,
 } from "./models.ts";
