@@ -1,4 +1,4 @@
-// Promotions of a merchant: /admin/v1/tenants/:slug/promotions (program-rules.md).
+// Promotions of a merchant: /admin/v1/tenants/:slug/promotions.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { ErrorBody } from "../errors.ts";

@@ -1,4 +1,4 @@
-// Promotions: a time-boxed earn rate on some or all goods (program-rules.md).
+// Promotions: a time-boxed earn rate on some or all goods, for receipts whose moment falls inside.
 import { t } from "elysia";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
