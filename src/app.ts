@@ -92,5 +92,3 @@ export function createApp(deps: AppDeps) {
     .use(moyskladAppController(deps));
   return guardApp(app, limits, stuck);
 }
-
-export type App = ReturnType<typeof createApp>;

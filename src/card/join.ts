@@ -2,7 +2,6 @@
 // name, birthday, consents → the card. An existing phone gets its existing card after the
 // code, never a second customer. Each step is a use case; the controller only renders.
 import { timingSafeEqual } from "node:crypto";
-import type { Sql } from "../db/client.ts";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { upsertCustomer } from "../loyalty/customers.ts";

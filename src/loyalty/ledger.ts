@@ -1,5 +1,4 @@
 import type { Queryable, Sql } from "../db/client.ts";
-import { errors } from "../errors.ts";
 
 export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry" | "referral";
 

@@ -11,7 +11,7 @@ import { ApiError } from "../errors.ts";
 import { log } from "../log.ts";
 import { type Merchant, merchantGuard, MerchantSessions, SESSION_FIELD, SessionError } from "../merchant/session.ts";
 import { ProgramFieldsForm, ProgramFormError, readProgramForm } from "../merchant/program-form.tsx";
-import { assetUrl, serveAsset } from "../pages/assets.ts";
+import { serveAsset } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
 import { MoyskladClient, MoyskladError } from "./api-client.ts";
 import { activate, findInstall, type FolderView, installOfTenant, listFolders, refreshCatalog, setExcludedFolders } from "./install.ts";
