@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import type { Browser } from "playwright-core";
 import { browserAvailable, launchBrowser, watchedPage, type Watched } from "./support/browser.ts";
+import { MS } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { freePort, spawnService, type Spawned, waitForHttp } from "./support/process.ts";
 import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
@@ -31,7 +32,7 @@ const admin = async (method: string, path: string, body?: unknown) => {
   return { status: r.status, body: r.status === 204 ? null : await r.json() };
 };
 const pos = async (method: string, path: string, body?: unknown) => {
-  const r = await fetch(`${origin}/rest/integration/moysklad/v1${path}`, {
+  const r = await fetch(`${origin}${MS}${path}`, {
     method,
     headers: { "Lognex-Discount-API-Auth-Token": posKey, "content-type": "application/json" },
     body: body ? JSON.stringify(body) : undefined,
