@@ -1,7 +1,8 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { queueBoard } from "./admin/board.ts";
-import { adminController } from "./admin/tenants.ts";
+import { customersAdminController } from "./admin/customers.ts";
+import { tenantsAdminController } from "./admin/tenants.ts";
 import { operationsController } from "./admin/operations.ts";
 import type { AppDeps } from "./deps.ts";
 import { healthController } from "./health.ts";
@@ -80,7 +81,8 @@ export function createApp(deps: AppDeps) {
     .use(healthController(deps, stuck))
     .use(assetsController)
     .use(moyskladApi(deps))
-    .use(adminController(deps))
+    .use(tenantsAdminController(deps))
+    .use(customersAdminController(deps))
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))

@@ -9,7 +9,7 @@ import { decideHold } from "../loyalty/holds.ts";
 import { ALL_QUEUES } from "../queue/queues.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 import { AdminCustomer } from "./models.ts";
-import { adminCustomer } from "./tenants.ts";
+import { adminCustomer } from "./customers.ts";
 
 const Document = t.Object({
   id: t.String(),
