@@ -12,7 +12,7 @@ import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { counterpartyController } from "./moysklad/counterparty.ts";
 import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
-import { giftCardController } from "./moysklad/giftcard.ts";
+import { giftCardController } from "./moysklad/giftcards.ts";
 import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { promotionsController } from "./admin/promotions.ts";
 import { assetsController } from "./pages/assets.ts";
