@@ -7,6 +7,7 @@ import { ErrorBody, errors } from "../errors.ts";
 import { adjustPoints } from "../loyalty/adjustments.ts";
 import { type CustomerRow, getCustomer, searchCustomers } from "../loyalty/customers.ts";
 import { type LedgerEntryRow, listLedger } from "../loyalty/ledger.ts";
+import { ledgerKey } from "../loyalty/ledger-keys.ts";
 import { expiringPoints } from "../loyalty/lots.ts";
 import { formatPhone } from "../loyalty/phone.ts";
 import { tierView } from "../loyalty/tiers.ts";
@@ -100,7 +101,7 @@ export const customersAdminController = (deps: AppDeps) =>
           customerId: params.id,
           points: body.points,
           reason: body.reason,
-          key: `adjustment:${given ?? crypto.randomUUID()}`,
+          key: ledgerKey.adjustment(given ?? crypto.randomUUID()),
           expiresAt,
         });
         await queueWalletUpdateIfPass(deps.sql, deps.queues, tenant.id, params.id);

@@ -4,12 +4,8 @@
 // settlement's own transaction; both entries carry idempotency keys.
 import type { Queryable } from "../db/client.ts";
 import { postLedgerEntry } from "../loyalty/ledger.ts";
+import { ledgerKey } from "../loyalty/ledger-keys.ts";
 import type { ProgramSettings } from "../loyalty/program.ts";
-
-export const referralKeys = (referredId: string) => ({
-  referred: `referral:${referredId}:referred`,
-  referrer: `referral:${referredId}:referrer`,
-});
 
 /**
  * Records that `referredId` joined through the invite code `code`. Nothing happens for an
@@ -58,14 +54,13 @@ export async function settleReferralOnSale(
     where tenant_id = ${tenantId} and kind = 'return' and sale_key = ${sale.external_key}`;
   const fullyReturned = Number(returned!.kopecks) >= Number(sale.full_kopecks);
   if (!fullyReturned) {
-    const keys = referralKeys(customerId);
     if (ref.referred_points > 0) {
       await postLedgerEntry(tx, tenantId, {
         customerId,
         kind: "referral",
         points: ref.referred_points,
         documentId: sale.id,
-        idempotencyKey: keys.referred,
+        idempotencyKey: ledgerKey.referred(customerId),
         reason: "Первая покупка по приглашению",
       });
     }
@@ -75,7 +70,7 @@ export async function settleReferralOnSale(
         kind: "referral",
         points: ref.referrer_points,
         documentId: sale.id,
-        idempotencyKey: keys.referrer,
+        idempotencyKey: ledgerKey.referrer(customerId),
         reason: "Приглашённый друг сделал первую покупку",
       });
     }

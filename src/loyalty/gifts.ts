@@ -1,6 +1,7 @@
 // Gifts: points for joining (once per customer) and for a birthday (once per year).
 import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
+import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 import { localTime } from "./localtime.ts";
 import { syncLots } from "./lots.ts";
 import { pointsWord, renderTemplate } from "./messages.ts";
@@ -35,7 +36,7 @@ export async function grantWelcome(tx: Queryable, tenantId: string, customerId: 
     customerId,
     kind: "welcome",
     points: s.welcomePoints,
-    idempotencyKey: `welcome:${customerId}`,
+    idempotencyKey: ledgerKey.welcome(customerId),
     expiresAt: lifetimeEnd(new Date(), s.welcomePointsLifetimeDays ?? s.pointsLifetimeDays),
   });
   if (!inserted) return null;
@@ -94,7 +95,7 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
     where c.tenant_id = ${tenantId} and c.birth_date is not null
       and (extract(month from c.birth_date) * 100 + extract(day from c.birth_date))::int = any(${monthDays(today, s.birthdayDaysBefore)}::int[])
       and not exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id
-        and e.idempotency_key = any(array['birthday:' || c.id || ':' || ${year}, 'birthday:' || c.id || ':' || ${year + 1}]))`;
+        and e.idempotency_key = any(array[${ledgerKeySql(sql, ledgerKey.birthday, sql`c.id`, sql`${year}`)}, ${ledgerKeySql(sql, ledgerKey.birthday, sql`c.id`, sql`${year + 1}`)}]))`;
   const gifts: Gift[] = [];
   for (const c of candidates) {
     const due = birthdayDue(c.birth_date, today, s.birthdayDaysBefore);
@@ -104,7 +105,7 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
         customerId: c.id,
         kind: "birthday",
         points: s.birthdayPoints,
-        idempotencyKey: `birthday:${c.id}:${due}`,
+        idempotencyKey: ledgerKey.birthday(c.id, due),
         expiresAt: lifetimeEnd(now, s.birthdayPointsLifetimeDays ?? s.pointsLifetimeDays),
       });
       if (!inserted) return null;

@@ -8,6 +8,7 @@
 // customer's lots happens under that customer's row lock.
 import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
+import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 
 /** A part of a return whose lot burned meanwhile comes back as a new lot burning after this many days. */
 export const RESTORED_LOT_DAYS = 14;
@@ -119,7 +120,7 @@ async function clawFromOwnLot(tx: Queryable, tenantId: string, e: UnsyncedEntry,
 async function restoreIntoLots(tx: Queryable, tenantId: string, customerId: string, e: UnsyncedEntry): Promise<number> {
   const [spend] = await tx<{ id: number }[]>`
     select s.id from document r
-    join ledger_entry s on s.tenant_id = r.tenant_id and s.idempotency_key = 'sale:' || r.sale_id || ':spend'
+    join ledger_entry s on s.tenant_id = r.tenant_id and s.idempotency_key = ${ledgerKeySql(tx, ledgerKey.saleSpend, tx`r.sale_id`)}
     where r.tenant_id = ${tenantId} and r.id = ${e.document_id}`;
   if (!spend) return e.points;
   const taken = await tx<{ lot_id: number; taken: number; burned: boolean }[]>`
@@ -179,7 +180,7 @@ export async function burnLot(sql: Sql, tenantId: string, customerId: string, lo
       customerId,
       kind: "expiry",
       points: -points,
-      idempotencyKey: `expiry:lot:${lotId}`,
+      idempotencyKey: ledgerKey.lotExpiry(lotId),
       lotsSynced: true,
     });
     if (!inserted) return null;
