@@ -4,7 +4,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
-import { upsertCustomer } from "../loyalty/customers.ts";
+import { asUuid, upsertCustomer } from "../loyalty/customers.ts";
 import { normalizePhone } from "../loyalty/phone.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { sendCode } from "../moysklad/verification.ts";
@@ -96,8 +96,6 @@ export interface JoinDetails {
   advertisingConsent: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function checkDetails(d: JoinDetails): { name: string; birthDate: string | null } {
   const name = d.name.trim().replace(/\s+/g, " ");
   if (name.length < 1 || name.length > 100) throw errors.validation("Укажите имя (до 100 знаков).", "name");
@@ -118,7 +116,7 @@ export function checkDetails(d: JoinDetails): { name: string; birthDate: string 
 
 /** Creates the customer (or finds the one who got there first) and returns their card token. */
 export async function completeJoin(deps: AppDeps, tenant: TenantContext, sessionId: string, details: JoinDetails): Promise<{ token: string; created: boolean }> {
-  if (!UUID.test(sessionId)) throw errors.validation("Сессия регистрации устарела. Начните заново.", "session");
+  if (!asUuid(sessionId)) throw errors.validation("Сессия регистрации устарела. Начните заново.", "session");
   const { name, birthDate } = checkDetails(details);
   const [session] = await deps.sql<{ phone: string; referral_code: string | null }[]>`
     update join_session set used_at = now()

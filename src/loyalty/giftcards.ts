@@ -5,7 +5,9 @@
 import { t } from "elysia";
 import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { asUuid } from "./customers.ts";
 import { returnedShare } from "./engine.ts";
+import { formatRoubles } from "./money.ts";
 
 /** A certificate's status, in the protocol's words (the POS and operators see the same). */
 export const GiftCardStatus = t.Union([
@@ -44,8 +46,6 @@ export interface GiftCardEntryRow {
 const cardColumns = (sql: Queryable) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
 const entryColumns = (sql: Queryable) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * A certificate's status at `at`: INVALID if blocked (whenever that was), EXPIRED once its
  * date has come by `at`, then by balance (REDEEMED at 0, PARTIALLY_REDEEMED below the
@@ -73,13 +73,6 @@ const statusSql = (sql: Sql) => sql`
 /** "YYYY-MM-DD HH:mm:ss" in UTC, as the protocol writes a certificate's expireDate. */
 export function formatUtc(d: Date): string {
   return d.toISOString().slice(0, 19).replace("T", " ");
-}
-
-/** Kopecks as "1234.50" for messages operators read. */
-export function roubles(kopecks: number): string {
-  const sign = kopecks < 0 ? "-" : "";
-  const k = Math.abs(kopecks);
-  return `${sign}${Math.floor(k / 100)}.${String(k % 100).padStart(2, "0")}`;
 }
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/;
@@ -288,7 +281,7 @@ export async function redeemForSale(
   if (list.length === 0) return result;
   const at = sale.moment ?? new Date();
   const names = [...new Set(list.flatMap((p) => (p.name ? [p.name] : [])))];
-  const ids = [...new Set(list.flatMap((p) => (p.id && UUID.test(p.id) ? [p.id.toLowerCase()] : [])))];
+  const ids = [...new Set(list.flatMap((p) => asUuid(p.id) ?? []))];
   // Every certificate the sale may touch, locked in one order (by id) so concurrent
   // settlements of sales sharing certificates cannot deadlock.
   const cards = await tx<GiftCardRow[]>`
@@ -314,7 +307,7 @@ export async function redeemForSale(
   }
   for (const [label, kopecks] of unknown) {
     result.shortfall += kopecks;
-    result.problems.push(`Сертификат ${label} не найден: оплата ${roubles(kopecks)} ₽ не списана`);
+    result.problems.push(`Сертификат ${label} не найден: оплата ${formatRoubles(kopecks)} ₽ не списана`);
   }
 
   for (const { card, kopecks } of [...perCard.values()].sort((a, b) => (a.card.id < b.card.id ? -1 : 1))) {
@@ -326,16 +319,16 @@ export async function redeemForSale(
     const status = giftCardStatus({ ...card, balance: balanceBefore }, at);
     let take = 0;
     if (status === "INVALID") {
-      result.problems.push(`Сертификат «${card.name}» заблокирован: оплата ${roubles(kopecks)} ₽ не списана`);
+      result.problems.push(`Сертификат «${card.name}» заблокирован: оплата ${formatRoubles(kopecks)} ₽ не списана`);
     } else if (status === "EXPIRED") {
       result.problems.push(
-        `Сертификат «${card.name}» просрочен (действовал до ${formatUtc(card.expire_at!)} UTC): оплата ${roubles(kopecks)} ₽ не списана`,
+        `Сертификат «${card.name}» просрочен (действовал до ${formatUtc(card.expire_at!)} UTC): оплата ${formatRoubles(kopecks)} ₽ не списана`,
       );
     } else {
       take = Math.min(kopecks, balanceBefore);
       if (take < kopecks) {
         result.problems.push(
-          `Сертификатом «${card.name}» оплачено ${roubles(kopecks)} ₽, на нём было ${roubles(balanceBefore)} ₽: списано ${roubles(take)} ₽, не хватило ${roubles(kopecks - take)} ₽`,
+          `Сертификатом «${card.name}» оплачено ${formatRoubles(kopecks)} ₽, на нём было ${formatRoubles(balanceBefore)} ₽: списано ${formatRoubles(take)} ₽, не хватило ${formatRoubles(kopecks - take)} ₽`,
         );
       }
     }
@@ -414,7 +407,7 @@ export async function refundForReturn(
     const status = giftCardStatus(card);
     if (status === "INVALID" || status === "EXPIRED") {
       result.problems.push(
-        `${roubles(back)} ₽ возвращены на сертификат «${card.name}», но он ${status === "INVALID" ? "заблокирован" : "просрочен"}: покупатель не сможет ими оплатить`,
+        `${formatRoubles(back)} ₽ возвращены на сертификат «${card.name}», но он ${status === "INVALID" ? "заблокирован" : "просрочен"}: покупатель не сможет ими оплатить`,
       );
     }
   }
