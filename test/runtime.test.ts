@@ -9,6 +9,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { EmbeddedPostgresError, startEmbeddedPostgres } from "../src/runtime/embedded-postgres.ts";
 import { ensureLocalRedis, LocalRedisError, ping } from "../src/runtime/local-redis.ts";
+import { freePort } from "../src/runtime/ports.ts";
 
 const SLOW = 120_000;
 const tempDirs: string[] = [];
@@ -19,17 +20,6 @@ async function tempDir(name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `loyalty-${name}-`));
   tempDirs.push(dir);
   return dir;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function query<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -55,9 +45,7 @@ describe("embedded Postgres", () => {
       dataDir = await tempDir("pg");
       port = await freePort();
       const logs: string[] = [];
-      const t0 = performance.now();
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
-      const ms = performance.now() - t0;
       try {
         expect(pg.url).toMatch(new RegExp(`^postgres://loyalty:[0-9a-f]+@127\\.0\\.0\\.1:${port}/loyalty$`));
         expect(logs.some((l) => l.includes("first run"))).toBe(true);
@@ -71,7 +59,6 @@ describe("embedded Postgres", () => {
       } finally {
         await pg.stop();
       }
-      expect(ms).toBeLessThan(SLOW);
     },
     SLOW,
   );
@@ -81,9 +68,7 @@ describe("embedded Postgres", () => {
     async () => {
       expect(dataDir).not.toBe("");
       const logs: string[] = [];
-      const t0 = performance.now();
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
-      const ms = performance.now() - t0;
       try {
         expect(logs.some((l) => l.includes("first run"))).toBe(false);
         const rows = await query(pg.url, (sql) => sql`select id, name from kept`);
@@ -94,7 +79,6 @@ describe("embedded Postgres", () => {
       // stop() is idempotent, and the server is really gone.
       await pg.stop();
       await expect(query(pg.url, (sql) => sql`select 1`)).rejects.toThrow();
-      expect(ms).toBeLessThan(SLOW);
     },
     SLOW,
   );
