@@ -139,16 +139,10 @@ describe("local Redis", () => {
   test(
     "spawns redis-server when told not to use 6379, and stop() ends it",
     async () => {
+      // Needs redis-server installed (as npm test does without a Redis on 6379): without
+      // it this fails with ensureLocalRedis's words on what to install.
       const port = await freePort();
-      let redis;
-      try {
-        redis = await ensureLocalRedis({ dataDir: await tempDir("redis-own"), port, probeDefault: false });
-      } catch (err) {
-        // No redis-server on this machine: the clear message is the expected outcome.
-        expect(err).toBeInstanceOf(LocalRedisError);
-        expect((err as Error).message).toContain("REDIS_URL");
-        return;
-      }
+      const redis = await ensureLocalRedis({ dataDir: await tempDir("redis-own"), port, probeDefault: false });
       expect(redis.url).toBe(`redis://127.0.0.1:${port}`);
       expect(await ping(port)).toBe("PONG");
       await redis.stop();
