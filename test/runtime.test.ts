@@ -35,15 +35,28 @@ afterAll(async () => {
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
-describe("embedded Postgres", () => {
-  let dataDir = "";
-  let port = 0;
+/** A fresh data folder whose server has run once and stopped, keeping one row. */
+async function folderWithOneRow(): Promise<{ dataDir: string; port: number }> {
+  const dataDir = await tempDir("pg-warm");
+  const port = await freePort();
+  const pg = await startEmbeddedPostgres({ dataDir, port });
+  try {
+    await query(pg.url, async (sql) => {
+      await sql`create table kept (id int primary key, name text)`;
+      await sql`insert into kept values (1, 'Иван')`;
+    });
+  } finally {
+    await pg.stop();
+  }
+  return { dataDir, port };
+}
 
+describe("embedded Postgres", () => {
   test(
     "cold start initialises the data folder and answers select 1",
     async () => {
-      dataDir = await tempDir("pg");
-      port = await freePort();
+      const dataDir = await tempDir("pg");
+      const port = await freePort();
       const logs: string[] = [];
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
       try {
@@ -53,8 +66,6 @@ describe("embedded Postgres", () => {
           expect([...(await sql`select 1 as one`)]).toEqual([{ one: 1 }]);
           const [enc] = await sql`select current_setting('server_encoding') as e, upper('привет') as u`;
           expect(enc).toEqual({ e: "UTF8", u: "ПРИВЕТ" });
-          await sql`create table kept (id int primary key, name text)`;
-          await sql`insert into kept values (1, 'Иван')`;
         });
       } finally {
         await pg.stop();
@@ -66,7 +77,7 @@ describe("embedded Postgres", () => {
   test(
     "warm start reuses the data folder",
     async () => {
-      expect(dataDir).not.toBe("");
+      const { dataDir, port } = await folderWithOneRow();
       const logs: string[] = [];
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
       try {
