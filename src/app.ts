@@ -1,27 +1,31 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import { queueBoard } from "./admin/board.ts";
-import { adminController } from "./admin/tenants.ts";
+import { customersAdminController } from "./admin/customers.ts";
+import { giftCardsAdminController } from "./admin/giftcards.ts";
 import { operationsController } from "./admin/operations.ts";
+import { promotionsController } from "./admin/promotions.ts";
+import { tenantsAdminController } from "./admin/tenants.ts";
+import { cabinetApiController } from "./cabinet/api.ts";
+import { cabinetPages } from "./cabinet/pages.tsx";
+import { cardController } from "./card/controller.tsx";
 import type { AppDeps } from "./deps.ts";
 import { healthController } from "./health.ts";
-import { webCardController } from "./web/cards.ts";
 import { httpErrors } from "./http-errors.ts";
+import { metricsController } from "./metrics/metrics.ts";
+import { moyskladAppController } from "./moysklad/app-catalog.ts";
 import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { counterpartyController } from "./moysklad/counterparty.ts";
-import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { documentsController } from "./moysklad/documents.ts";
-import { giftCardController } from "./moysklad/giftcard.ts";
-import { giftCardsAdminController } from "./admin/giftcards.ts";
-import { promotionsController } from "./admin/promotions.ts";
-import { assetsController } from "./pages/assets.ts";
-import { guardApp, StuckCalls } from "./request-guard.ts";
-import { metricsController } from "./metrics/metrics.ts";
-import { requestContext } from "./request-context.ts";
-import { cardController } from "./card/controller.tsx";
+import { giftCardController } from "./moysklad/giftcards.ts";
+import { retailDemandController } from "./moysklad/retaildemand.ts";
 import { notifyConfig } from "./notify/config.ts";
+import { assetsController } from "./pages/assets.ts";
+import { requestContext } from "./request-context.ts";
+import { guardApp, StuckCalls } from "./request-guard.ts";
 import { walletConfig } from "./wallet/config.ts";
 import { walletController } from "./wallet/controller.ts";
+import { webCardController } from "./web/cards.ts";
 
 /** The customer's side: card, self-registration, Wallet. */
 function cardPages(deps: AppDeps) {
@@ -30,10 +34,6 @@ function cardPages(deps: AppDeps) {
     .use(cardController(deps, { push: notifyConfig().push !== null, appleWallet: wallet.apple !== null, googleWallet: wallet.google !== null }))
     .use(walletController(deps, wallet));
 }
-import { moyskladAppController } from "./moysklad/app-catalog.ts";
-import { cabinetApiController } from "./cabinet/api.ts";
-import { cabinetPages } from "./cabinet/pages.tsx";
-
 
 /** The МойСклад Loyalty API, as the merchant's base address serves it. */
 export const moyskladApi = (deps: AppDeps) =>
@@ -80,7 +80,8 @@ export function createApp(deps: AppDeps) {
     .use(healthController(deps, stuck))
     .use(assetsController)
     .use(moyskladApi(deps))
-    .use(adminController(deps))
+    .use(tenantsAdminController(deps))
+    .use(customersAdminController(deps))
     .use(operationsController(deps))
     .use(webCardController(deps))
     .use(giftCardsAdminController(deps))
@@ -92,5 +93,3 @@ export function createApp(deps: AppDeps) {
     .use(moyskladAppController(deps));
   return guardApp(app, limits, stuck);
 }
-
-export type App = ReturnType<typeof createApp>;

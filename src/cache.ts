@@ -29,15 +29,7 @@ export class TtlCache<K, V> {
     this.map.set(key, { value, expires: now + ttlMs });
   }
 
-  delete(key: K): void {
-    this.map.delete(key);
-  }
-
   deleteWhere(pred: (value: V, key: K) => boolean): void {
     for (const [k, v] of this.map) if (pred(v.value, k)) this.map.delete(k);
-  }
-
-  clear(): void {
-    this.map.clear();
   }
 }

@@ -1,17 +1,25 @@
 // The one error shape every client sees (МойСклад Loyalty API):
 // { errors: [ { error, parameter?, code, error_message } ] }
 // Titles and messages reach the cashier, so they are short Russian sentences.
+import { Type } from "@sinclair/typebox";
+import { t } from "elysia";
 
-export interface ProtocolErrorItem {
-  error: string;
-  parameter?: string;
-  code: number;
-  error_message: string;
-}
+// The schema is the type and every route's error response in the OpenAPI page. Like the
+// protocol's other shapes it admits fields we do not know; `code` is TypeBox's plain
+// integer (Elysia's t.Integer would make every error response a transform).
+export const ErrorItem = t.Object(
+  {
+    error: t.String(),
+    parameter: t.Optional(t.String()),
+    code: Type.Integer(),
+    error_message: t.String(),
+  },
+  { additionalProperties: true },
+);
+export type ProtocolErrorItem = typeof ErrorItem.static;
 
-export interface ProtocolErrorBody {
-  errors: ProtocolErrorItem[];
-}
+export const ErrorBody = t.Object({ errors: t.Array(ErrorItem) }, { additionalProperties: true, description: "Ошибка" });
+export type ProtocolErrorBody = typeof ErrorBody.static;
 
 /** Our catalogue of `code` values. 28001 is the protocol's own. */
 export const ErrorCode = {

@@ -50,10 +50,6 @@ export function setLogTenant(tenantId: string): void {
   if (store) store.tenantId = tenantId;
 }
 
-export function currentLogContext(): LogContext | undefined {
-  return context.getStore();
-}
-
 // Field names whose values never reach the log, and those holding phone numbers.
 const SECRET = /^(code|verificationCode|otp|pin|token|apiToken|adminToken|apiKey|api_id|apiId|key|password|secret|privateKey|authorization|auth|p256dh|cookie)$/i;
 const NAME = /^(name|customerName|firstName|lastName|middleName|fio|fullName|email)$/i;

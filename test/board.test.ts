@@ -1,13 +1,15 @@
 // Bull Board at /admin/queues: who gets in, what it lists, that operators can retry, and
 // that a real browser renders it from the real server process.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "bullmq";
 import { createApp } from "../src/app.ts";
 import { QueueName, Queues, queuePrefix, workerConnection } from "../src/queue/queues.ts";
+import type { Browser } from "playwright-core";
 import { ADMIN_TOKEN, type TestContext, testContext } from "./support/app.ts";
+import { browserAvailable, launchBrowser } from "./support/browser.ts";
 import { createTestDatabase } from "./support/db.ts";
 import { freePort, spawnService, waitForHttp } from "./support/process.ts";
 import { deleteKeys, redisUrl, type TestQueues, testQueues, uniquePrefix } from "./support/redis.ts";
@@ -169,18 +171,10 @@ describe("queue board in process", () => {
 });
 
 // The browser test drives Debian's chromium (CI installs it; see .ci/run). Without it the
-// test is skipped on a workstation and fails under CI, so CI cannot pass without it.
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !process.env.CI) {
-  console.warn(`[board.test] ${CHROMIUM} is missing: skipping the browser test (apt-get install chromium to run it).`);
-}
-
-test.skipIf(!haveChromium && !process.env.CI)(
+// test is skipped on a workstation, saying so in the output, and fails under CI.
+test.skipIf(!browserAvailable("board.test.ts"))(
   "a real browser logs in to the real server's board and sees both queues and a waiting job",
   async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: CI must install it (apt-get install chromium in .ci/run)`);
-    const { chromium } = await import("playwright-core");
     const admin = "board-browser-admin-token-0123";
     const db = await createTestDatabase({ migrate: false });
     const url = await redisUrl();
@@ -195,7 +189,7 @@ test.skipIf(!haveChromium && !process.env.CI)(
       ADMIN_TOKEN: admin,
       PORT: String(port),
     });
-    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+    let browser: Browser | undefined;
     try {
       await waitForHttp(`${origin}/health`, 30_000, api);
       const queues = new Queues(url, prefix);
@@ -203,10 +197,7 @@ test.skipIf(!haveChromium && !process.env.CI)(
       await queues.enqueuePointsMessage({ tenantId: "t-browser", customerId: "c", documentId: "browser-doc-1", text: "+10" });
       await queues.close();
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      });
+      browser = await launchBrowser();
 
       // A wrong password: the server keeps challenging and the browser ends on the 401.
       const stranger = await browser.newContext({ httpCredentials: { username: "operator", password: "not-the-admin-token" } });

@@ -9,6 +9,7 @@ import type { Browser, Frame } from "playwright-core";
 import { randomUUID } from "node:crypto";
 import { MerchantSessions } from "../src/merchant/session.ts";
 import { browserAvailable, launchBrowser, watchedPage, type Watched } from "./support/browser.ts";
+import { MS } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { moyskladFake, type MoyskladFake } from "./support/moysklad-fake.ts";
 import { freePort, spawnService, type Spawned, waitForHttp } from "./support/process.ts";
@@ -44,7 +45,7 @@ const admin = async (method: string, path: string, body?: unknown) => {
   return { status: r.status, body: r.status === 204 ? null : await r.json() };
 };
 const pos = async (method: string, path: string, body?: unknown) => {
-  const r = await fetch(`${origin}/rest/integration/moysklad/v1${path}`, {
+  const r = await fetch(`${origin}${MS}${path}`, {
     method,
     headers: { "Lognex-Discount-API-Auth-Token": posKey, "content-type": "application/json" },
     body: body ? JSON.stringify(body) : undefined,

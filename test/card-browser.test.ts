@@ -9,6 +9,7 @@ import type { Browser, Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { join } from "node:path";
 import { browserAvailable, launchBrowser, SCREENSHOTS, watchedPage } from "./support/browser.ts";
+import { MS } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { type FakeSmsRu, fakeSmsRu } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
@@ -18,7 +19,6 @@ import webpush from "web-push";
 import { createECDH, randomBytes } from "node:crypto";
 
 const ADMIN = "card-browser-admin-token-0123";
-const MS = "/rest/integration/moysklad/v1";
 const PHONE_WIDTH = 360;
 
 const run = browserAvailable("card-browser.test.ts");

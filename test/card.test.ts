@@ -3,7 +3,7 @@
 // card page, token rotation, self-registration steps and their errors, referrals.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { sameEscapes } from "./support/runtime.ts";
-import { referralKeys } from "../src/card/referrals.ts";
+import { ledgerKey } from "../src/loyalty/ledger-keys.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
@@ -258,8 +258,8 @@ describe("referrals", () => {
     expect(await referralEntries(friend.id)).toHaveLength(0);
     await settleDocument(t.db.sql, shop.id, first.documentId);
     await settleDocument(t.db.sql, shop.id, first.documentId); // a redelivered job
-    expect(await referralEntries(friend.id)).toEqual([{ points: 150, idempotency_key: referralKeys(friend.id).referred }]);
-    expect(await referralEntries(inviter.id)).toEqual([{ points: 300, idempotency_key: referralKeys(friend.id).referrer }]);
+    expect(await referralEntries(friend.id)).toEqual([{ points: 150, idempotency_key: ledgerKey.referred(friend.id) }]);
+    expect(await referralEntries(inviter.id)).toEqual([{ points: 300, idempotency_key: ledgerKey.referrer(friend.id) }]);
     const second = await settleSale(friend.id, 700);
     await settleDocument(t.db.sql, shop.id, second.documentId);
     expect(await referralEntries(friend.id)).toHaveLength(1);

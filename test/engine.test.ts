@@ -638,16 +638,17 @@ describe("properties", () => {
   });
 });
 
-// ---------------------------------------------------------------- speed
+// ---------------------------------------------------------------- long receipts
 
-test("50-line receipts stay well under a millisecond", () => {
-  const sample = fc.sample(
-    fc.array(lineArb, { minLength: 50, maxLength: 50 }),
-    { numRuns: 200, seed: 42 },
-  );
+// The random receipts above have up to 30 lines; the till sends up to 1000. Speed is
+// measured by bench/engine.ts, not asserted here.
+test("50-line receipts spending from a huge balance keep every invariant", () => {
   const r = rules({ spendRateKopecks: 1 });
-  const started = performance.now();
-  for (const lines of sample) computeReceipt(r, spending(lines, 10 ** 12));
-  const perReceipt = (performance.now() - started) / sample.length;
-  expect(perReceipt).toBeLessThan(1);
+  fc.assert(
+    fc.property(fc.array(lineArb, { minLength: 50, maxLength: 50 }), (lines) => {
+      const input = spending(lines, 10 ** 12);
+      checkReceipt(r, input, computeReceipt(r, input));
+    }),
+    { numRuns: 200 },
+  );
 });

@@ -13,7 +13,7 @@ import webpush from "web-push";
 import { SendError } from "../src/notify/types.ts";
 import { WebPushClient } from "../src/notify/webpush.ts";
 import { internalTarget, isPublicAddress } from "../src/web/push-endpoint.ts";
-import { ADMIN_TOKEN as ADMIN_TOKEN_IN_PROCESS, type TestContext, testContext } from "./support/app.ts";
+import { ADMIN_TOKEN as ADMIN_TOKEN_IN_PROCESS, MS, type TestContext, testContext } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { browserKeys } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
@@ -21,7 +21,6 @@ import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
 import { sale } from "./support/sales.ts";
 
 const ADMIN = "hostile-test-admin-token-0123";
-const MS = "/rest/integration/moysklad/v1";
 
 let db: TestDatabase;
 let api: Spawned;
@@ -30,7 +29,6 @@ let redis: string;
 let prefix: string;
 let shop: { slug: string; apiToken: string };
 let customerId: string;
-let qrToken: string;
 
 interface Reply {
   status: number;
@@ -90,8 +88,6 @@ beforeAll(async () => {
   shop = { slug: `hostile-${process.pid}`, apiToken: t.body.apiToken };
   const c = await call("POST", `${MS}/counterparty`, { headers: asPos(), body: json({ phone: "+79161234567", statusCheck: "IGNORE" }) });
   customerId = c.body.id;
-  const view = await call("GET", `/admin/v1/tenants/${shop.slug}/customers/${customerId}`, { headers: asAdmin });
-  qrToken = view.body.qrToken;
 });
 
 afterAll(async () => {

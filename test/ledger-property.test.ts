@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import fc from "fast-check";
+import { ledgerKey, ledgerKeySql } from "../src/loyalty/ledger-keys.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, testContext } from "./support/app.ts";
 import { sale, saleReturn } from "./support/sales.ts";
@@ -100,5 +101,25 @@ test("balance = Σ ledger under random interleavings of sales, returns and redel
       expect(open[0]!.n).toBe(0);
     }),
     { numRuns: 25 },
+  );
+});
+
+test("a key Postgres computes (ledgerKeySql) is the key TypeScript posts (ledgerKey)", async () => {
+  const sql = t.db.sql;
+  await fc.assert(
+    fc.asyncProperty(fc.uuid(), fc.integer({ min: 1900, max: 2200 }), fc.nat(), async (id, year, lot) => {
+      const [row] = await sql<{ spend: string; refund: string; birthday: string; lot: string }[]>`
+        select ${ledgerKeySql(sql, ledgerKey.saleSpend, sql`${id}::uuid`)} as spend,
+               ${ledgerKeySql(sql, ledgerKey.returnRefund, sql`${id}::uuid`)} as refund,
+               ${ledgerKeySql(sql, ledgerKey.birthday, sql`${id}::uuid`, sql`${year}::int`)} as birthday,
+               ${ledgerKeySql(sql, ledgerKey.lotExpiry, sql`${lot}::bigint`)} as lot`;
+      expect(row).toEqual({
+        spend: ledgerKey.saleSpend(id),
+        refund: ledgerKey.returnRefund(id),
+        birthday: ledgerKey.birthday(id, year),
+        lot: ledgerKey.lotExpiry(lot),
+      });
+    }),
+    { numRuns: 50 },
   );
 });

@@ -4,7 +4,7 @@ import { LogSender } from "../src/notify/log-sender.ts";
 import { Queues } from "../src/queue/queues.ts";
 import { freePort } from "../src/runtime/ports.ts";
 import { type RunningWorkers, startWorkers } from "../workers/run.ts";
-import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
+import { MS, type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, waitFor } from "./support/sales.ts";
 
@@ -106,7 +106,7 @@ describe("every line names its request or job and tenant", () => {
     const customer = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79035550011", name: "Анна Смирнова", statusCheck: "IGNORE" });
     expect(customer.status).toBe(201);
     const s = sale({ customerId: customer.body.id, lines: [{ id: "p1", price: 100, quantity: 1 }] });
-    const res = await t.fetch("/rest/integration/moysklad/v1/retaildemand", {
+    const res = await t.fetch(`${MS}/retaildemand`, {
       method: "POST",
       headers: { "content-type": "application/json", "lognex-discount-api-auth-token": shop.apiToken, "x-request-id": "till-42-request-0001" },
       body: JSON.stringify(s.body),

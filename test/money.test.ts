@@ -2,10 +2,8 @@ import { describe, expect, test } from "./support/test.ts";
 import fc from "fast-check";
 import {
   formatRoubles,
-  hundredthsToPercent,
   kopecksToRoubles,
   lineSumKopecks,
-  milliToQuantity,
   mulDivFloor,
   mulDivRound,
   parseKopecks,
@@ -144,13 +142,6 @@ describe("output conversions", () => {
 
   test("kopecksToRoubles rejects non-integers", () => {
     expect(() => kopecksToRoubles(1.5)).toThrow(RangeError);
-  });
-
-  test("milliToQuantity and hundredthsToPercent", () => {
-    expect(milliToQuantity(1234)).toBe(1.234);
-    expect(milliToQuantity(500)).toBe(0.5);
-    expect(hundredthsToPercent(6840)).toBe(68.4);
-    expect(hundredthsToPercent(1)).toBe(0.01);
   });
 
   test("formatRoubles always shows two decimals", () => {

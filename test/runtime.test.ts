@@ -9,6 +9,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { EmbeddedPostgresError, startEmbeddedPostgres } from "../src/runtime/embedded-postgres.ts";
 import { ensureLocalRedis, LocalRedisError, ping } from "../src/runtime/local-redis.ts";
+import { freePort } from "../src/runtime/ports.ts";
 
 const SLOW = 120_000;
 const tempDirs: string[] = [];
@@ -19,17 +20,6 @@ async function tempDir(name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `loyalty-${name}-`));
   tempDirs.push(dir);
   return dir;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function query<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
@@ -45,19 +35,30 @@ afterAll(async () => {
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
-describe("embedded Postgres", () => {
-  let dataDir = "";
-  let port = 0;
+/** A fresh data folder whose server has run once and stopped, keeping one row. */
+async function folderWithOneRow(): Promise<{ dataDir: string; port: number }> {
+  const dataDir = await tempDir("pg-warm");
+  const port = await freePort();
+  const pg = await startEmbeddedPostgres({ dataDir, port });
+  try {
+    await query(pg.url, async (sql) => {
+      await sql`create table kept (id int primary key, name text)`;
+      await sql`insert into kept values (1, 'Иван')`;
+    });
+  } finally {
+    await pg.stop();
+  }
+  return { dataDir, port };
+}
 
+describe("embedded Postgres", () => {
   test(
     "cold start initialises the data folder and answers select 1",
     async () => {
-      dataDir = await tempDir("pg");
-      port = await freePort();
+      const dataDir = await tempDir("pg");
+      const port = await freePort();
       const logs: string[] = [];
-      const t0 = performance.now();
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
-      const ms = performance.now() - t0;
       try {
         expect(pg.url).toMatch(new RegExp(`^postgres://loyalty:[0-9a-f]+@127\\.0\\.0\\.1:${port}/loyalty$`));
         expect(logs.some((l) => l.includes("first run"))).toBe(true);
@@ -65,13 +66,10 @@ describe("embedded Postgres", () => {
           expect([...(await sql`select 1 as one`)]).toEqual([{ one: 1 }]);
           const [enc] = await sql`select current_setting('server_encoding') as e, upper('привет') as u`;
           expect(enc).toEqual({ e: "UTF8", u: "ПРИВЕТ" });
-          await sql`create table kept (id int primary key, name text)`;
-          await sql`insert into kept values (1, 'Иван')`;
         });
       } finally {
         await pg.stop();
       }
-      expect(ms).toBeLessThan(SLOW);
     },
     SLOW,
   );
@@ -79,11 +77,9 @@ describe("embedded Postgres", () => {
   test(
     "warm start reuses the data folder",
     async () => {
-      expect(dataDir).not.toBe("");
+      const { dataDir, port } = await folderWithOneRow();
       const logs: string[] = [];
-      const t0 = performance.now();
       const pg = await startEmbeddedPostgres({ dataDir, port, log: (m) => logs.push(m) });
-      const ms = performance.now() - t0;
       try {
         expect(logs.some((l) => l.includes("first run"))).toBe(false);
         const rows = await query(pg.url, (sql) => sql`select id, name from kept`);
@@ -94,7 +90,6 @@ describe("embedded Postgres", () => {
       // stop() is idempotent, and the server is really gone.
       await pg.stop();
       await expect(query(pg.url, (sql) => sql`select 1`)).rejects.toThrow();
-      expect(ms).toBeLessThan(SLOW);
     },
     SLOW,
   );
@@ -155,16 +150,10 @@ describe("local Redis", () => {
   test(
     "spawns redis-server when told not to use 6379, and stop() ends it",
     async () => {
+      // Needs redis-server installed (as npm test does without a Redis on 6379): without
+      // it this fails with ensureLocalRedis's words on what to install.
       const port = await freePort();
-      let redis;
-      try {
-        redis = await ensureLocalRedis({ dataDir: await tempDir("redis-own"), port, probeDefault: false });
-      } catch (err) {
-        // No redis-server on this machine: the clear message is the expected outcome.
-        expect(err).toBeInstanceOf(LocalRedisError);
-        expect((err as Error).message).toContain("REDIS_URL");
-        return;
-      }
+      const redis = await ensureLocalRedis({ dataDir: await tempDir("redis-own"), port, probeDefault: false });
       expect(redis.url).toBe(`redis://127.0.0.1:${port}`);
       expect(await ping(port)).toBe("PONG");
       await redis.stop();

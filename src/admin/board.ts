@@ -62,7 +62,7 @@ export function boardAccess(request: Request, adminToken: string): Response | un
 const noQueues = () =>
   ApiError.one(503, ErrorCode.unavailable, "Очереди недоступны", "Этот процесс работает без очередей: панели очередей нечего показать.");
 
-async function buildBoard(queues: Queues): Promise<Elysia> {
+async function buildBoard(queues: Queues) {
   const serverAdapter = new ElysiaAdapter(BOARD_PATH);
   createBullBoard({
     queues: queues.all().map((q) => new BullMQAdapter(q)),
@@ -80,12 +80,12 @@ async function buildBoard(queues: Queues): Promise<Elysia> {
         return new Response(null, { status: set.status, headers: set.headers as HeadersInit });
       }
     })
-    .use(await serverAdapter.registerPlugin()) as unknown as Elysia;
+    .use(await serverAdapter.registerPlugin());
 }
 
 export const queueBoard = (deps: AppDeps) => {
   const { queues } = deps;
-  let board: Promise<Elysia> | undefined;
+  let board: ReturnType<typeof buildBoard> | undefined;
   const boardApp = (q: Queues) =>
     (board ??= buildBoard(q).catch((e) => {
       board = undefined; // try again on the next request

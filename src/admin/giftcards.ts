@@ -1,23 +1,20 @@
 // Gift certificates for operators: issue, list, read with the ledger, block.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { errors, ErrorBody } from "../errors.ts";
 import {
   blockGiftCard,
   findGiftCard,
   type GiftCardEntryRow,
   giftCardEntries,
   type GiftCardRow,
+  GiftCardStatus,
   giftCardStatus,
   issueGiftCard,
   listGiftCards,
   parseExpireDate,
 } from "../loyalty/giftcards.ts";
-import { GiftCardStatusSchema } from "../moysklad/giftcard.ts";
-import { ErrorBody } from "../moysklad/models.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
-
-const Status = GiftCardStatusSchema;
 
 export const GiftCardCreate = t.Object({
   name: t.String({ minLength: 1, maxLength: 128, description: "номер сертификата (уникален в магазине)" }),
@@ -28,7 +25,7 @@ export const GiftCardCreate = t.Object({
 export const AdminGiftCard = t.Object({
   id: t.String(),
   name: t.String(),
-  status: Status,
+  status: GiftCardStatus,
   initialBalance: t.Integer({ description: "копейки" }),
   balance: t.Integer({ description: "остаток, копейки" }),
   expireDate: t.Nullable(t.String({ description: "ISO 8601" })),
@@ -47,7 +44,7 @@ export const GiftCardEntry = t.Object({
 });
 
 const GiftCardListQuery = t.Object({
-  status: t.Optional(Status),
+  status: t.Optional(GiftCardStatus),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
 });
 

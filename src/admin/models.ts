@@ -12,9 +12,6 @@ export const TenantCreated = t.Object({
   apiToken: t.String({ description: "ключ доступа для МойСклад; показывается один раз" }),
 });
 
-// Program settings are declared once, in the domain (src/loyalty/program.ts).
-export { ProgramPatch, ProgramSettings } from "../loyalty/program.ts";
-
 export const AdminCustomer = t.Object({
   id: t.String(),
   msId: t.Nullable(t.String()),

@@ -2,15 +2,14 @@
 // negative balances, the queues and their failed jobs.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, errors } from "../errors.ts";
+import { ApiError, errors, ErrorBody } from "../errors.ts";
 import { within } from "../within.ts";
 import type { CustomerRow } from "../loyalty/customers.ts";
 import { decideHold } from "../loyalty/holds.ts";
-import { ErrorBody } from "../moysklad/models.ts";
 import { ALL_QUEUES } from "../queue/queues.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
 import { AdminCustomer } from "./models.ts";
-import { adminCustomer } from "./tenants.ts";
+import { adminCustomer } from "./customers.ts";
 
 const Document = t.Object({
   id: t.String(),

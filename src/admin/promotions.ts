@@ -1,27 +1,17 @@
-// Promotions of a merchant: /admin/v1/tenants/:slug/promotions (program-rules.md).
+// Promotions of a merchant: /admin/v1/tenants/:slug/promotions.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { createPromotion, endPromotion, listPromotions, type Promotion as PromotionValue, updatePromotion } from "../loyalty/promotions.ts";
-import { ErrorBody } from "../moysklad/models.ts";
+import { ErrorBody } from "../errors.ts";
+import {
+  createPromotion,
+  endPromotion,
+  listPromotions,
+  type Promotion as PromotionValue,
+  PromotionFields,
+  PromotionPatch,
+  updatePromotion,
+} from "../loyalty/promotions.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
-
-const hhmm = t.String({ maxLength: 5, description: "ЧЧ:ММ по времени магазина" });
-const moment = t.String({ minLength: 10, maxLength: 40, description: "ISO с часовым поясом или «YYYY-MM-DD HH:MM:SS» по времени магазина" });
-
-export const PromotionFields = t.Object(
-  {
-    name: t.String({ minLength: 1, maxLength: 200 }),
-    startsAt: moment,
-    endsAt: moment,
-    weekdays: t.Optional(t.Nullable(t.Array(t.Integer({ minimum: 1, maximum: 7 }), { minItems: 1, maxItems: 7, description: "1 — понедельник … 7" }))),
-    hours: t.Optional(t.Nullable(t.Object({ from: hhmm, to: hhmm }, { additionalProperties: false }))),
-    assortmentIds: t.Optional(t.Nullable(t.Array(t.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 10_000, description: "только эти товары" }))),
-    earnPercent: t.Optional(t.Nullable(t.Number({ minimum: 0, maximum: 100, description: "процент баллами вместо обычного" }))),
-    earnMultiplier: t.Optional(t.Nullable(t.Number({ exclusiveMinimum: 0, maximum: 100, description: "во сколько раз больше обычного процента покупателя" }))),
-  },
-  { additionalProperties: false },
-);
-export const PromotionPatch = t.Partial(PromotionFields, { additionalProperties: false });
 
 export const Promotion = t.Object({
   id: t.String(),

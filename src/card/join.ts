@@ -2,10 +2,9 @@
 // name, birthday, consents → the card. An existing phone gets its existing card after the
 // code, never a second customer. Each step is a use case; the controller only renders.
 import { timingSafeEqual } from "node:crypto";
-import type { Sql } from "../db/client.ts";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
-import { upsertCustomer } from "../loyalty/customers.ts";
+import { asUuid, upsertCustomer } from "../loyalty/customers.ts";
 import { normalizePhone } from "../loyalty/phone.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { sendCode } from "../moysklad/verification.ts";
@@ -97,8 +96,6 @@ export interface JoinDetails {
   advertisingConsent: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function checkDetails(d: JoinDetails): { name: string; birthDate: string | null } {
   const name = d.name.trim().replace(/\s+/g, " ");
   if (name.length < 1 || name.length > 100) throw errors.validation("Укажите имя (до 100 знаков).", "name");
@@ -119,7 +116,7 @@ export function checkDetails(d: JoinDetails): { name: string; birthDate: string 
 
 /** Creates the customer (or finds the one who got there first) and returns their card token. */
 export async function completeJoin(deps: AppDeps, tenant: TenantContext, sessionId: string, details: JoinDetails): Promise<{ token: string; created: boolean }> {
-  if (!UUID.test(sessionId)) throw errors.validation("Сессия регистрации устарела. Начните заново.", "session");
+  if (!asUuid(sessionId)) throw errors.validation("Сессия регистрации устарела. Начните заново.", "session");
   const { name, birthDate } = checkDetails(details);
   const [session] = await deps.sql<{ phone: string; referral_code: string | null }[]>`
     update join_session set used_at = now()
@@ -145,7 +142,7 @@ export async function completeJoin(deps: AppDeps, tenant: TenantContext, session
       await tx`update customer set personal_data_consent_at = now(),
                  advertising_consent_at = ${details.advertisingConsent ? tx`now()` : null}
                where tenant_id = ${tenant.id} and id = ${customer.id}`;
-      await attachReferral(tx as unknown as Sql, tenant.id, customer.id, session.referral_code);
+      await attachReferral(tx, tenant.id, customer.id, session.referral_code);
     });
     await queueCardLink(deps.queues, tenant.id, customer.id);
   }

@@ -2,22 +2,16 @@
 // settles gets the program's `referredPoints`, and the inviter gets `referrerPoints`.
 // Decided once per friend, at the settlement of the friend's first sale, in the
 // settlement's own transaction; both entries carry idempotency keys.
-import type { Queryable, Sql } from "../db/client.ts";
+import type { Queryable } from "../db/client.ts";
 import { postLedgerEntry } from "../loyalty/ledger.ts";
+import { ledgerKey } from "../loyalty/ledger-keys.ts";
 import type { ProgramSettings } from "../loyalty/program.ts";
-
-type Tx = Queryable;
-
-export const referralKeys = (referredId: string) => ({
-  referred: `referral:${referredId}:referred`,
-  referrer: `referral:${referredId}:referrer`,
-});
 
 /**
  * Records that `referredId` joined through the invite code `code`. Nothing happens for an
  * unknown code or the customer's own (same customer or same phone). Returns the inviter's id.
  */
-export async function attachReferral(tx: Tx, tenantId: string, referredId: string, code: string | null): Promise<string | null> {
+export async function attachReferral(tx: Queryable, tenantId: string, referredId: string, code: string | null): Promise<string | null> {
   if (!code || !/^[A-Za-z0-9]{6,32}$/.test(code)) return null;
   const [row] = await tx<{ referrer_id: string }[]>`
     insert into referral (tenant_id, referred_id, referrer_id)
@@ -43,7 +37,7 @@ export interface SettledSale {
  * returned in full (returns stored before the sale settled) — then no points at all.
  */
 export async function settleReferralOnSale(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   customerId: string,
   sale: SettledSale,
@@ -60,14 +54,13 @@ export async function settleReferralOnSale(
     where tenant_id = ${tenantId} and kind = 'return' and sale_key = ${sale.external_key}`;
   const fullyReturned = Number(returned!.kopecks) >= Number(sale.full_kopecks);
   if (!fullyReturned) {
-    const keys = referralKeys(customerId);
     if (ref.referred_points > 0) {
       await postLedgerEntry(tx, tenantId, {
         customerId,
         kind: "referral",
         points: ref.referred_points,
         documentId: sale.id,
-        idempotencyKey: keys.referred,
+        idempotencyKey: ledgerKey.referred(customerId),
         reason: "Первая покупка по приглашению",
       });
     }
@@ -77,7 +70,7 @@ export async function settleReferralOnSale(
         kind: "referral",
         points: ref.referrer_points,
         documentId: sale.id,
-        idempotencyKey: keys.referrer,
+        idempotencyKey: ledgerKey.referrer(customerId),
         reason: "Приглашённый друг сделал первую покупку",
       });
     }

@@ -42,5 +42,5 @@ export function createSql(url: string, opts: DbOptions = {}): Sql {
       ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
       ...(opts.lockTimeoutMs ? { lock_timeout: opts.lockTimeoutMs } : {}),
     },
-  }) as unknown as Sql;
+  });
 }

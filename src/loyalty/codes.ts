@@ -2,7 +2,7 @@
 // returned to the POS (the cashier compares what the customer reads out) and sent to the
 // customer by SMS. Limits keep one phone, or one merchant, from being used to flood SMS.
 import { randomInt } from "node:crypto";
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { ApiError, ErrorCode } from "../errors.ts";
 import type { ProgramSettings } from "./program.ts";
 
@@ -96,7 +96,7 @@ export async function withdrawCode(sql: Sql, tenantId: string, codeId: string): 
 }
 
 /** Codes are kept only while usable. */
-export async function wipeExpiredCodes(sql: Sql): Promise<number> {
+export async function wipeExpiredCodes(sql: Queryable): Promise<number> {
   const r = await sql`update verification_code set code = null where code is not null and expires_at < now()`;
   return r.count;
 }

@@ -2,12 +2,23 @@
 // sale and put back by its returns. Every change of a certificate's money is an entry of
 // its own append-only kopeck ledger (gift_card_entry) with an idempotency key, posted in
 // the same transaction as the running balance it moves.
+import { t } from "elysia";
 import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
+import { asUuid } from "./customers.ts";
 import { returnedShare } from "./engine.ts";
+import { formatRoubles } from "./money.ts";
 
-export type GiftCardStatus = "CAN_BE_USED" | "PARTIALLY_REDEEMED" | "EXPIRED" | "REDEEMED" | "INVALID";
-export const GIFT_CARD_STATUSES: readonly GiftCardStatus[] = ["CAN_BE_USED", "PARTIALLY_REDEEMED", "EXPIRED", "REDEEMED", "INVALID"];
+/** A certificate's status, in the protocol's words (the POS and operators see the same). */
+export const GiftCardStatus = t.Union([
+  t.Literal("CAN_BE_USED"),
+  t.Literal("PARTIALLY_REDEEMED"),
+  t.Literal("EXPIRED"),
+  t.Literal("REDEEMED"),
+  t.Literal("INVALID"),
+]);
+export type GiftCardStatus = typeof GiftCardStatus.static;
+export const GIFT_CARD_STATUSES: readonly GiftCardStatus[] = GiftCardStatus.anyOf.map((s) => s.const);
 
 export type GiftCardEntryKind = "issue" | "redeem" | "refund";
 
@@ -32,12 +43,8 @@ export interface GiftCardEntryRow {
   created_at: Date;
 }
 
-type Tx = Queryable;
-
 const cardColumns = (sql: Queryable) => sql`id, name, initial_balance, balance, expire_at, blocked_at, block_reason, created_at`;
 const entryColumns = (sql: Queryable) => sql`id, gift_card_id, kind, kopecks, document_id, idempotency_key, created_at`;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A certificate's status at `at`: INVALID if blocked (whenever that was), EXPIRED once its
@@ -66,13 +73,6 @@ const statusSql = (sql: Queryable) => sql`
 /** "YYYY-MM-DD HH:mm:ss" in UTC, as the protocol writes a certificate's expireDate. */
 export function formatUtc(d: Date): string {
   return d.toISOString().slice(0, 19).replace("T", " ");
-}
-
-/** Kopecks as "1234.50" for messages operators read. */
-export function roubles(kopecks: number): string {
-  const sign = kopecks < 0 ? "-" : "";
-  const k = Math.abs(kopecks);
-  return `${sign}${Math.floor(k / 100)}.${String(k % 100).padStart(2, "0")}`;
 }
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?$/;
@@ -112,7 +112,7 @@ interface NewGiftCardEntry {
  * changes nothing and returns the first entry.
  */
 export async function postGiftCardEntry(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   e: NewGiftCardEntry,
 ): Promise<{ entry: GiftCardEntryRow; inserted: boolean }> {
@@ -152,17 +152,17 @@ export async function issueGiftCard(sql: Sql, tenantId: string, input: NewGiftCa
   }
   try {
     return await sql.begin(async (tx) => {
-      const [card] = await (tx as unknown as Tx)<GiftCardRow[]>`
+      const [card] = await tx<GiftCardRow[]>`
         insert into gift_card (tenant_id, name, initial_balance, expire_at)
         values (${tenantId}, ${name}, ${input.initialBalance}, ${input.expireAt})
         returning id`;
-      await postGiftCardEntry(tx as unknown as Tx, tenantId, {
+      await postGiftCardEntry(tx, tenantId, {
         cardId: card!.id,
         kind: "issue",
         kopecks: input.initialBalance,
         idempotencyKey: `issue:${card!.id}`,
       });
-      const [issued] = await (tx as unknown as Tx)<GiftCardRow[]>`
+      const [issued] = await tx<GiftCardRow[]>`
         select ${cardColumns(tx)} from gift_card where tenant_id = ${tenantId} and id = ${card!.id}`;
       return issued!;
     });
@@ -277,7 +277,7 @@ export interface RedemptionResult {
  * the document (gift_card_shortfall_kopecks, flag_reason) for an operator, not refused.
  */
 export async function redeemForSale(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   sale: { id: string; body: any; moment?: Date | null },
 ): Promise<RedemptionResult> {
@@ -286,7 +286,7 @@ export async function redeemForSale(
   if (list.length === 0) return result;
   const at = sale.moment ?? new Date();
   const names = [...new Set(list.flatMap((p) => (p.name ? [p.name] : [])))];
-  const ids = [...new Set(list.flatMap((p) => (p.id && UUID.test(p.id) ? [p.id.toLowerCase()] : [])))];
+  const ids = [...new Set(list.flatMap((p) => asUuid(p.id) ?? []))];
   // Every certificate the sale may touch, locked in one order (by id) so concurrent
   // settlements of sales sharing certificates cannot deadlock.
   const cards = await tx<GiftCardRow[]>`
@@ -312,7 +312,7 @@ export async function redeemForSale(
   }
   for (const [label, kopecks] of unknown) {
     result.shortfall += kopecks;
-    result.problems.push(`Сертификат ${label} не найден: оплата ${roubles(kopecks)} ₽ не списана`);
+    result.problems.push(`Сертификат ${label} не найден: оплата ${formatRoubles(kopecks)} ₽ не списана`);
   }
 
   for (const { card, kopecks } of [...perCard.values()].sort((a, b) => (a.card.id < b.card.id ? -1 : 1))) {
@@ -324,16 +324,16 @@ export async function redeemForSale(
     const status = giftCardStatus({ ...card, balance: balanceBefore }, at);
     let take = 0;
     if (status === "INVALID") {
-      result.problems.push(`Сертификат «${card.name}» заблокирован: оплата ${roubles(kopecks)} ₽ не списана`);
+      result.problems.push(`Сертификат «${card.name}» заблокирован: оплата ${formatRoubles(kopecks)} ₽ не списана`);
     } else if (status === "EXPIRED") {
       result.problems.push(
-        `Сертификат «${card.name}» просрочен (действовал до ${formatUtc(card.expire_at!)} UTC): оплата ${roubles(kopecks)} ₽ не списана`,
+        `Сертификат «${card.name}» просрочен (действовал до ${formatUtc(card.expire_at!)} UTC): оплата ${formatRoubles(kopecks)} ₽ не списана`,
       );
     } else {
       take = Math.min(kopecks, balanceBefore);
       if (take < kopecks) {
         result.problems.push(
-          `Сертификатом «${card.name}» оплачено ${roubles(kopecks)} ₽, на нём было ${roubles(balanceBefore)} ₽: списано ${roubles(take)} ₽, не хватило ${roubles(kopecks - take)} ₽`,
+          `Сертификатом «${card.name}» оплачено ${formatRoubles(kopecks)} ₽, на нём было ${formatRoubles(balanceBefore)} ₽: списано ${formatRoubles(take)} ₽, не хватило ${formatRoubles(kopecks - take)} ₽`,
         );
       }
     }
@@ -368,7 +368,7 @@ export interface RefundResult {
  * return puts back exactly what was taken.
  */
 export async function refundForReturn(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   ret: { id: string; total_kopecks: number },
   sale: { id: string },
@@ -412,7 +412,7 @@ export async function refundForReturn(
     const status = giftCardStatus(card);
     if (status === "INVALID" || status === "EXPIRED") {
       result.problems.push(
-        `${roubles(back)} ₽ возвращены на сертификат «${card.name}», но он ${status === "INVALID" ? "заблокирован" : "просрочен"}: покупатель не сможет ими оплатить`,
+        `${formatRoubles(back)} ₽ возвращены на сертификат «${card.name}», но он ${status === "INVALID" ? "заблокирован" : "просрочен"}: покупатель не сможет ими оплатить`,
       );
     }
   }

@@ -1,12 +1,12 @@
 // Gifts: points for joining (once per customer) and for a birthday (once per year).
 import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
+import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 import { localTime } from "./localtime.ts";
 import { syncLots } from "./lots.ts";
 import { pointsWord, renderTemplate } from "./messages.ts";
 import type { Program } from "./program.ts";
 
-type Tx = Queryable;
 const DAY_MS = 86_400_000;
 
 export function pointsPhrase(n: number): string {
@@ -29,14 +29,14 @@ export interface Gift {
  * The welcome gift, once per customer (key per customer): `on` says which moment is
  * asking, and only the one the merchant chose gives it.
  */
-export async function grantWelcome(tx: Tx, tenantId: string, customerId: string, program: Program, on: "registration" | "firstPurchase"): Promise<Gift | null> {
+export async function grantWelcome(tx: Queryable, tenantId: string, customerId: string, program: Program, on: "registration" | "firstPurchase"): Promise<Gift | null> {
   const s = program.settings;
   if (s.welcomePoints <= 0 || s.welcomeOn !== on) return null;
   const { inserted } = await postLedgerEntry(tx, tenantId, {
     customerId,
     kind: "welcome",
     points: s.welcomePoints,
-    idempotencyKey: `welcome:${customerId}`,
+    idempotencyKey: ledgerKey.welcome(customerId),
     expiresAt: lifetimeEnd(new Date(), s.welcomePointsLifetimeDays ?? s.pointsLifetimeDays),
   });
   if (!inserted) return null;
@@ -95,23 +95,22 @@ export async function grantBirthdays(sql: Sql, tenantId: string, program: Progra
     where c.tenant_id = ${tenantId} and c.birth_date is not null
       and (extract(month from c.birth_date) * 100 + extract(day from c.birth_date))::int = any(${monthDays(today, s.birthdayDaysBefore)}::int[])
       and not exists (select 1 from ledger_entry e where e.tenant_id = c.tenant_id
-        and e.idempotency_key = any(array['birthday:' || c.id || ':' || ${year}, 'birthday:' || c.id || ':' || ${year + 1}]))`;
+        and e.idempotency_key = any(array[${ledgerKeySql(sql, ledgerKey.birthday, sql`c.id`, sql`${year}`)}, ${ledgerKeySql(sql, ledgerKey.birthday, sql`c.id`, sql`${year + 1}`)}]))`;
   const gifts: Gift[] = [];
   for (const c of candidates) {
     const due = birthdayDue(c.birth_date, today, s.birthdayDaysBefore);
     if (due === null) continue;
     const gift: Gift | null = await sql.begin(async (tx): Promise<Gift | null> => {
-      const t = tx as unknown as Tx;
-      const { inserted } = await postLedgerEntry(t, tenantId, {
+      const { inserted } = await postLedgerEntry(tx, tenantId, {
         customerId: c.id,
         kind: "birthday",
         points: s.birthdayPoints,
-        idempotencyKey: `birthday:${c.id}:${due}`,
+        idempotencyKey: ledgerKey.birthday(c.id, due),
         expiresAt: lifetimeEnd(now, s.birthdayPointsLifetimeDays ?? s.pointsLifetimeDays),
       });
       if (!inserted) return null;
-      await syncLots(t, tenantId, c.id);
-      const [row] = await t<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${c.id}`;
+      await syncLots(tx, tenantId, c.id);
+      const [row] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${c.id}`;
       return {
         customerId: c.id,
         points: s.birthdayPoints,
@@ -139,5 +138,5 @@ function monthDays(today: string, daysBefore: number): number[] {
 /** The welcome gift of a customer just registered (when the merchant gives it on registration). */
 export async function welcomeOnRegistration(sql: Sql, tenantId: string, program: Program, customerId: string): Promise<Gift | null> {
   if (program.settings.welcomePoints <= 0 || program.settings.welcomeOn !== "registration") return null;
-  return sql.begin((tx) => grantWelcome(tx as unknown as Tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
+  return sql.begin((tx) => grantWelcome(tx, tenantId, customerId, program, "registration")) as Promise<Gift | null>;
 }

@@ -5,6 +5,7 @@
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { postLedgerEntry } from "./ledger.ts";
+import { ledgerKey } from "./ledger-keys.ts";
 
 export type HoldDecision = "approved" | "rejected";
 
@@ -64,7 +65,7 @@ export async function decideHold(sql: Sql, tenantId: string, documentId: string,
           kind: "spend",
           points: -doc.held_spend_points,
           documentId: doc.id,
-          idempotencyKey: `sale:${doc.id}:spend-approved`,
+          idempotencyKey: ledgerKey.saleSpendApproved(doc.id),
           reason: note,
         });
       }
@@ -74,7 +75,7 @@ export async function decideHold(sql: Sql, tenantId: string, documentId: string,
           kind: "accrual",
           points: doc.held_earn_points,
           documentId: doc.id,
-          idempotencyKey: `sale:${doc.id}:accrual-approved`,
+          idempotencyKey: ledgerKey.saleAccrualApproved(doc.id),
           availableAt: doc.accrual_available_at,
           reason: note,
         });

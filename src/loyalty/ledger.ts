@@ -1,5 +1,4 @@
 import type { Queryable, Sql } from "../db/client.ts";
-import { errors } from "../errors.ts";
 
 export type LedgerKind = "accrual" | "spend" | "refund" | "clawback" | "adjustment" | "welcome" | "birthday" | "expiry" | "referral";
 
@@ -87,7 +86,7 @@ export async function listLedger(
  * Moves pending entries whose time has come into the spendable balance, a batch at a
  * time, in one statement (entries and balances together). Returns how many it released.
  */
-export async function releaseDuePending(sql: Sql, limit = 5000): Promise<number> {
+export async function releaseDuePending(sql: Queryable, limit = 5000): Promise<number> {
   const [row] = await sql<{ released: number }[]>`
     with due as (
       select tenant_id, id from ledger_entry

@@ -8,8 +8,7 @@
 // customer's lots happens under that customer's row lock.
 import type { Queryable, Sql } from "../db/client.ts";
 import { postLedgerEntry } from "./ledger.ts";
-
-type Tx = Queryable;
+import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 
 /** A part of a return whose lot burned meanwhile comes back as a new lot burning after this many days. */
 export const RESTORED_LOT_DAYS = 14;
@@ -34,7 +33,7 @@ const DAY_MS = 86_400_000;
  * Takes the customer's new ledger entries into their lots. Call inside the transaction
  * that posted them (or any later one); it locks the customer row first.
  */
-export async function syncLots(tx: Tx, tenantId: string, customerId: string): Promise<void> {
+export async function syncLots(tx: Queryable, tenantId: string, customerId: string): Promise<void> {
   const [customer] = await tx<{ lots_debt: number }[]>`
     select lots_debt from customer where tenant_id = ${tenantId} and id = ${customerId} for update`;
   if (!customer) return;
@@ -66,7 +65,7 @@ export async function syncLots(tx: Tx, tenantId: string, customerId: string): Pr
   }
 }
 
-async function newLot(tx: Tx, tenantId: string, customerId: string, e: UnsyncedEntry, points: number, expiresAt: Date | null) {
+async function newLot(tx: Queryable, tenantId: string, customerId: string, e: UnsyncedEntry, points: number, expiresAt: Date | null) {
   await tx`
     insert into points_lot (tenant_id, customer_id, entry_id, document_id, points, remaining, expires_at)
     values (${tenantId}, ${customerId}, ${e.id}, ${e.kind === "accrual" ? e.document_id : null}, ${points}, ${points}, ${expiresAt})`;
@@ -76,7 +75,7 @@ async function newLot(tx: Tx, tenantId: string, customerId: string, e: UnsyncedE
  * Takes up to `owed` points from spendable lots (released, not burned), soonest-burning
  * first, never-burning last. Returns what could not be taken.
  */
-async function consume(tx: Tx, tenantId: string, customerId: string, entryId: number | null, owed: number): Promise<number> {
+async function consume(tx: Queryable, tenantId: string, customerId: string, entryId: number | null, owed: number): Promise<number> {
   const lots = await tx<OpenLot[]>`
     select l.id, l.remaining from points_lot l
     left join ledger_entry c on c.tenant_id = l.tenant_id and c.id = l.entry_id
@@ -93,7 +92,7 @@ async function consume(tx: Tx, tenantId: string, customerId: string, entryId: nu
   return owed;
 }
 
-async function takeFromLot(tx: Tx, tenantId: string, lotId: number, entryId: number | null, points: number) {
+async function takeFromLot(tx: Queryable, tenantId: string, lotId: number, entryId: number | null, points: number) {
   await tx`update points_lot set remaining = remaining - ${points} where tenant_id = ${tenantId} and id = ${lotId}`;
   if (entryId !== null) {
     await tx`insert into lot_use (tenant_id, lot_id, entry_id, points) values (${tenantId}, ${lotId}, ${entryId}, ${-points})`;
@@ -101,7 +100,7 @@ async function takeFromLot(tx: Tx, tenantId: string, lotId: number, entryId: num
 }
 
 /** Clawback on a return takes from the lot its sale created first (pending or not). */
-async function clawFromOwnLot(tx: Tx, tenantId: string, e: UnsyncedEntry, owed: number): Promise<number> {
+async function clawFromOwnLot(tx: Queryable, tenantId: string, e: UnsyncedEntry, owed: number): Promise<number> {
   const [lot] = await tx<OpenLot[]>`
     select l.id, l.remaining from points_lot l
     join document r on r.tenant_id = l.tenant_id and r.id = ${e.document_id}
@@ -118,10 +117,10 @@ async function clawFromOwnLot(tx: Tx, tenantId: string, e: UnsyncedEntry, owed: 
  * burned (or is due) comes back as a new lot burning in RESTORED_LOT_DAYS days. Returns
  * the part no lot records (the spend went into debt): the caller makes it a plain lot.
  */
-async function restoreIntoLots(tx: Tx, tenantId: string, customerId: string, e: UnsyncedEntry): Promise<number> {
+async function restoreIntoLots(tx: Queryable, tenantId: string, customerId: string, e: UnsyncedEntry): Promise<number> {
   const [spend] = await tx<{ id: number }[]>`
     select s.id from document r
-    join ledger_entry s on s.tenant_id = r.tenant_id and s.idempotency_key = 'sale:' || r.sale_id || ':spend'
+    join ledger_entry s on s.tenant_id = r.tenant_id and s.idempotency_key = ${ledgerKeySql(tx, ledgerKey.saleSpend, tx`r.sale_id`)}
     where r.tenant_id = ${tenantId} and r.id = ${e.document_id}`;
   if (!spend) return e.points;
   const taken = await tx<{ lot_id: number; taken: number; burned: boolean }[]>`
@@ -166,27 +165,26 @@ export interface BurnResult {
  */
 export async function burnLot(sql: Sql, tenantId: string, customerId: string, lotId: number): Promise<BurnResult | null> {
   return sql.begin(async (tx) => {
-    const t = tx as unknown as Tx;
     // Spends taken at the till since the last sync come off the lots first.
-    await syncLots(t, tenantId, customerId);
-    const [lot] = await t<{ remaining: number; burned_at: Date | null; expires_at: Date | null; released: boolean }[]>`
+    await syncLots(tx, tenantId, customerId);
+    const [lot] = await tx<{ remaining: number; burned_at: Date | null; expires_at: Date | null; released: boolean }[]>`
       select l.remaining, l.burned_at, l.expires_at, (l.entry_id is null or c.released_at is not null) as released
       from points_lot l left join ledger_entry c on c.tenant_id = l.tenant_id and c.id = l.entry_id
       where l.tenant_id = ${tenantId} and l.id = ${lotId} for update of l`;
     if (!lot || lot.burned_at || !lot.expires_at || lot.expires_at.getTime() > Date.now() || !lot.released) return null;
-    const [c] = await t<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
+    const [c] = await tx<{ balance: number }[]>`select balance from customer where tenant_id = ${tenantId} and id = ${customerId}`;
     const points = Math.min(Number(lot.remaining), Math.max(0, Number(c!.balance)));
-    await t`update points_lot set remaining = 0, burned_at = now() where tenant_id = ${tenantId} and id = ${lotId}`;
+    await tx`update points_lot set remaining = 0, burned_at = now() where tenant_id = ${tenantId} and id = ${lotId}`;
     if (points === 0) return null;
-    const { entry, inserted } = await postLedgerEntry(t, tenantId, {
+    const { entry, inserted } = await postLedgerEntry(tx, tenantId, {
       customerId,
       kind: "expiry",
       points: -points,
-      idempotencyKey: `expiry:lot:${lotId}`,
+      idempotencyKey: ledgerKey.lotExpiry(lotId),
       lotsSynced: true,
     });
     if (!inserted) return null;
-    await t`insert into lot_use (tenant_id, lot_id, entry_id, points) values (${tenantId}, ${lotId}, ${entry.id}, ${-points})`;
+    await tx`insert into lot_use (tenant_id, lot_id, entry_id, points) values (${tenantId}, ${lotId}, ${entry.id}, ${-points})`;
     return { lotId, customerId, points, balance: Number(c!.balance) - points };
   });
 }

@@ -11,8 +11,6 @@ export const DEFAULT_TEMPLATES = {
   reminder: "{points} сгорят {date}",
 } as const;
 
-export type TemplateName = keyof typeof DEFAULT_TEMPLATES;
-
 /** Replaces {name} placeholders in one pass (a value is never scanned again). */
 export function renderTemplate(template: string, vars: Record<string, string | number>): string {
   return template.replace(/\{([a-z]+)\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));

@@ -3,7 +3,6 @@
 // float past this module: a JSON number is turned into an integer count of the
 // smallest unit once, and turned back only for output.
 
-const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MILLI = 1000;
 
 /**
@@ -51,18 +50,6 @@ function assertSafeInteger(name: string, v: number): void {
 export function kopecksToRoubles(k: number): number {
   assertSafeInteger("kopecks", k);
   return k / 100 + 0;
-}
-
-/** Integer thousandths → quantity as a JSON number (same reasoning as kopecks). */
-export function milliToQuantity(m: number): number {
-  assertSafeInteger("quantityMilli", m);
-  return m / MILLI + 0;
-}
-
-/** Integer hundredths of a percent → percent as a JSON number. */
-export function hundredthsToPercent(h: number): number {
-  assertSafeInteger("percent hundredths", h);
-  return h / 100 + 0;
 }
 
 /** Kopecks as a roubles string with exactly two decimals: 17100 → "171.00". */

@@ -1,4 +1,5 @@
-// Promotions: a time-boxed earn rate on some or all goods (program-rules.md).
+// Promotions: a time-boxed earn rate on some or all goods, for receipts whose moment falls inside.
+import { t } from "elysia";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { readMoment } from "./moment.ts";
@@ -56,16 +57,27 @@ export async function listPromotions(sql: Sql, tenantId: string): Promise<Promot
   return rows.map(promotionFromRow);
 }
 
-export interface PromotionInput {
-  name?: string;
-  startsAt?: string;
-  endsAt?: string;
-  weekdays?: number[] | null;
-  hours?: { from: string; to: string } | null;
-  assortmentIds?: string[] | null;
-  earnPercent?: number | null;
-  earnMultiplier?: number | null;
-}
+// What an operator or a merchant sends to create a promotion (all fields) or change one
+// (any of them): the admin API validates with these schemas, the cabinet's form builds
+// the same shape. Rules across fields are checked below, against the stored promotion.
+const hhmm = t.String({ maxLength: 5, description: "ЧЧ:ММ по времени магазина" });
+const moment = t.String({ minLength: 10, maxLength: 40, description: "ISO с часовым поясом или «YYYY-MM-DD HH:MM:SS» по времени магазина" });
+
+export const PromotionFields = t.Object(
+  {
+    name: t.String({ minLength: 1, maxLength: 200 }),
+    startsAt: moment,
+    endsAt: moment,
+    weekdays: t.Optional(t.Nullable(t.Array(t.Integer({ minimum: 1, maximum: 7 }), { minItems: 1, maxItems: 7, description: "1 — понедельник … 7" }))),
+    hours: t.Optional(t.Nullable(t.Object({ from: hhmm, to: hhmm }, { additionalProperties: false }))),
+    assortmentIds: t.Optional(t.Nullable(t.Array(t.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 10_000, description: "только эти товары" }))),
+    earnPercent: t.Optional(t.Nullable(t.Number({ minimum: 0, maximum: 100, description: "процент баллами вместо обычного" }))),
+    earnMultiplier: t.Optional(t.Nullable(t.Number({ exclusiveMinimum: 0, maximum: 100, description: "во сколько раз больше обычного процента покупателя" }))),
+  },
+  { additionalProperties: false },
+);
+export const PromotionPatch = t.Partial(PromotionFields, { additionalProperties: false });
+export type PromotionInput = typeof PromotionPatch.static;
 
 const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
 

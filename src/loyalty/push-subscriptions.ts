@@ -1,5 +1,5 @@
 // The browsers a customer subscribed on their web card: stored, retired, pruned.
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 
 /** A customer keeps at most this many active browsers; older ones are retired. */
 export const MAX_SUBSCRIPTIONS_PER_CUSTOMER = 10;
@@ -54,7 +54,7 @@ export async function unsubscribe(sql: Sql, tenantId: string, customerId: string
 }
 
 /** Deletes subscriptions retired more than RETIRED_SUBSCRIPTION_DAYS ago, a batch at a time. */
-export async function pruneRetiredSubscriptions(sql: Sql, limit = 5000): Promise<number> {
+export async function pruneRetiredSubscriptions(sql: Queryable, limit = 5000): Promise<number> {
   const rows = await sql`
     delete from push_subscription where (tenant_id, id) in (
       select tenant_id, id from push_subscription

@@ -131,12 +131,11 @@ async function dailyTiers(sql: Sql, pass: RulesPass, now: Date): Promise<void> {
       if (batch.length === 0) break;
       for (const c of batch) {
         const change = await sql.begin(async (tx) => {
-          const t = tx as unknown as Sql;
-          const [locked] = await t<{ tier_checked_on: string | null }[]>`
+          const [locked] = await tx<{ tier_checked_on: string | null }[]>`
             select to_char(tier_checked_on, 'YYYY-MM-DD') as tier_checked_on from customer
             where tenant_id = ${r.tenant_id} and id = ${c.id} for update`;
           if (locked?.tier_checked_on && locked.tier_checked_on >= today) return null;
-          return recomputeTier(t, r.tenant_id, c.id, program, null, undefined, now);
+          return recomputeTier(tx, r.tenant_id, c.id, program, null, undefined, now);
         });
         pass.tiersChecked++;
         if (change?.text) {

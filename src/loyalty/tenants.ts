@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { TtlCache } from "../cache.ts";
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { setLogTenant } from "../log.ts";
 import { type Promotion, type PromotionRow, promotionFromRow } from "./promotions.ts";
@@ -32,7 +32,7 @@ function newApiKey(): string {
 }
 
 /** A tenant and its program with defaults, inside the caller's transaction. */
-export async function insertTenant(tx: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
+export async function insertTenant(tx: Queryable, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   const apiToken = newApiKey();
   const [tenant] = await tx<Tenant[]>`
     insert into tenant (slug, name, api_key_hash)
@@ -44,7 +44,7 @@ export async function insertTenant(tx: Sql, input: { slug: string; name: string 
 
 export async function createTenant(sql: Sql, input: { slug: string; name: string }): Promise<Tenant & { apiToken: string }> {
   try {
-    return await sql.begin((tx) => insertTenant(tx as unknown as Sql, input));
+    return await sql.begin((tx) => insertTenant(tx, input));
   } catch (e: any) {
     if (e?.code === "23505") throw errors.conflict(`Магазин с адресом «${input.slug}» уже есть.`, "slug");
     throw e;
@@ -55,7 +55,7 @@ export async function createTenant(sql: Sql, input: { slug: string; name: string
  * Makes the current access key stop working without issuing one anybody knows; the old
  * key's hash is kept so a till still using it is told the program was removed.
  */
-export async function revokeApiKey(sql: Sql, tenantId: string): Promise<void> {
+export async function revokeApiKey(sql: Queryable, tenantId: string): Promise<void> {
   await sql`update tenant set revoked_api_key_hash = api_key_hash, api_key_hash = ${hashApiKey(newApiKey())} where id = ${tenantId}`;
 }
 

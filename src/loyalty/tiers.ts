@@ -6,8 +6,6 @@ import { renderTemplate } from "./messages.ts";
 import { kopecksToRoubles } from "./money.ts";
 import type { Program, Tier } from "./program.ts";
 
-type Tx = Queryable;
-
 /** The tier purchases of `kopecks` reach (null: below the first). */
 export function tierForPurchases(program: Program, kopecks: number): Tier | null {
   let reached: Tier | null = null;
@@ -19,7 +17,7 @@ export function tierForPurchases(program: Program, kopecks: number): Tier | null
  * Settled sales minus returns of a customer over the window, in kopecks: money and points
  * together at discounted prices (what the goods cost the customer, however paid).
  */
-export async function windowPurchases(tx: Tx, tenantId: string, customerId: string, program: Program, settling: string | null = null): Promise<number> {
+export async function windowPurchases(tx: Queryable, tenantId: string, customerId: string, program: Program, settling: string | null = null): Promise<number> {
   const days = program.settings.tierWindowDays;
   const [row] = await tx<{ kopecks: string }[]>`
     select coalesce(sum(case when kind = 'sale' then total_kopecks + points_spent * ${program.rules.spendRateKopecks}
@@ -43,7 +41,7 @@ export interface TierChange {
  * `settling` is a sale being settled in this transaction, counted before its state says so.
  */
 export async function recomputeTier(
-  tx: Tx,
+  tx: Queryable,
   tenantId: string,
   customerId: string,
   program: Program,

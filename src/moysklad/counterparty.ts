@@ -3,7 +3,7 @@ import { welcomeOnRegistration } from "../loyalty/gifts.ts";
 import { errorFields, log } from "../log.ts";
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { ErrorBody, errors } from "../errors.ts";
 import {
   type CustomerRow,
   customerRef,
@@ -25,7 +25,6 @@ import {
   CounterpartySearchQuery,
   CounterpartySearchResult,
   CounterpartyVerify,
-  ErrorBody,
   VerificationCode,
 } from "./models.ts";
 import { sendCode } from "./verification.ts";

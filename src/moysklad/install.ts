@@ -4,7 +4,7 @@
 // Routes and job processors call these; the rules live here.
 import { ProgramSettings as ProgramSettingsSchema } from "../loyalty/program.ts";
 import type { MoyskladConfig } from "../config.ts";
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { log } from "../log.ts";
 import { insertTenant, revokeApiKey, rotateApiKey, type TenantDirectory } from "../loyalty/tenants.ts";
@@ -56,14 +56,14 @@ export function slugBase(accountName: string): string {
   return s || "shop";
 }
 
-async function freeSlug(tx: Sql, accountName: string): Promise<string> {
+async function freeSlug(tx: Queryable, accountName: string): Promise<string> {
   const base = slugBase(accountName);
   const taken = new Set((await tx<{ slug: string }[]>`select slug from tenant where slug = ${base} or slug like ${base + "-%"}`).map((r) => r.slug));
   if (!taken.has(base)) return base;
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
 }
 
-export async function findInstall(sql: Sql, appId: string, accountId: string): Promise<Install | null> {
+export async function findInstall(sql: Queryable, appId: string, accountId: string): Promise<Install | null> {
   const [row] = await sql<Install[]>`
     select i.tenant_id, i.app_id, i.account_id, i.account_name, i.status, i.last_cause, i.json_token_enc,
            i.loyalty_registered_at, i.catalog_refreshed_at, i.catalog_error, i.group_excluded_ids, t.state, t.slug, t.name
@@ -90,8 +90,7 @@ const shownStatus = (i: Pick<Install, "status">): InstallStatus => i.status;
  * token; TariffChanged / Autoprolongation are recorded. Idempotent: МойСклад retries.
  */
 export async function applyLifecycle(sql: Sql, cfg: MoyskladConfig, tenants: TenantDirectory, input: LifecycleInput): Promise<{ status: InstallStatus; tenantId: string; created: boolean }> {
-  const result = await sql.begin(async (tx0) => {
-    const tx = tx0 as unknown as Sql;
+  const result = await sql.begin(async (tx) => {
     // One account at a time: concurrent retries of one install must not create two merchants.
     await tx`select pg_advisory_xact_lock(hashtext(${"moysklad-install:" + input.accountId}))`;
     let install = await findInstall(tx, cfg.appId, input.accountId);
@@ -139,8 +138,7 @@ export async function applyDeactivation(sql: Sql, cfg: MoyskladConfig, tenants: 
   const uninstall = input.cause === "Uninstall";
   const target = uninstall ? "uninstalled" : "suspended";
   if (install.state === target || install.state === "uninstalled") return 204;
-  await sql.begin(async (tx0) => {
-    const tx = tx0 as unknown as Sql;
+  await sql.begin(async (tx) => {
     await tx`update moysklad_install set json_token_enc = null, last_cause = ${input.cause}, updated_at = now()
              ${uninstall ? tx`, status = 'SettingsRequired', loyalty_registered_at = null` : tx``}
              where tenant_id = ${install.tenant_id}`;
@@ -230,8 +228,7 @@ export async function applyExcludedGroups(sql: Sql, tenants: TenantDirectory, te
 
 export async function setExcludedFolders(sql: Sql, tenants: TenantDirectory, tenantId: string, folderIds: string[]): Promise<void> {
   const write = (ids: string[]) =>
-    sql.begin(async (tx0) => {
-      const tx = tx0 as unknown as Sql;
+    sql.begin(async (tx) => {
       await tx`delete from moysklad_excluded_folder where tenant_id = ${tenantId}`;
       if (ids.length) {
         await tx`
@@ -264,8 +261,7 @@ export async function refreshCatalog(sql: Sql, cfg: MoyskladConfig, client: Moys
     await sql`update moysklad_install set catalog_error = ${words} where tenant_id = ${tenantId}`;
     throw e;
   }
-  await sql.begin(async (tx0) => {
-    const tx = tx0 as unknown as Sql;
+  await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${"moysklad-catalog:" + tenantId}))`;
     await tx`delete from moysklad_good where tenant_id = ${tenantId}`;
     await tx`delete from moysklad_folder where tenant_id = ${tenantId}`;
@@ -329,8 +325,7 @@ export async function eraseDuePersonalData(sql: Sql): Promise<number> {
   const due = await sql<{ id: string }[]>`
     select id from tenant where state = 'uninstalled' and personal_data_erased_at is null and erase_after <= now()`;
   for (const { id } of due) {
-    await sql.begin(async (tx0) => {
-      const tx = tx0 as unknown as Sql;
+    await sql.begin(async (tx) => {
       await tx`update customer set name = null, legal_first_name = null, legal_middle_name = null, legal_last_name = null,
                phone = null, card_number = null, qr_token = null, email = null, birth_date = null, sex = null,
                ms_id = null, sync_id = null, sms_failure = null, updated_at = now()

@@ -57,13 +57,9 @@ export const customerFields = {
   sex: opt(t.Union([t.Literal("MALE"), t.Literal("FEMALE")])),
 };
 
-export const ErrorItem = obj({
-  error: t.String(),
-  parameter: t.Optional(t.String()),
-  code: int(),
-  error_message: t.String(),
-});
-export const ErrorBody = obj({ errors: t.Array(ErrorItem) }, { description: "Ошибка" });
+// The error body is every client's, declared with the errors (src/errors.ts). Named here
+// too while moysklad/documents.ts and cabinet/api.ts still import it from this module.
+export { ErrorBody } from "../errors.ts";
 
 // --- /counterparty ---------------------------------------------------------------
 
@@ -185,11 +181,22 @@ export const GiftCardPayment = obj({
   paymentSum: t.Integer({ minimum: 0, description: "копейки" }),
 });
 
-export const RetailDemand = obj({
+/** What a sale and a return both carry: where, which document, when. */
+const documentFields = {
   retailStore: t.Optional(RetailStore),
   name: t.Optional(t.Nullable(str())),
   moment: t.Optional(t.Nullable(DateTime)),
   meta: t.Optional(Meta),
+};
+
+/** How it was paid, in roubles. */
+const paymentFields = {
+  cashSum: t.Optional(t.Nullable(roubles)),
+  noCashSum: t.Optional(t.Nullable(roubles)),
+};
+
+export const RetailDemand = obj({
+  ...documentFields,
   agent: t.Optional(t.Nullable(Agent)),
   positions: t.Array(DocumentPosition, { minItems: 1, maxItems: 1000 }),
   bonusProgram: t.Optional(
@@ -200,22 +207,17 @@ export const RetailDemand = obj({
       }),
     ),
   ),
-  cashSum: t.Optional(t.Nullable(roubles)),
-  noCashSum: t.Optional(t.Nullable(roubles)),
+  ...paymentFields,
   giftCards: t.Optional(t.Array(GiftCardPayment, { maxItems: 50 })),
 });
 
 export const RetailSalesReturn = obj({
-  retailStore: t.Optional(RetailStore),
-  name: t.Optional(t.Nullable(str())),
-  moment: t.Optional(t.Nullable(DateTime)),
-  meta: t.Optional(Meta),
+  ...documentFields,
   demand: t.Optional(t.Nullable(obj({ meta: t.Optional(t.Nullable(Meta)) }))),
   // Flat { href, id } here, not wrapped in meta; may be {}.
   agent: t.Optional(t.Nullable(obj({ href: t.Optional(str(2048)), id: t.Optional(str(64)) }))),
   positions: t.Array(DocumentPosition, { minItems: 1, maxItems: 1000 }),
-  cashSum: t.Optional(t.Nullable(roubles)),
-  noCashSum: t.Optional(t.Nullable(roubles)),
+  ...paymentFields,
 });
 
 export const DocumentAccepted = obj({ id: t.String({ description: "наш идентификатор документа" }) });

@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { ErrorBody, errors } from "../errors.ts";
 import { customerRef, hasRef, resolveCustomer } from "../loyalty/customers.ts";
 import type { ReceiptLine } from "../loyalty/engine.ts";
 import { quoteReceipt } from "../loyalty/points.ts";
 import { kopecksToRoubles, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
-import { ErrorBody, RecalcRequest, RecalcResponse, RetailDemandVerify, VerificationCode } from "./models.ts";
+import { RecalcRequest, RecalcResponse, RetailDemandVerify, VerificationCode } from "./models.ts";
 import { sendCode } from "./verification.ts";
 
 type RecalcBody = typeof RecalcRequest.static;

@@ -12,7 +12,7 @@ import { log } from "../log.ts";
 import { cabinetBase, merchantNav, SETTINGS_PATH, withSession } from "../merchant/nav.ts";
 import { type Merchant, merchantGuard, MerchantSessions, SESSION_FIELD, SessionError } from "../merchant/session.ts";
 import { ProgramFieldsForm, ProgramFormError, readProgramForm } from "../merchant/program-form.tsx";
-import { assetUrl, serveAsset } from "../pages/assets.ts";
+import { serveAsset } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
 import { MoyskladClient, MoyskladError } from "./api-client.ts";
 import { activate, findInstall, type FolderView, installOfTenant, listFolders, refreshCatalog, setExcludedFolders } from "./install.ts";

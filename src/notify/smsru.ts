@@ -1,62 +1,44 @@
 // SMS through SMS.ru's HTTP API: POST {base}/sms/send with api_id, to, msg, json=1 and an
 // optional from (sender name). POST (form-encoded) rather than GET keeps the key and the
 // text — a confirmation code — out of URLs and access logs; SMS.ru accepts both.
-//
-// The answer with json=1 (https://sms.ru/api/send):
-//   { "status": "OK" | "ERROR", "status_code": 100,              ← the request as a whole
-//     "sms": { "79255070602": { "status": "OK", "status_code": 100, "sms_id": "000000-10000000" },
-//              "74993221627": { "status": "ERROR", "status_code": 207, "status_text": "…" } },
-//     "balance": 4122.56 }
-// A request-level error has "status": "ERROR" with its status_code (and status_text) and
-// no "sms" object. HTTP is 200 in both cases; anything else is the gateway (or a proxy in
-// front of it) failing.
-//
-// Status codes and how we treat them. Source: SMS.ru's published code list (the "Коды
-// ответов" table of its API documentation, https://sms.ru/api/send and https://sms.ru/api/status),
-// as reproduced verbatim in open-source SMS.ru clients; descriptions translated.
-//
-//   code  meaning (SMS.ru)                                              our kind
-//   100   accepted / queued                                             — success
-//   150   cannot be delivered: no route to this number                  recipient
-//   200   wrong api_id                                                  config
-//   201   not enough money on the account                               temporary (loud)
-//   202   recipient number is wrong, or there is no route to it        recipient
-//   203   no message text                                               message
-//   204   sender name not approved by SMS.ru                            config
-//   205   message too long (over 8 SMS)                                 message
-//   206   daily sending limit reached / would be exceeded               temporary
-//   207   no route to this number (cannot send to it)                   recipient
-//   208   bad `time` parameter                                          message
-//   209   number is in the account's stop-list                          recipient
-//   210   GET used where POST is required                               config
-//   211   method not found                                              config
-//   212   text must be UTF-8                                            config
-//   213   too many recipients in one request                            message
-//   214   number is abroad ("send to Russian numbers only" is on)       recipient
-//   215   number is in SMS.RU's stop-list (recipient complained: spam)   recipient
-//   216   forbidden word in the text                                    message
-//   220   service temporarily unavailable, try a bit later              temporary
-//   230   daily limit of messages to this number                        temporary
-//   231   limit of identical messages to this number per minute         temporary
-//   232   limit of identical messages to this number per day            temporary
-//   233   too many repeated code messages to this number (anti-fraud)   temporary
-//   300   wrong token (expired, or the IP changed)                      config
-//   301   wrong api_id or login/password                                config
-//   302   account not confirmed                                         config
-//   500   server error, repeat the request                              temporary
-//   501–508 rate limits by IP / country / calls                         temporary
-//   other (unknown)                                                     temporary
-//
-// Transport: network errors and timeouts → temporary; HTTP 5xx and 429 → temporary; other
-// non-2xx (404: wrong SMS_RU_URL, 401/403) → config; a 2xx body that is not the JSON above
-// → temporary.
+// The answer (SmsRuAnswer below) is HTTP 200 whether the request as a whole failed
+// ("status": "ERROR" with its status_code) or a number did (its entry under "sms");
+// any other HTTP status is the gateway, or a proxy in front of it, failing.
 import { type Delivery, type FailureKind, SendError, type SmsSender } from "./types.ts";
 
-const RECIPIENT = new Set([150, 202, 207, 209, 214, 215]);
-const MESSAGE = new Set([203, 205, 208, 213, 216]);
-const CONFIG = new Set([200, 204, 210, 211, 212, 300, 301, 302]);
+// SMS.ru's status codes ("Коды ответов", https://sms.ru/api/send) by what would make a
+// send succeed. Everything else is temporary: 201 (no money left), the daily and
+// per-number limits (206, 220, 230–233), 500–508, and codes we do not know.
+/** Sending to this number again will not work. */
+const RECIPIENT = new Set([
+  150, // no route to this number
+  202, // number wrong or unreachable
+  207, // no route to this number
+  209, // in the account's stop-list
+  214, // abroad while "Russian numbers only" is on
+  215, // in SMS.ru's stop-list (the recipient complained of spam)
+]);
+/** This text will never be sent. */
+const MESSAGE = new Set([
+  203, // no text
+  205, // longer than 8 SMS
+  208, // bad `time` parameter
+  213, // too many recipients in one request
+  216, // a forbidden word in the text
+]);
+/** Our account or settings are wrong. */
+const CONFIG = new Set([
+  200, // wrong api_id
+  204, // sender name not approved
+  210, // GET where POST is required
+  211, // method not found
+  212, // text not UTF-8
+  300, // wrong token
+  301, // wrong api_id or login/password
+  302, // account not confirmed
+]);
 
-/** How one SMS.ru status_code is treated (see the table above). */
+/** How one SMS.ru status_code is treated. */
 export function classifySmsRuCode(code: number): FailureKind {
   if (RECIPIENT.has(code)) return "recipient";
   if (MESSAGE.has(code)) return "message";

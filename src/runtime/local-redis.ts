@@ -9,6 +9,7 @@ import { access, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { delimiter, join, resolve } from "node:path";
 import { freePort, isPortFree } from "./ports.ts";
+import { errText, isAlive, once, signal, sleep } from "./processes.ts";
 
 export interface LocalRedisOptions {
   /** Working folder of a spawned redis-server (nothing is persisted there), e.g. `<project>/.data/redis`. */
@@ -258,34 +259,4 @@ async function stopPid(pid: number, stateFile: string): Promise<void> {
   while (isAlive(pid) && Date.now() < deadline) await sleep(50);
   if (isAlive(pid)) signal(pid, "SIGKILL");
   await clearState(stateFile);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-function once(fn: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | undefined;
-  return () => (p ??= fn());
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

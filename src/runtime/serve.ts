@@ -1,6 +1,5 @@
 // The one runtime-specific step of starting the API: listening. Bun has Bun.serve, Deno
 // has Deno.serve; both take the app's web-standard fetch handler.
-type Fetch = (request: Request) => Response | Promise<Response>;
 /** The client's address as the runtime saw it (for per-address limits), or undefined. */
 type FetchFrom = (request: Request, clientAddress: string | undefined) => Response | Promise<Response>;
 
@@ -43,9 +42,6 @@ export function serve(opts: { port: number; hostname: string; maxBodyBytes: numb
   }
   throw new Error("the API runs on Bun or Deno");
 }
-
-export const runtimeName = (): "bun" | "deno" | "node" =>
-  typeof Bun !== "undefined" ? "bun" : typeof Deno !== "undefined" ? "deno" : "node";
 
 /**
  * Runs `handler` on SIGTERM / SIGINT. Deno's node:process does not deliver these to

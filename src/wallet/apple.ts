@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { PKPass } from "passkit-generator";
 import { type CardView, cardView } from "../card/card.ts";
 import type { Sql } from "../db/client.ts";
+import { asUuid } from "../loyalty/customers.ts";
 import type { AppleWalletConfig } from "./config.ts";
 
 const ICONS = ["icon.png", "icon@2x.png", "icon@3x.png", "logo.png", "logo@2x.png"];
@@ -88,8 +89,6 @@ export async function passForCard(sql: Sql, cfg: AppleWalletConfig, publicUrl: s
 // ---------------------------------------------------------------------------------
 // PassKit web service (Apple's "Wallet Passes Web Service" protocol).
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function tokenFromHeader(header: string | undefined): string | null {
   const m = /^ApplePass (\S+)$/.exec(header?.trim() ?? "");
   return m ? m[1]! : null;
@@ -111,7 +110,7 @@ interface AuthorisedPass {
 /** The pass named by the URL if the request carries its token; null → 401. */
 export async function authorisedPass(sql: Sql, cfg: AppleWalletConfig, passTypeId: string, serial: string, authorization: string | undefined): Promise<AuthorisedPass | null> {
   const token = tokenFromHeader(authorization);
-  if (!token || passTypeId !== cfg.passTypeId || !UUID.test(serial)) return null;
+  if (!token || passTypeId !== cfg.passTypeId || !asUuid(serial)) return null;
   const [row] = await sql<(AuthorisedPass & { auth_token: string })[]>`
     select tenant_id, customer_id, serial, updated_at, auth_token from wallet_pass where serial = ${serial}`;
   if (!row || !sameToken(row.auth_token, token)) return null;

@@ -9,9 +9,8 @@
 // the POS scans), so the card's page needs nothing else.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { ApiError, ErrorCode, errors } from "../errors.ts";
+import { ApiError, ErrorCode, errors, ErrorBody } from "../errors.ts";
 import { customerByQrToken, MAX_SUBSCRIPTIONS_PER_CUSTOMER, subscribe, unsubscribe } from "../loyalty/push-subscriptions.ts";
-import { ErrorBody } from "../moysklad/models.ts";
 import { notifyConfig } from "../notify/config.ts";
 import { clientAddress } from "../request-guard.ts";
 import { checkPushEndpoint, systemResolver } from "./push-endpoint.ts";

@@ -4,10 +4,12 @@ import { createApp } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { AppDeps } from "../../src/deps.ts";
 import { TenantDirectory } from "../../src/loyalty/tenants.ts";
+import { MOYSKLAD_PREFIX } from "../../src/moysklad/auth.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
-export const MS = "/rest/integration/moysklad/v1";
+/** Where the POS calls go. Tests that pin the public address itself spell it out. */
+export const MS = MOYSKLAD_PREFIX;
 
 export interface Reply<T = any> {
   status: number;

@@ -1,18 +1,9 @@
 // Gift certificate lookup: GET /giftcard?name=<number>&retailStoreId=<uuid>.
 import { Elysia, t } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
-import { formatUtc, giftCardForPos, giftCardStatus } from "../loyalty/giftcards.ts";
+import { ErrorBody, errors } from "../errors.ts";
+import { formatUtc, giftCardForPos, GiftCardStatus, giftCardStatus } from "../loyalty/giftcards.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
-import { ErrorBody } from "./models.ts";
-
-export const GiftCardStatusSchema = t.Union([
-  t.Literal("CAN_BE_USED"),
-  t.Literal("PARTIALLY_REDEEMED"),
-  t.Literal("EXPIRED"),
-  t.Literal("REDEEMED"),
-  t.Literal("INVALID"),
-]);
 
 export const GiftCardQuery = t.Object({
   name: t.String({ minLength: 1, maxLength: 128, description: "Номер сертификата" }),
@@ -22,7 +13,7 @@ export const GiftCardQuery = t.Object({
 export const GiftCardInfo = t.Object({
   name: t.String({ description: "Номер сертификата" }),
   id: t.String({ description: "Наш идентификатор сертификата" }),
-  status: GiftCardStatusSchema,
+  status: GiftCardStatus,
   expireDate: t.Optional(t.String({ description: "YYYY-MM-DD HH:mm:ss, UTC" })),
   currentBalance: t.Optional(t.Integer({ description: "копейки" })),
   initialBalance: t.Optional(t.Integer({ description: "копейки" })),
