@@ -58,8 +58,8 @@ export async function sweepMessages(
   const olderThan = opts.olderThanMs ?? 60_000;
   const within = opts.withinMs ?? 24 * 3600_000;
   return sql.begin(async (tx) => {
-    const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${MESSAGE_SWEEP_LOCK}) as locked`) as unknown as [{ locked: boolean }];
-    if (!locked) return 0;
+    const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${MESSAGE_SWEEP_LOCK}) as locked`;
+    if (!lock!.locked) return 0;
     const rows = await tx<{ tenant_id: string; id: string; customer_id: string; notice_text: string }[]>`
       select d.tenant_id, d.id, d.customer_id, d.notice_text from document d
       where d.notice_text is not null and d.customer_id is not null
@@ -91,10 +91,10 @@ export async function sweepMessages(
  */
 export async function releasePending(sql: Sql): Promise<number> {
   return sql.begin(async (tx) => {
-    const [{ locked }] = (await tx`select pg_try_advisory_xact_lock(${RELEASE_LOCK}) as locked`) as unknown as [{ locked: boolean }];
-    if (!locked) return 0;
-    await wipeExpiredCodes(tx as unknown as Sql);
-    await pruneRetiredSubscriptions(tx as unknown as Sql);
-    return releaseDuePending(tx as unknown as Sql);
+    const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${RELEASE_LOCK}) as locked`;
+    if (!lock!.locked) return 0;
+    await wipeExpiredCodes(tx);
+    await pruneRetiredSubscriptions(tx);
+    return releaseDuePending(tx);
   });
 }

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { parse } from "csv-parse/sync";
 import iconv from "iconv-lite";
-import type { Sql } from "../db/client.ts";
+import type { Queryable, Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { normalizePhone } from "../loyalty/phone.ts";
 
@@ -162,7 +162,9 @@ export function parseCustomerFile(bytes: Uint8Array): ParsedFile {
   const delimiter = detectDelimiter(text);
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(text, { delimiter, bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, trim: true }) as unknown as typeof records;
+    // csv-parse's types do not model `info: true` (each record then comes with its line numbers).
+    const parsed: unknown = parse(text, { delimiter, bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, trim: true });
+    records = parsed as typeof records;
   } catch (e: any) {
     throw errors.validation(`Файл не читается как CSV: ${String(e?.message ?? e).slice(0, 200)}`, "file");
   }
@@ -269,7 +271,7 @@ interface ChunkResult {
 }
 
 /** Writes one chunk of good lines in the caller's transaction. */
-async function writeChunk(tx: Sql, tenantId: string, lines: CustomerLine[]): Promise<ChunkResult> {
+async function writeChunk(tx: Queryable, tenantId: string, lines: CustomerLine[]): Promise<ChunkResult> {
   const bad: ImportRowError[] = [];
   const phones = lines.flatMap((l) => (l.phone ? [l.phone] : []));
   const cards = lines.flatMap((l) => (l.card ? [l.card] : []));
@@ -383,7 +385,7 @@ async function writeChunk(tx: Sql, tenantId: string, lines: CustomerLine[]): Pro
   return { created, credited, bad };
 }
 
-async function recordErrors(tx: Sql, tenantId: string, importId: string, bad: ImportRowError[]): Promise<void> {
+async function recordErrors(tx: Queryable, tenantId: string, importId: string, bad: ImportRowError[]): Promise<void> {
   if (bad.length === 0) return;
   await tx`
     insert into customer_import_error (tenant_id, import_id, line, error)
@@ -423,11 +425,10 @@ export async function runImport(sql: Sql, tenantId: string, importId: string, on
     const chunk = all.slice(start, start + IMPORT_CHUNK);
     const end = start + chunk.length;
     await sql.begin(async (tx) => {
-      const t = tx as unknown as Sql;
       const good = chunk.filter((r): r is CustomerLine => !("error" in r));
-      const result = good.length > 0 ? await writeChunk(t, tenantId, good) : { created: 0, credited: 0, bad: [] };
-      await recordErrors(t, tenantId, importId, [...chunk.filter((r): r is ImportRowError => "error" in r), ...result.bad]);
-      await t`
+      const result = good.length > 0 ? await writeChunk(tx, tenantId, good) : { created: 0, credited: 0, bad: [] };
+      await recordErrors(tx, tenantId, importId, [...chunk.filter((r): r is ImportRowError => "error" in r), ...result.bad]);
+      await tx`
         update customer_import set processed = ${end}, created = created + ${result.created}, credited = credited + ${result.credited},
           failed = (select count(*) from customer_import_error where tenant_id = ${tenantId} and import_id = ${importId}::uuid)
         where tenant_id = ${tenantId} and id = ${importId}::uuid`;

@@ -2,6 +2,7 @@
 // worker) does the rest; only the points a sale spent are posted here, so the very next
 // recalc already sees them.
 import type { Sql } from "../db/client.ts";
+import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 import { type CustomerRef, customerLookup } from "./customers.ts";
 import type { ProgramRules } from "./engine.ts";
 import type { TenantContext } from "./tenants.ts";
@@ -116,7 +117,7 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
       returning id, customer_id, points_spent
     ), spend as (
       insert into ledger_entry (tenant_id, customer_id, kind, points, document_id, idempotency_key, released_at)
-      select ${tenantId}, d.customer_id, 'spend', -d.points_spent, d.id, 'sale:' || d.id || ':spend', now()
+      select ${tenantId}, d.customer_id, 'spend', -d.points_spent, d.id, ${ledgerKeySql(sql, ledgerKey.saleSpend, sql`d.id`)}, now()
       from d where d.customer_id is not null and d.points_spent > 0
       returning customer_id, points
     ), moved as (

@@ -13,7 +13,8 @@
 // back alone and left to a job of its own (settle_failed_at).
 import type { Queryable, Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
-import { type LedgerKind } from "./ledger.ts";
+import type { LedgerKind } from "./ledger.ts";
+import { ledgerKey } from "./ledger-keys.ts";
 import { localTime } from "./localtime.ts";
 import { changePhrase, renderTemplate } from "./messages.ts";
 import { decideSaleEarn, storedSaleLines } from "./points.ts";
@@ -282,7 +283,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
       with input as (
         select * from unnest(
           ${earning.map((s) => s.customer.id)}::uuid[], ${earning.map((s) => s.earn)}::bigint[],
-          ${earning.map((s) => s.doc.id)}::uuid[], ${earning.map((s) => `sale:${s.doc.id}:accrual`)}::text[],
+          ${earning.map((s) => s.doc.id)}::uuid[], ${earning.map((s) => ledgerKey.saleAccrual(s.doc.id))}::text[],
           ${earning.map((s) => (s.pending ? s.availableAt!.toISOString() : null))}::timestamptz[],
           ${earning.map((s) => s.expiresAt?.toISOString() ?? null)}::timestamptz[]
         ) as t(customer_id, points, document_id, idempotency_key, pending_until, expires_at)

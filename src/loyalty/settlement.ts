@@ -7,6 +7,7 @@ import { settleReferralOnSale } from "../card/referrals.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import { redeemForSale, refundForReturn } from "./giftcards.ts";
 import { type LedgerKind, type NewLedgerEntry, postLedgerEntry } from "./ledger.ts";
+import { ledgerKey } from "./ledger-keys.ts";
 import { returnedShare } from "./engine.ts";
 import { grantWelcome } from "./gifts.ts";
 import { syncLots } from "./lots.ts";
@@ -62,8 +63,6 @@ export interface DocumentRow {
   body: any;
 }
 
-type Tx = Queryable;
-
 export interface SettlingRow extends DocumentRow {
   program_settings: Record<string, unknown> | null;
   customer_tier: string | null;
@@ -75,7 +74,7 @@ export const nothing = (status: SettleOutcome["status"]): SettleOutcome => ({ st
 export type Movements = SettleOutcome["movements"];
 
 /** Posts an entry and notes it among the settlement's movements when it is new. */
-async function post(moved: Movements, tx: Tx, tenantId: string, e: NewLedgerEntry): Promise<void> {
+async function post(moved: Movements, tx: Queryable, tenantId: string, e: NewLedgerEntry): Promise<void> {
   const { inserted } = await postLedgerEntry(tx, tenantId, e);
   if (inserted) moved.push({ kind: e.kind, points: e.points });
 }
@@ -130,13 +129,13 @@ export function joined(...texts: (string | null | undefined)[]): string | null {
  * (lots, levels) made two settlements of one customer's sales wait for each other forever.
  * Lock order in settlement: the document, then the customer.
  */
-async function lockCustomer(tx: Tx, tenantId: string, customerId: string): Promise<{ balance: number }> {
+async function lockCustomer(tx: Queryable, tenantId: string, customerId: string): Promise<{ balance: number }> {
   const [row] = await tx<{ balance: number }[]>`
     select balance from customer where tenant_id = ${tenantId} and id = ${customerId} for update`;
   return row!;
 }
 
-async function settleSale(tx: Tx, tenantId: string, doc: SettlingRow, program: Program, moved: Movements): Promise<SettleOutcome> {
+async function settleSale(tx: Queryable, tenantId: string, doc: SettlingRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   let customerId = doc.customer_id;
   if (customerId) await lockCustomer(tx, tenantId, customerId);
   // A customer unknown at intake may have been created since (the POS registers them
@@ -160,7 +159,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: SettlingRow, program: P
           kind: "spend",
           points: -posted,
           documentId: doc.id,
-          idempotencyKey: `sale:${doc.id}:spend`,
+          idempotencyKey: ledgerKey.saleSpend(doc.id),
         });
       }
     }
@@ -197,7 +196,7 @@ async function settleSale(tx: Tx, tenantId: string, doc: SettlingRow, program: P
         kind: "accrual",
         points: doc.points_earned,
         documentId: doc.id,
-        idempotencyKey: `sale:${doc.id}:accrual`,
+        idempotencyKey: ledgerKey.saleAccrual(doc.id),
         availableAt: doc.accrual_available_at,
         expiresAt: lifetime === null ? null : new Date(spendableFrom.getTime() + lifetime * DAY_MS),
       });
@@ -247,7 +246,7 @@ export function heldSpendReason(reported: number, posted: number): string {
   return `Списано больше баллов, чем было у покупателя (${reported} при балансе ${posted}): ${reported - posted} баллов ждут решения оператора.`;
 }
 
-async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
+async function settleReturn(tx: Queryable, tenantId: string, ret: DocumentRow, program: Program, moved: Movements): Promise<SettleOutcome> {
   const [sale] = await tx<DocumentRow[]>`
     select * from document
     where tenant_id = ${tenantId} and kind = 'sale' and external_key = ${ret.sale_key}
@@ -279,7 +278,7 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
         kind: "refund",
         points: refund,
         documentId: ret.id,
-        idempotencyKey: `return:${ret.id}:refund`,
+        idempotencyKey: ledgerKey.returnRefund(ret.id),
       });
     }
     let pendingClawback = false;
@@ -287,14 +286,14 @@ async function settleReturn(tx: Tx, tenantId: string, ret: DocumentRow, program:
       // While the sale's accrual is still pending, take the points back from pending.
       const [accrual] = await tx<{ released_at: Date | null; available_at: Date }[]>`
         select released_at, available_at from ledger_entry
-        where tenant_id = ${tenantId} and idempotency_key = ${`sale:${sale.id}:accrual`}`;
+        where tenant_id = ${tenantId} and idempotency_key = ${ledgerKey.saleAccrual(sale.id)}`;
       pendingClawback = !!accrual && accrual.released_at === null && accrual.available_at.getTime() > Date.now();
       await post(moved, tx, tenantId, {
         customerId: sale.customer_id,
         kind: "clawback",
         points: -clawback,
         documentId: ret.id,
-        idempotencyKey: `return:${ret.id}:clawback`,
+        idempotencyKey: ledgerKey.returnClawback(ret.id),
         availableAt: pendingClawback ? accrual!.available_at : null,
       });
     }
