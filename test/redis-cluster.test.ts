@@ -70,9 +70,9 @@ async function idle(): Promise<boolean> {
   return true;
 }
 
-// Under Deno 2.9.6 the same flow settles every sale and sends every message (slowly on a
-// busy machine), but closing the BullMQ workers on the ioredis Cluster client did not
-// return, and `deno test` has no per-test timeout to cut it: Bun only until that is found.
+// Under Deno 2.9.6 the failover test settles every sale and sends every message, then
+// stalls before its checks finish (seen again after the worker watchdog landed, with the
+// adapter's per-test timeout now cutting it): Bun only until that is found.
 describe.skipIf(testRuntime === "deno")("on a Redis Cluster", () => {
   test("each queue's keys sit in one slot (one master serves the whole queue)", async () => {
     const settlementKeys = [`${base}:{settlement}:settlement:wait`, `${base}:{settlement}:settlement:id`];
