@@ -458,4 +458,48 @@ describe("the cabinet's pages with a МойСклад session", () => {
     expect(after.status).toBe(401);
     expect(after.text).toContain("Приложение удалено");
   });
+
+  /** A page's text without tags, its spaces (the no-break ones of numbers too) made plain. */
+  const words = (html: string) => html.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ");
+
+  test("a customer's page shows their level, its rate, the next level and how much is left to buy, as the admin API counts it", async () => {
+    const levels = await t.createTenant();
+    const program = await t.admin("PUT", `/tenants/${levels.slug}/program`, {
+      tiers: [
+        { name: "Серебро", minPurchases: 1000, earnPercent: 7 },
+        { name: "Золото", minPurchases: 5000, earnPercent: 10 },
+      ],
+    });
+    expect(program.status).toBe(200);
+    const session = await issue(levels.id, "admin");
+    const id = (await t.pos(levels.apiToken, "POST", "/counterparty", { name: "Лев Уровнев", phone: "+79070000002", statusCheck: "IGNORE" })).body.id as string;
+    const level = async () => {
+      const r = await page(`/cabinet/${levels.slug}/customers/${id}?session=${session}`);
+      expect(r.status).toBe(200);
+      const card = /<div class="card" id="level">([\s\S]*?)<\/div>/.exec(r.text);
+      expect(card).not.toBeNull();
+      return words(card![1]!).trim();
+    };
+    const buy = async (roubles: number) => {
+      // Yesterday: inside the program's 365-day window whatever today is.
+      const moment = new Date(Date.now() - 86_400_000).toISOString().slice(0, 19).replace("T", " ");
+      const r = await t.pos(levels.apiToken, "POST", "/retaildemand", sale({ customerId: id, lines: [{ id: "p", price: roubles, quantity: 1 }], cash: roubles, moment }).body);
+      expect(r.status).toBe(201);
+      await waitFor("settlement", async () => (await t.db.sql`select state from document where id = ${r.body.id}`)[0]?.state === "settled");
+    };
+
+    expect(await level()).toBe(
+      "Уровень: Базовый Начисляется 5 % от покупки баллами. До уровня «Серебро» осталось купить на 1 000,00 ₽. Уровень считается по покупкам за последние 365 дн. и меняется, когда проводится продажа.",
+    );
+    await buy(1500);
+    const api = (await t.admin("GET", `/tenants/${levels.slug}/customers/${id}`)).body.tier;
+    expect(api).toEqual({ name: "Серебро", earnPercent: 7, nextTier: "Золото", toNextTier: 3500 });
+    expect(await level()).toContain("Уровень: Серебро Начисляется 7 % от покупки баллами. До уровня «Золото» осталось купить на 3 500,00 ₽.");
+    await buy(4000);
+    expect(await level()).toContain("Уровень: Золото Начисляется 10 % от покупки баллами. Это высший уровень программы.");
+
+    // A program without levels says so instead of a distance to nowhere.
+    const plain = await page(`/cabinet/${shop.slug}/customers/${customerId}?session=${admin}`);
+    expect(words(plain.text)).toContain("Уровень: Базовый Начисляется 5 % от покупки баллами. Уровни в программе не настроены");
+  }, 60_000);
 });

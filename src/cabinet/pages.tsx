@@ -22,6 +22,7 @@ import {
 } from "../loyalty/giftcards.ts";
 import { listLedger } from "../loyalty/ledger.ts";
 import { prettyPhone } from "../loyalty/phone.ts";
+import { tierView } from "../loyalty/tiers.ts";
 import { serveAsset, assetUrl } from "../pages/assets.ts";
 import { htmlResponse, Notice, Page } from "../pages/layout.tsx";
 import { calendarDate, zonedToEpochMs } from "../loyalty/moment.ts";
@@ -57,7 +58,8 @@ serveAsset("cabinet-overview.js", () => fileURLToPath(new URL("./static/overview
 // Dates and times as the merchant's clocks show them (the program's time zone).
 const dateTime = (d: Date | null, zone: string) => (d ? d.toLocaleString("ru-RU", { timeZone: zone, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit" }) : "—");
 const dateOnly = (d: Date | null, zone: string) => (d ? d.toLocaleDateString("ru-RU", { timeZone: zone }) : "—");
-const rub = (kopecks: number) => (kopecks / 100).toLocaleString("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ₽";
+const roubles = (r: number) => r.toLocaleString("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + " ₽";
+const rub = (kopecks: number) => roubles(kopecks / 100);
 const num = (n: number) => n.toLocaleString("ru-RU");
 const signed = (n: number) => (n > 0 ? "+" : n < 0 ? "−" : "") + num(Math.abs(n));
 const phoneText = (p: string | null) => (p ? prettyPhone(p) : "—");
@@ -192,6 +194,34 @@ function overviewBody(v: Viewer, s: Stats, error?: string) {
 // ---------------------------------------------------------------------------------
 // Покупатели
 
+type TierView = Awaited<ReturnType<typeof tierView>>;
+
+/** The customer's level as the admin API computes it, in words. */
+function LevelCard(p: { tier: TierView; hasTiers: boolean; windowDays: number | null }) {
+  const { tier } = p;
+  const rate = `${tier.earnPercent.toLocaleString("ru-RU")} % от покупки баллами`;
+  return (
+    <div class="card" id="level">
+      <h2 safe>{`Уровень: ${tier.name}`}</h2>
+      <p safe>{`Начисляется ${rate}.`}</p>
+      {!p.hasTiers ? (
+        <p class="hint">Уровни в программе не настроены: у всех покупателей одна ставка.</p>
+      ) : (
+        <>
+          <p id="next-level" safe>
+            {tier.nextTier !== null && tier.toNextTier !== null
+              ? `До уровня «${tier.nextTier}» осталось купить на ${roubles(tier.toNextTier)}.`
+              : "Это высший уровень программы."}
+          </p>
+          <p class="hint" safe>
+            {`Уровень считается по покупкам ${p.windowDays === null ? "за всё время" : `за последние ${num(p.windowDays)} дн.`} и меняется, когда проводится продажа.`}
+          </p>
+        </>
+      )}
+    </div>
+  );
+}
+
 function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
   return (
     <div id="results">
@@ -222,7 +252,9 @@ function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
 async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<string, string | undefined>, error?: string, status = 200) {
   const c = await getCustomerCard(deps.sql, v.tenantId, id);
   if (!c) return cabinetPage(v, "customers", "Покупатель не найден", <Notice kind="error" text="Такого покупателя нет." />, { status: 404 });
-  const [ledger, pending, docs, messages] = await Promise.all([
+  const { program } = await deps.tenants.requireBySlug(v.slug);
+  const [tier, ledger, pending, docs, messages] = await Promise.all([
+    tierView(deps.sql, v.tenantId, c.id, c.tier, program),
     listLedger(deps.sql, v.tenantId, c.id, { limit: 100 }),
     pendingPoints(deps.sql, v.tenantId, c.id),
     customerDocuments(deps.sql, v.tenantId, c.id),
@@ -243,6 +275,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
         <div class="card stat"><div class="value" safe>{num(c.purchases_count)}</div><div class="label" safe>{`покупок на ${rub(c.purchases_kopecks)}`}</div></div>
         <div class="card stat"><div class="value" safe>{dateOnly(c.last_purchase_at, v.timeZone)}</div><div class="label">последняя покупка</div></div>
       </div>
+      <LevelCard tier={tier} hasTiers={program.settings.tiers.length > 0} windowDays={program.settings.tierWindowDays} />
       {c.erased_at || !v.canEdit ? (
         ""
       ) : (
