@@ -397,12 +397,15 @@ describe("the cabinet's pages with a МойСклад session", () => {
     expect(card.text).toContain("Вера Сеансова");
     expect(card.text).not.toContain("/adjust");
     expect(card.text).not.toContain("/erase");
+    expect(card.text).not.toContain("/card-link");
+    const token = (await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.qrToken;
     for (const p of ["/certificates", "/import", "/promotions"]) expect((await page(`/cabinet/${shop.slug}${p}?session=${viewer}`)).text).not.toContain('method="post"');
 
     const attempts: [string, Record<string, string>][] = [
       [`/customers/${customerId}/adjust`, { points: "1000", reason: "себе", key: randomUUID() }],
       [`/customers/${customerId}/profile`, { name: "Другое имя", phone: "", birthDate: "" }],
       [`/customers/${customerId}/erase`, { confirm: "yes" }],
+      [`/customers/${customerId}/card-link`, {}],
       ["/certificates", { name: "GC-VIEWER", amount: "500" }],
       ["/promotions", { name: "Себе", startsAt: "2020-01-01T00:00", endsAt: "2099-01-01T00:00", effect: "percent", value: "50" }],
     ];
@@ -417,7 +420,7 @@ describe("the cabinet's pages with a МойСклад session", () => {
     expect((await page(`/cabinet/${shop.slug}/import`, { method: "POST", body: upload })).status).toBe(403);
 
     expect(await balance()).toBe(before);
-    expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.name).toBe("Вера Сеансова");
+    expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body).toMatchObject({ name: "Вера Сеансова", qrToken: token });
     expect((await t.db.sql`select count(*)::int as n from gift_card where tenant_id = ${shop.id}`)[0]!.n).toBe(0);
     expect((await t.db.sql`select count(*)::int as n from customer_import where tenant_id = ${shop.id}`)[0]!.n).toBe(0);
     expect((await t.admin("GET", `/tenants/${shop.slug}/promotions`)).body.rows).toEqual([]);
@@ -502,4 +505,48 @@ describe("the cabinet's pages with a МойСклад session", () => {
     const plain = await page(`/cabinet/${shop.slug}/customers/${customerId}?session=${admin}`);
     expect(words(plain.text)).toContain("Уровень: Базовый Начисляется 5 % от покупки баллами. Уровни в программе не настроены");
   }, 60_000);
+
+  test("a new card link: the old link and QR stop opening the card, the new one opens it, and the page says the SMS was not sent", async () => {
+    const before = (await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.qrToken as string;
+    expect((await page(`/card/${before}`)).status).toBe(200);
+    const card = await page(`/cabinet/${shop.slug}/customers/${customerId}?session=${admin}`);
+    expect(card.text).toContain(`action="/cabinet/${shop.slug}/customers/${customerId}/card-link"`);
+    expect(card.text).toContain("Выдать новую ссылку");
+
+    const r = await post(`/cabinet/${shop.slug}/customers/${customerId}/card-link`, { session: admin });
+    expect(r.status).toBe(303);
+    const location = r.headers.get("location")!;
+    expect(location).toContain("done=card-link");
+    expect(location).toContain(`session=${admin}`);
+    const after = await page(location);
+    expect(after.status).toBe(200);
+    const text = words(after.text);
+    expect(text).toContain("Выдана новая ссылка на карту покупателя. Старая ссылка и старый QR-код больше не открывают карту");
+    expect(text).toContain("По SMS новая ссылка не отправлялась.");
+    const token = (await t.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)).body.qrToken as string;
+    expect(token).not.toBe(before);
+    // The link to pass on is shown as text: as a link of the cabinet it would carry the session.
+    const shown = /<input[^>]*id="card-link"[^>]*value="([^"]+)"/.exec(after.text)?.[1];
+    expect(shown).toBe(`${t.deps.config.publicUrl}/card/${token}`);
+    expect(after.text).not.toContain(`href="${shown}`);
+    expect((await page(`/card/${before}`)).status).toBe(404);
+    expect((await page(`/card/${token}`)).status).toBe(200);
+    // The till no longer finds the customer by the old QR, and finds them by the new one.
+    expect((await t.pos(shop.apiToken, "GET", `/counterparty?search=${before}`)).body.rows ?? []).toEqual([]);
+    expect((await t.pos(shop.apiToken, "GET", `/counterparty?search=${token}`)).body.rows.map((c: any) => c.id)).toEqual([customerId]);
+    // Without the notice's code, the link is not on the page.
+    expect((await page(`/cabinet/${shop.slug}/customers/${customerId}?session=${admin}`)).text).not.toContain(token);
+  });
+
+  test("an erased customer gets no new card link: refused in words, nothing made findable again", async () => {
+    const id = (await t.pos(shop.apiToken, "POST", "/counterparty", { name: "Ушедший", phone: "+79070000003", statusCheck: "IGNORE" })).body.id as string;
+    expect((await t.admin("DELETE", `/tenants/${shop.slug}/customers/${id}/personal-data`)).status).toBe(204);
+    expect((await page(`/cabinet/${shop.slug}/customers/${id}?session=${admin}`)).text).not.toContain("/card-link");
+    const r = await post(`/cabinet/${shop.slug}/customers/${id}/card-link`, { session: admin });
+    expect(r.status).toBe(400);
+    expect(r.text).toContain("новую ссылку на карту выдать нельзя");
+    expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${id}`)).body.qrToken).toBeNull();
+    expect((await post(`/cabinet/${shop.slug}/customers/00000000-0000-4000-8000-000000000000/card-link`, { session: admin })).status).toBe(404);
+    expect((await post(`/cabinet/${shop.slug}/customers/not-a-uuid/card-link`, { session: admin })).status).toBe(404);
+  });
 });

@@ -1,10 +1,14 @@
 // What the cabinet does to one customer: read them with their history, adjust points by
-// hand, correct phone / name / birthday, and erase their personal data (152-ФЗ).
+// hand, correct phone / name / birthday, give them a new card link, and erase their
+// personal data (152-ФЗ).
+import { rotateCardToken } from "../card/card.ts";
+import { queueWalletUpdateIfPass } from "../card/jobs.ts";
 import type { Sql } from "../db/client.ts";
 import { errors } from "../errors.ts";
 import { asUuid, type CustomerRow, getCustomer } from "../loyalty/customers.ts";
 import { type LedgerEntryRow, postLedgerEntry } from "../loyalty/ledger.ts";
 import { normalizePhone } from "../loyalty/phone.ts";
+import type { Queues } from "../queue/queues.ts";
 
 export interface ErasableCustomer extends CustomerRow {
   erased_at: Date | null;
@@ -74,6 +78,29 @@ export async function updateProfile(sql: Sql, tenantId: string, customerId: stri
     throw e;
   }
   return (await getCustomer(sql, tenantId, current.id))!;
+}
+
+/**
+ * A new card token, as the admin API's card-token call gives one (the same use case, and
+ * the same Wallet refresh: passes carry the QR): the old link and QR stop opening the card
+ * and stop being found by the till. Like that call it sends no SMS — the registration's
+ * card message goes once per customer. Refused for an erased customer: a token would make
+ * them findable again.
+ */
+export async function newCardLink(
+  sql: Sql,
+  queues: Queues | undefined,
+  publicUrl: string,
+  tenantId: string,
+  customerId: string,
+): Promise<{ token: string; url: string }> {
+  const id = asUuid(customerId);
+  const current = id ? await getCustomerCard(sql, tenantId, id) : null;
+  if (!current) throw errors.customerNotFound("id");
+  if (current.erased_at) throw errors.conflict("Данные покупателя удалены по его просьбе: новую ссылку на карту выдать нельзя.", "id");
+  const issued = await rotateCardToken(sql, publicUrl, tenantId, current.id);
+  await queueWalletUpdateIfPass(sql, queues, tenantId, current.id);
+  return issued;
 }
 
 /**

@@ -7,6 +7,7 @@ import { adjustPoints } from "../loyalty/adjustments.ts";
 import { createRequire } from "node:module";
 import Html from "@kitajs/html";
 import { Elysia } from "elysia";
+import { cardUrl } from "../card/card.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { searchCustomers } from "../loyalty/customers.ts";
@@ -35,6 +36,7 @@ import {
   erasePersonalData,
   getCustomerCard,
   ledgerKindText,
+  newCardLink,
   pendingPoints,
   recentCustomers,
   updateProfile,
@@ -222,6 +224,18 @@ function LevelCard(p: { tier: TierView; hasTiers: boolean; windowDays: number | 
   );
 }
 
+/** After a new card link: the old one is dead, the new one was not sent — here it is to pass on. */
+function CardLinkIssued(p: { url: string }) {
+  return (
+    <div class="notice ok" role="status" id="card-link-issued">
+      <p><strong>Выдана новая ссылка на карту покупателя.</strong> Старая ссылка и старый QR-код больше не открывают карту и не находятся на кассе.</p>
+      <p>По SMS новая ссылка не отправлялась. Передайте её покупателю:</p>
+      {/* Text, not a link: a link of the cabinet would carry the merchant's session. */}
+      <input type="text" readonly id="card-link" value={p.url} aria-label="Новая ссылка на карту" />
+    </div>
+  );
+}
+
 function customerRows(v: Viewer, rows: CustomerListRow[], q: string) {
   return (
     <div id="results">
@@ -267,6 +281,7 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
       <p><a href={link(v, "/customers")}>← Все покупатели</a></p>
       <h1 safe>{title}</h1>
       {c.erased_at ? "" : doneNotice(q)}
+      {!c.erased_at && v.canEdit && q.done === "card-link" && c.qr_token ? <CardLinkIssued url={cardUrl(deps.config.publicUrl, c.qr_token)} /> : ""}
       {error ? <Notice kind="error" text={error} /> : ""}
       {c.erased_at ? <Notice kind="warn" text={`Персональные данные удалены ${dateTime(c.erased_at, v.timeZone)} по просьбе покупателя. Баланс и журнал сохранены обезличенно.`} /> : ""}
       <div class="grid totals">
@@ -297,6 +312,13 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
             <div class="field"><label for="birthDate">Дата рождения</label><input type="date" id="birthDate" name="birthDate" value={c.birth_date ?? ""} /></div>
             <p class="hint" safe>{`Карта: ${c.card_number ?? "нет"}`}</p>
             <button type="submit">Сохранить</button>
+          </form>
+          <form class="card" method="post" action={`${url}/card-link`}>
+            <h2>Ссылка на карту покупателя</h2>
+            <SessionField v={v} />
+            <p>Если покупатель потерял телефон или его ссылку увидел кто-то чужой, выдайте новую: старая ссылка и старый QR-код перестанут открывать карту и находиться на кассе. Баллы и история останутся.</p>
+            <p class="hint">SMS с новой ссылкой не отправляется: она появится здесь, передайте её покупателю.</p>
+            <button type="submit">Выдать новую ссылку</button>
           </form>
         </div>
       )}
@@ -847,6 +869,18 @@ export const cabinetPages = (deps: AppDeps) => {
           return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
         }
         return seeOther(link(v, `/customers/${ctx.params.id}`, { done: "profile" }));
+      }),
+      hidden,
+    )
+    .post(
+      "/:slug/customers/:id/card-link",
+      page(async (v, ctx) => {
+        try {
+          await newCardLink(deps.sql, deps.queues, deps.config.publicUrl, v.tenantId, ctx.params.id!);
+        } catch (e) {
+          return customerPage(deps, v, ctx.params.id!, {}, problem(e), 400);
+        }
+        return seeOther(link(v, `/customers/${ctx.params.id}`, { done: "card-link" }));
       }),
       hidden,
     )
