@@ -1,6 +1,7 @@
 // The cabinet in a real browser against the real server process (API and workers): the
-// overview with its charts, finding a customer by phone, adjusting points, importing a
-// file while the bar moves to 100 %, erasing a customer; plus documents and certificates.
+// overview with its charts, finding a customer by phone, adjusting points, their level and
+// a new card link, importing a file while the bar moves to 100 %, erasing a customer; plus
+// documents and certificates.
 // Then the merchant's way in: МойСклад (a loopback stand-in) shows our settings page in its
 // frame, and the cabinet is used from there with the session alone — no password, no
 // cookies. Screenshots go to test-artifacts/screenshots/cabinet-*.png.
@@ -183,6 +184,46 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     await w.shot("cabinet-customer-adjusted");
     expect(w.broken.filter((b) => !b.startsWith("400 "))).toEqual([]);
   }, 60_000);
+
+  test("a customer's page shows their level and the way to the next; a new card link kills the old one and says so", async () => {
+    const { page } = w;
+    expect(
+      (await admin("PUT", `/tenants/${slug}/program`, { tiers: [{ name: "Серебро", minPurchases: 1000, earnPercent: 7 }, { name: "Золото", minPurchases: 5000, earnPercent: 10 }] })).status,
+    ).toBe(200);
+    try {
+      const id = (await pos("POST", "/counterparty", { name: "Ольга Уровнева", phone: "+7 916 555-00-07", statusCheck: "IGNORE" })).body.id as string;
+      const bought = await pos("POST", "/retaildemand", sale({ customerId: id, lines: [{ id: "coffee", price: 1500, quantity: 1 }], cash: 1500, moment: daysAgo(1) }).body);
+      expect(bought.status).toBe(201);
+      await waitFor("her sale settled", async () => (await db.sql`select state from document where id = ${bought.body.id}`)[0]!.state === "settled", 60_000);
+      const old = (await admin("GET", `/tenants/${slug}/customers/${id}`)).body.qrToken as string;
+      expect((await fetch(`${origin}/card/${old}`)).status).toBe(200);
+
+      await page.goto(`${origin}/cabinet/${slug}/customers?q=${encodeURIComponent("8 916 555 00 07")}`);
+      await page.click("#results a");
+      await page.waitForSelector("#level");
+      const level = (await page.textContent("#level"))!.replace(/\s+/g, " ");
+      expect(level).toContain("Уровень: Серебро");
+      expect(level).toContain("Начисляется 7 % от покупки баллами.");
+      expect(level).toContain("До уровня «Золото» осталось купить на 3 500,00 ₽.");
+
+      await page.click("button:has-text('Выдать новую ссылку')");
+      await page.waitForSelector("#card-link-issued");
+      const notice = (await page.textContent("#card-link-issued"))!.replace(/\s+/g, " ");
+      expect(notice).toContain("Старая ссылка и старый QR-код больше не открывают карту");
+      expect(notice).toContain("По SMS новая ссылка не отправлялась");
+      const fresh = await page.inputValue("#card-link");
+      expect(fresh).toMatch(new RegExp(`^${origin}/card/[A-Za-z0-9_-]+$`));
+      expect(fresh).not.toContain(old);
+      await w.shot("cabinet-customer-level");
+      expect((await fetch(`${origin}/card/${old}`)).status).toBe(404);
+      expect((await fetch(fresh)).status).toBe(200);
+      expect(w.broken.filter((b) => !b.startsWith("400 "))).toEqual([]);
+      expect(w.offsite).toEqual([]);
+    } finally {
+      // The other tests count points at the program's single rate.
+      await admin("PUT", `/tenants/${slug}/program`, { tiers: [] });
+    }
+  }, 120_000);
 
   test("an uploaded file is imported while the bar moves to 100 %, with the bad row listed", async () => {
     const { page } = w;
