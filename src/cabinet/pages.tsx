@@ -202,6 +202,8 @@ type TierView = Awaited<ReturnType<typeof tierView>>;
 function LevelCard(p: { tier: TierView; hasTiers: boolean; windowDays: number | null }) {
   const { tier } = p;
   const rate = `${tier.earnPercent.toLocaleString("ru-RU")} % от покупки баллами`;
+  const next =
+    tier.nextTier !== null && tier.toNextTier !== null ? `До уровня «${tier.nextTier}» осталось купить на ${roubles(tier.toNextTier)}.` : "Это высший уровень программы.";
   return (
     <div class="card" id="level">
       <h2 safe>{`Уровень: ${tier.name}`}</h2>
@@ -210,11 +212,7 @@ function LevelCard(p: { tier: TierView; hasTiers: boolean; windowDays: number | 
         <p class="hint">Уровни в программе не настроены: у всех покупателей одна ставка.</p>
       ) : (
         <>
-          <p id="next-level" safe>
-            {tier.nextTier !== null && tier.toNextTier !== null
-              ? `До уровня «${tier.nextTier}» осталось купить на ${roubles(tier.toNextTier)}.`
-              : "Это высший уровень программы."}
-          </p>
+          <p id="next-level" safe>{next}</p>
           <p class="hint" safe>
             {`Уровень считается по покупкам ${p.windowDays === null ? "за всё время" : `за последние ${num(p.windowDays)} дн.`} и меняется, когда проводится продажа.`}
           </p>
