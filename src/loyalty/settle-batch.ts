@@ -1,16 +1,16 @@
-// Settlement of many documents at once: one transaction takes up to `limit` stored
+// Settlement of many documents at once: a short transaction takes up to `limit` stored
 // documents of a tenant (oldest first, FOR UPDATE SKIP LOCKED, so several workers share a
-// backlog) and settles them together.
+// backlog) and their customers (SKIP LOCKED too: batches never wait on each other).
 //
 // Most sales are plain: a known customer who has bought before, earning points, with no
-// spend, certificate, referral or debt to untangle. Those are settled set-based — a handful
-// of statements for the whole batch: ledger entries with their lots, balances, purchases
-// and levels, documents. Every other document (returns, spends, first purchases, referrals,
-// certificates, customers matched only now, a customer's second sale in the batch) goes
-// through settleClaimed, the one-document path, inside a savepoint of the same
-// transaction: the rules are decided in one place (decideSaleEarn, tierForPurchases, the
-// message templates) whichever way a document goes. A document that fails there is rolled
-// back alone and left to a job of its own (settle_failed_at).
+// spend, certificate, referral or debt to untangle. Those are settled in that transaction,
+// set-based — four statements for the whole batch: ledger entries with their lots,
+// balances, purchases and levels, documents, waiting returns. Every other document
+// (returns, spends, first purchases, referrals, certificates, customers matched only now,
+// a customer's later documents in the batch) is then settled by settleDocument, the
+// one-document path, in arrival order. The rules are decided in one place (decideSaleEarn,
+// tierForPurchases, the message templates) whichever way a document goes. A document that
+// fails alone is marked (settle_failed_at) and left to a job of its own.
 import type { Queryable, Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import type { LedgerKind } from "./ledger.ts";
@@ -20,7 +20,7 @@ import { changePhrase, renderTemplate } from "./messages.ts";
 import { decideSaleEarn, storedSaleLines } from "./points.ts";
 import { type Program, programFromStored } from "./program.ts";
 import { promotionFromRow } from "./promotions.ts";
-import { DAY_MS, joined, type PointsMessage, settleClaimed, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
+import { DAY_MS, joined, type PointsMessage, settleDocument, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
 import { tierForPurchases, tierMessage } from "./tiers.ts";
 import { hasCertificatePayments } from "./giftcards.ts";
 
@@ -86,7 +86,10 @@ interface PlainSale {
  * batch failed as a whole, so that one document cannot hold up the tenant's others.
  */
 export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts: { plain?: boolean } = {}): Promise<BatchOutcome> {
-  return sql.begin(async (tx) => {
+  // The plain sales in one short transaction (the customers it locks wait for nothing but
+  // its four statements: a till posting a spend for one of them waits that long at most);
+  // then the others one by one, each in a transaction of its own, in arrival order.
+  const { out, oneByOne } = await sql.begin(async (tx) => {
     const out: BatchOutcome = {
       claimed: 0, settled: 0, deferred: 0, busy: false, messages: [], movements: [], moments: [],
       walletCustomers: [], walletDocuments: [], failed: [], releasedReturns: 0,
@@ -98,7 +101,7 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
       limit 1`;
     if (!slot) {
       out.busy = true;
-      return out;
+      return { out, oneByOne: [] };
     }
     const docs = await tx<(SettlingRow & { sale_customer_id: string | null })[]>`
       select ${settlingColumns(tx)},
@@ -110,7 +113,7 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
       limit ${limit}
       for update of d skip locked`;
     out.claimed = docs.length;
-    if (docs.length === 0) return out;
+    if (docs.length === 0) return { out, oneByOne: [] };
     const program = programFromStored(docs[0]!.program_settings);
 
     // Whose points each document moves: a return moves its sale's customer's; a sale whose
@@ -131,8 +134,6 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
     const plain: PlainSale[] = [];
     const oneByOne: SettlingRow[] = [];
     const seen = new Set<string>();
-    /** Documents whose customer an earlier document of this batch settles first: their level is read again then. */
-    const again = new Set<string>();
     for (const doc of docs) {
       const customerId = whose.get(doc.id) ?? null;
       const customer = customerId ? customers.get(customerId) : undefined;
@@ -153,38 +154,34 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
         !customer.unsynced &&
         Number(customer.lots_debt) === 0 &&
         !hasCertificatePayments(doc.body);
-      if (customerId && seen.has(customerId)) again.add(doc.id);
       if (customerId) seen.add(customerId);
       if (isPlain) plain.push(decidePlainSale(doc, customer!, program));
       else oneByOne.push(doc);
     }
 
     if (plain.length > 0) await settlePlainSales(tx, tenantId, plain, program, out);
-
-    for (const doc of oneByOne) {
-      let outcome: SettleOutcome;
-      if (again.has(doc.id)) {
-        const [c] = await tx<{ tier: string | null }[]>`select tier from customer where tenant_id = ${tenantId} and id = ${doc.customer_id}`;
-        doc.customer_tier = c?.tier ?? null;
-      }
-      try {
-        outcome = await tx.savepoint((sp) => settleClaimed(sp, tenantId, doc, program));
-      } catch (error) {
-        await tx`update document set settle_failed_at = now() where tenant_id = ${tenantId} and id = ${doc.id}`;
-        out.failed.push({ documentId: doc.id, round: doc.settle_round, error });
-        continue;
-      }
-      if (outcome.status === "settled") {
-        out.settled++;
-        out.movements.push(...outcome.movements);
-        if (outcome.moment) out.moments.push(outcome.moment);
-        out.walletDocuments.push(doc.id);
-      }
-      if (outcome.message) out.messages.push(outcome.message);
-      out.releasedReturns += outcome.releasedReturns.length;
-    }
-    return out;
+    return { out, oneByOne };
   });
+
+  for (const doc of oneByOne) {
+    let outcome: SettleOutcome;
+    try {
+      outcome = await settleDocument(sql, tenantId, doc.id);
+    } catch (error) {
+      await sql`update document set settle_failed_at = now() where tenant_id = ${tenantId} and id = ${doc.id} and state = 'received'`;
+      out.failed.push({ documentId: doc.id, round: doc.settle_round, error });
+      continue;
+    }
+    if (outcome.status === "settled") {
+      out.settled++;
+      out.movements.push(...outcome.movements);
+      if (outcome.moment) out.moments.push(outcome.moment);
+      out.walletDocuments.push(doc.id);
+    }
+    if (outcome.message) out.messages.push(outcome.message);
+    out.releasedReturns += outcome.releasedReturns.length;
+  }
+  return out;
 }
 
 async function lockCustomers(tx: Queryable, tenantId: string, ids: string[], program: Program): Promise<LockedCustomer[]> {

@@ -104,15 +104,11 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
       const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
       return { ...nothing("already"), message };
     }
-    return settleClaimed(tx, tenantId, doc, programFromStored(doc.program_settings));
+    const program = programFromStored(doc.program_settings);
+    const moved: Movements = [];
+    const outcome = doc.kind === "sale" ? await settleSale(tx, tenantId, doc, program, moved) : await settleReturn(tx, tenantId, doc, program, moved);
+    return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
   });
-}
-
-/** Settles a document whose row the caller has locked and found unsettled. */
-export async function settleClaimed(tx: Queryable, tenantId: string, doc: SettlingRow, program: Program): Promise<SettleOutcome> {
-  const moved: Movements = [];
-  const outcome = doc.kind === "sale" ? await settleSale(tx, tenantId, doc, program, moved) : await settleReturn(tx, tenantId, doc, program, moved);
-  return outcome.status === "settled" ? { ...outcome, movements: moved, moment: doc.moment ?? doc.received_at } : outcome;
 }
 
 export const DAY_MS = 86_400_000;
