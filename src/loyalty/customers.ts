@@ -92,62 +92,47 @@ export function hasRef(ref: CustomerRef): boolean {
   return ref.metaId !== null || ref.card !== null || ref.phone !== null;
 }
 
-export interface ResolvedCustomer extends CustomerRow {
+/** What the till reads of the customer a call names (recalc, detail, verify, a late match at settlement). */
+export interface ResolvedCustomer {
+  id: string;
+  ms_id: string | null;
+  phone: string | null;
+  balance: number;
+  /** The level as last computed; null = the base level. */
+  tier: string | null;
   /** 1 МойСклад id, 2 our id, 3 card, 4 phone. */
   via: number;
 }
 
-/**
- * One round trip: every way the reference can name a customer, best match first. Only
- * the keys the POS sent become branches, each a single unique-index probe; Postgres runs
- * UNION ALL branches in order and LIMIT 1 stops at the first hit, so the usual call
- * (a known МойСклад id) costs one probe.
- */
+/** Which customer a POS reference names, in one round trip (see customerLookup). */
 export async function resolveCustomer(sql: Queryable, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
   if (!hasRef(ref)) return null;
-  // The hot path of every recalc and detail: the statement text is built once per
-  // combination of keys (fragments would be rebuilt on every call).
-  const keys = lookupKeys(ref);
-  const shape = keys.map((k) => k.via).join();
-  let text = resolveTexts.get(shape);
-  if (!text) {
-    text = keys.map((k, i) => `(select ${CUSTOMER_COLUMNS}, ${k.via} as via from customer where tenant_id = $1 and ${k.column} = $${i + 2}${k.cast})`).join(" union all ") + " limit 1";
-    resolveTexts.set(shape, text);
-  }
-  const [row] = await sql.unsafe<ResolvedCustomer[]>(text, [tenantId, ...keys.map((k) => k.value)], { prepare: true });
-  return row ?? null;
-}
-
-const resolveTexts = new Map<string, string>();
-
-/**
- * The keys a reference names, best match first: МойСклад id, our id, card, phone.
- * Postgres runs UNION ALL branches in order and LIMIT 1 stops at the first hit.
- */
-function lookupKeys(ref: CustomerRef): { via: number; column: string; cast: string; value: string }[] {
-  const keys = [];
-  if (ref.metaId) {
-    keys.push({ via: 1, column: "ms_id", cast: "", value: ref.metaId });
-    // Our own id, when the POS took it from search: only a UUID can be one.
-    if (asUuid(ref.metaId)) keys.push({ via: 2, column: "id", cast: "::uuid", value: ref.metaId });
-  }
-  if (ref.card) keys.push({ via: 3, column: "card_number", cast: "", value: ref.card });
-  if (ref.phone) keys.push({ via: 4, column: "phone", cast: "", value: ref.phone });
-  return keys;
+  const [row] = await customerLookup(sql, tenantId, ref, sql`id, ms_id, phone, balance, tier`);
+  return (row as ResolvedCustomer | undefined) ?? null;
 }
 
 /**
- * The lookup behind resolveCustomer as a query fragment (columns plus `via`, at most one
- * row), for statements that resolve the customer and act in one round trip. `ref` must
- * name at least one key.
+ * The lookup behind resolveCustomer as a query (columns plus `via`, at most one row), for
+ * statements that resolve the customer and act in one round trip.
+ *
+ * Every way a reference can name a customer, best match first: МойСклад id, our id (only
+ * a UUID can be one), card, phone. Each branch is one unique-index probe; Postgres runs
+ * UNION ALL branches in order and LIMIT 1 stops at the first hit, so the usual call (a
+ * known МойСклад id) costs one probe. A key the POS did not send is a NULL, which matches
+ * nothing without touching the index: the statement has one shape whatever was sent, so
+ * each connection prepares it once, and its generic plan is the same index probes in a
+ * fresh database as at a million customers.
  */
-export function customerLookup(sql: Sql, tenantId: string, ref: CustomerRef, columns: Fragment): Fragment {
-  const branches = lookupKeys(ref).map(
-    (k) =>
-      sql`(select ${columns}, ${sql.unsafe(String(k.via))} as via from customer
-           where tenant_id = ${tenantId} and ${sql.unsafe(k.column)} = ${k.value}${sql.unsafe(k.cast)})`,
-  );
-  return sql`${branches.reduce((a, b) => sql`${a} union all ${b}`)} limit 1`;
+export function customerLookup(sql: Queryable, tenantId: string, ref: CustomerRef, columns: Fragment): Fragment {
+  return sql`
+    (select ${columns}, 1 as via from customer where tenant_id = ${tenantId} and ms_id = ${ref.metaId})
+    union all
+    (select ${columns}, 2 as via from customer where tenant_id = ${tenantId} and id = ${asUuid(ref.metaId)}::uuid)
+    union all
+    (select ${columns}, 3 as via from customer where tenant_id = ${tenantId} and card_number = ${ref.card})
+    union all
+    (select ${columns}, 4 as via from customer where tenant_id = ${tenantId} and phone = ${ref.phone})
+    limit 1`;
 }
 
 /**
@@ -221,49 +206,68 @@ export function searchText(s: string): string {
   return out;
 }
 
-const below = (sql: Sql, column: Fragment, end: string | null) => (end === null ? sql`` : sql`and ${column} < ${end}`);
+/**
+ * The index range [from, to) of strings that start with `prefix`; both NULL (matching
+ * nothing) when there is no prefix. searchText drops noncharacters, U+10FFFF among them,
+ * so a search's prefix always has an end; one without is treated as no prefix.
+ */
+function prefixRange(prefix: string | null): [string | null, string | null] {
+  const end = prefix === null ? null : prefixEnd(prefix);
+  return end === null ? [null, null] : [prefix, end];
+}
 
+/**
+ * Search as the cashier types, in one statement. What the POS sends is nearly always
+ * exact (a scanned card or QR code, a full phone): those probes come first, and only when
+ * none of them finds anyone do the prefix ranges (typing) and names run — behind a
+ * one-time filter, so an exact hit never reads them. Every branch is one index probe (an
+ * equality, one per QR candidate — never `= any`, which a table without statistics plans
+ * as a filter) or one ordered index range with its own LIMIT; a key the text cannot be
+ * is a NULL, which matches nothing without reading its index. No join and no OR across
+ * columns, and one statement text whatever was typed (one template, prepared once per
+ * connection): the plan is the same in a fresh database as at a million customers
+ * (test/query-plans.test.ts). Exact matches first, then prefixes of phone or card, then
+ * names; by name within each.
+ */
 export async function searchCustomers(sql: Sql, tenantId: string, search: string, limit = SEARCH_LIMIT): Promise<CustomerRow[]> {
   const text = searchText(search).trim().slice(0, 200);
   if (!text) return [];
-  const phone = normalizePhone(text);
-  const tokens = qrCandidates(text);
-  const pPrefix = phonePrefix(text);
-  const cardPrefix = text.length >= 3 ? text : null;
-  const namePrefix = /\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null;
-  // What the POS sends is nearly always exact (a scanned card or QR code, a full phone):
-  // one statement of index probes answers it. Only when nothing matches exactly does a
-  // second statement look for prefixes (the cashier typing) and names.
-  const exact = await sql<CustomerRow[]>`
-    select ${customerColumns(sql)} from customer
-    where tenant_id = ${tenantId}
-      and (${phone ? sql`phone = ${phone} or ` : sql``}card_number = any(${tokens}::text[]) or qr_token = any(${tokens}::text[]))
-    order by name nulls last, id
-    limit ${limit}`;
-  if (exact.length > 0) return exact;
-  const branches: Fragment[] = [];
-  if (pPrefix) {
-    branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and phone >= ${pPrefix} ${below(sql, sql`phone`, prefixEnd(pPrefix))} order by phone limit ${limit})`);
-  }
-  if (cardPrefix) {
-    branches.push(sql`(select id, 1 as rank from customer where tenant_id = ${tenantId}
-      and card_number >= ${cardPrefix} ${below(sql, sql`card_number`, prefixEnd(cardPrefix))} order by card_number limit ${limit})`);
-  }
-  if (namePrefix) {
-    branches.push(sql`(select id, 2 as rank from customer where tenant_id = ${tenantId}
-      and lower(name) collate "C" >= ${namePrefix} ${below(sql, sql`lower(name) collate "C"`, prefixEnd(namePrefix))}
-      order by lower(name) collate "C" limit ${limit})`);
-  }
-  if (branches.length === 0) return [];
-  const hit = branches.reduce((a, b) => sql`${a} union all ${b}`);
+  const [raw, ...more] = qrCandidates(text);
+  const [phoneFrom, phoneTo] = prefixRange(phonePrefix(text));
+  const [cardFrom, cardTo] = prefixRange(text.length >= 3 ? text : null);
+  const [nameFrom, nameTo] = prefixRange(/\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null);
+  const columns = customerColumns(sql);
   return sql<CustomerRow[]>`
-    with hit as (${hit}), best as (
-      select id as hit_id, min(rank) as hit_rank from hit group by id
+    with exact as (
+      (select ${columns}, 0 as search_rank from customer where tenant_id = ${tenantId} and phone = ${normalizePhone(text)})
+      union all
+      (select ${columns}, 0 from customer where tenant_id = ${tenantId} and card_number = ${raw!})
+      union all
+      (select ${columns}, 0 from customer where tenant_id = ${tenantId} and qr_token = ${raw!})
+      union all
+      -- A URL's other parts (its last segment, query values).
+      (select found.* from unnest(${more}::text[]) as candidate (token) cross join lateral (
+        (select ${columns}, 0 from customer where tenant_id = ${tenantId} and card_number = candidate.token limit 1)
+        union all
+        (select ${columns}, 0 from customer where tenant_id = ${tenantId} and qr_token = candidate.token limit 1)) found)
+    ), hit as (
+      select * from exact
+      union all
+      select * from (
+        (select ${columns}, 1 from customer where tenant_id = ${tenantId} and phone >= ${phoneFrom} and phone < ${phoneTo}
+          order by phone limit ${limit})
+        union all
+        (select ${columns}, 1 from customer where tenant_id = ${tenantId} and card_number >= ${cardFrom} and card_number < ${cardTo}
+          order by card_number limit ${limit})
+        union all
+        (select ${columns}, 2 from customer
+          where tenant_id = ${tenantId} and lower(name) collate "C" >= ${nameFrom} and lower(name) collate "C" < ${nameTo}
+          order by lower(name) collate "C" limit ${limit})
+      ) typed
+      where not exists (select from exact)
     )
-    select ${customerColumns(sql)}
-    from best join customer on tenant_id = ${tenantId} and id = hit_id
-    order by hit_rank, name nulls last, id
+    select * from (select distinct on (id) * from hit order by id, search_rank) found
+    order by search_rank, name nulls last, id
     limit ${limit}`;
 }
 
