@@ -68,6 +68,20 @@ export function jsonDeeperThan(bytes: Uint8Array, max: number): boolean {
   return false;
 }
 
+/**
+ * The path of a request's URL, as URL.pathname gives it. A Request's url is already the
+ * parsed and serialised form, so the path is the text between the authority and the
+ * query: no second parse per request.
+ */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const query = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  const end = query === -1 ? hash : hash === -1 ? query : Math.min(query, hash);
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+}
+
 /** Reads the body, giving up as soon as it passes `limit` bytes. */
 async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const reader = body.getReader();
@@ -167,16 +181,17 @@ export type Handler = (request: Request) => Promise<Response>;
 const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
 
 export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls): Handler {
-  async function admit(request: Request, family: RouteFamily, path: string): Promise<Request> {
-    if (request.method === "GET" || request.method === "HEAD" || !request.body) return request;
+  /** The request the app reads: its body checked and read (or counted as it streams). */
+  async function admit(request: Request & { body: ReadableStream<Uint8Array> }, family: RouteFamily, path: string): Promise<Request> {
     const limit = limits.bodyBytes[family];
     const declared = Number(request.headers.get("content-length") ?? NaN);
     if (declared > limit) throw errors.payloadTooLarge(limit);
     const contentType = request.headers.get("content-type");
+    const jsonBody = isJson(contentType);
     // The POS, the web card and the admin API speak JSON; a form would otherwise be parsed
     // and validated as if it were one. (Imports and Bull Board take their own types.)
     const jsonOnly = family === "pos" || family === "web" || (family === "admin" && path.startsWith("/admin/v1/"));
-    if (jsonOnly && contentType && !isJson(contentType)) throw errors.unsupportedMediaType();
+    if (jsonOnly && contentType && !jsonBody) throw errors.unsupportedMediaType();
     const address = clientAddresses.get(request);
     const init = { method: request.method, headers: request.headers, signal: request.signal };
     let next: Request;
@@ -187,27 +202,29 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
       // body in one native call; pulling it chunk by chunk through a stream reader cost
       // most of an interactive call's CPU. A body of unknown length is read with a count.
       const bytes = Number.isFinite(declared) ? new Uint8Array(await request.arrayBuffer()) : await readLimited(request.body, limit);
-      if (isJson(contentType) && jsonDeeperThan(bytes, limits.jsonDepth)) throw errors.tooDeep(limits.jsonDepth);
+      if (jsonBody && jsonDeeperThan(bytes, limits.jsonDepth)) throw errors.tooDeep(limits.jsonDepth);
       next = new Request(request.url, { ...init, body: bytes as Uint8Array<ArrayBuffer> });
     }
     return withClientAddress(next, address);
   }
 
+  async function serve(request: Request, family: RouteFamily, path: string): Promise<Response> {
+    try {
+      const bodied = request.body && request.method !== "GET" && request.method !== "HEAD";
+      return await handle(bodied ? await admit(request as Request & { body: ReadableStream<Uint8Array> }, family, path) : request);
+    } catch (e) {
+      if (e instanceof ApiError) return json(e.status, e.body);
+      log.error("request guard failed", { path, ...errorFields(e) });
+      return json(500, errors.internal().body);
+    }
+  }
+
   return async (request) => {
-    const path = new URL(request.url).pathname;
+    const path = pathOf(request.url);
     const family = routeFamily(path);
-    const serve = async () => {
-      try {
-        return await handle(await admit(request, family, path));
-      } catch (e) {
-        if (e instanceof ApiError) return json(e.status, e.body);
-        log.error("request guard failed", { path: new URL(request.url).pathname, ...errorFields(e) });
-        return json(500, errors.internal().body);
-      }
-    };
-    if (family !== "pos" && family !== "web") return serve();
+    if (family !== "pos" && family !== "web") return serve(request, family, path);
     const startedAt = Date.now();
-    const work = serve();
+    const work = serve(request, family, path);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"late">((resolve) => {
       timer = setTimeout(() => resolve("late"), limits.requestDeadlineMs);

@@ -10,7 +10,7 @@
 // The deployment-wide families carry the same values on every API process: dashboards
 // take max() over instances (see dashboard.json).
 import { Elysia } from "elysia";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { adminAuth } from "../admin/auth.ts";
 import type { AppDeps } from "../deps.ts";
 import { answeredErrorCode } from "../http-errors.ts";
@@ -38,17 +38,69 @@ export const METRIC_NAMES = [
   "loyalty_metrics_scrape_errors_total",
 ] as const;
 
+/**
+ * The request-duration histogram. It is observed on every request, and prom-client's
+ * histogram validates and hashes the label object on each observation; this keeps one
+ * series per (route, method, status) in a Map and hands prom-client the same histogram
+ * (cumulative buckets, sum, count) when scraped.
+ */
+class RequestDurations {
+  private readonly series = new Map<string, { labels: Record<"route" | "method" | "status", string>; buckets: number[]; sum: number; count: number }>();
+
+  constructor(
+    private readonly name: string,
+    private readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  observe(route: string, method: string, status: string, seconds: number): void {
+    const key = `${route}\t${method}\t${status}`;
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { labels: { route, method, status }, buckets: this.bounds.map(() => 0), sum: 0, count: 0 }));
+    s.sum += seconds;
+    s.count++;
+    const i = this.bounds.findIndex((le) => seconds <= le);
+    if (i !== -1) s.buckets[i]!++;
+  }
+
+  /** The family as prom-client exports it (its get() is all the registry calls). */
+  metric() {
+    const { name, help, bounds, series } = this;
+    return {
+      name,
+      help,
+      type: "histogram",
+      aggregator: "sum",
+      collect() {},
+      reset() {},
+      async get() {
+        const values = [];
+        for (const s of series.values()) {
+          let below = 0;
+          bounds.forEach((le, i) => {
+            below += s.buckets[i]!;
+            values.push({ metricName: `${name}_bucket`, labels: { ...s.labels, le }, value: below });
+          });
+          values.push({ metricName: `${name}_bucket`, labels: { ...s.labels, le: "+Inf" }, value: s.count });
+          values.push({ metricName: `${name}_sum`, labels: s.labels, value: s.sum });
+          values.push({ metricName: `${name}_count`, labels: s.labels, value: s.count });
+        }
+        return { name, help, type: "histogram", aggregator: "sum", values };
+      },
+    };
+  }
+}
+
 function createRegistry(deps: AppDeps) {
   const registry = new Registry();
   const registers = [registry];
 
-  const httpDuration = new Histogram({
-    name: "loyalty_http_request_duration_seconds",
-    help: "HTTP request duration by route pattern, method and status (this API process)",
-    labelNames: ["route", "method", "status"] as const,
-    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers,
-  });
+  const httpDuration = new RequestDurations(
+    "loyalty_http_request_duration_seconds",
+    "HTTP request duration by route pattern, method and status (this API process)",
+    [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
+  registry.registerMetric(httpDuration.metric() as any);
   const posErrors = new Counter({
     name: "loyalty_pos_errors_total",
     help: "Error answers to the POS (МойСклад Loyalty API) by protocol error code and status",
@@ -278,10 +330,7 @@ export function metricsController(deps: AppDeps) {
       if (t0 === undefined) return;
       // An error answer is a Response made by http-errors; set.status does not see it.
       const status = String(responseValue instanceof Response ? responseValue.status : (set.status ?? 200));
-      m.httpDuration.observe(
-        { route: route || "unmatched", method: request.method, status },
-        (performance.now() - t0) / 1000,
-      );
+      m.httpDuration.observe(route || "unmatched", request.method, status, (performance.now() - t0) / 1000);
       const code = answeredErrorCode.get(request);
       if (code !== undefined && path.startsWith(MOYSKLAD_PREFIX)) m.posErrors.inc({ code: String(code), status });
     })
