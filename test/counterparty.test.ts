@@ -131,6 +131,12 @@ describe("GET /counterparty (search)", () => {
     }
   });
 
+  test("a customer matched by two keys at once (phone and card) is listed once", async () => {
+    const c = await create({ phone: "+79081239999", discountCardNumber: "79081239999", statusCheck: "IGNORE" });
+    const r = await search("79081239999");
+    expect(r.body.rows.map((x: any) => x.id)).toEqual([c.body.id]);
+  });
+
   test("exact match comes before prefix matches", async () => {
     const r = await search("+79041234567");
     expect(r.body.rows[0].id).toBe(mariaId);

@@ -234,24 +234,25 @@ export async function searchCustomers(sql: Sql, tenantId: string, search: string
   if (!text) return [];
   const columns = customerColumns(sql);
   const [raw, ...more] = qrCandidates(text);
+  // At most one customer per probe (the keys are unique), so no LIMIT; one found by two
+  // keys (a phone and a card) is answered once.
   const exact = await sql<CustomerRow[]>`
     select * from (
       (select ${columns} from customer where tenant_id = ${tenantId} and phone = ${normalizePhone(text)})
-      union
+      union all
       (select ${columns} from customer where tenant_id = ${tenantId} and card_number = ${raw!})
-      union
+      union all
       (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = ${raw!})
       ${more.length === 0 ? sql`` : sql`
-      union
+      union all
       -- A URL's other parts (its last segment, query values).
       (select found.* from unnest(${more}::text[]) as candidate (token) cross join lateral (
         (select ${columns} from customer where tenant_id = ${tenantId} and card_number = candidate.token limit 1)
         union all
         (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = candidate.token limit 1)) found)`}
     ) exact
-    order by name nulls last, id
-    limit ${limit}`;
-  if (exact.length > 0) return exact;
+    order by name nulls last, id`;
+  if (exact.length > 0) return [...new Map(exact.map((c) => [c.id, c])).values()].slice(0, limit);
   const [phoneFrom, phoneTo] = prefixRange(phonePrefix(text));
   const [cardFrom, cardTo] = prefixRange(text.length >= 3 ? text : null);
   const [nameFrom, nameTo] = prefixRange(/\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null);
