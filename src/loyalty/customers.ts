@@ -59,7 +59,7 @@ const CUSTOMER_COLUMNS = `
   id, ms_id, sync_id, name, legal_first_name, legal_middle_name, legal_last_name, phone,
   card_number, qr_token, email, to_char(birth_date, 'YYYY-MM-DD') as birth_date, sex,
   status_check, balance, pending_balance, tier, created_at, updated_at`;
-const customerColumns = (sql: Sql) => sql.unsafe(CUSTOMER_COLUMNS);
+const customerColumns = (sql: Queryable) => sql.unsafe(CUSTOMER_COLUMNS);
 
 export async function getCustomer(sql: Sql, tenantId: string, id: string): Promise<CustomerRow | null> {
   const uuid = asUuid(id);
@@ -364,7 +364,7 @@ export async function upsertCustomer(
               status_check = case when ${f.statusCheck} = 'CHECKED' then 'CHECKED' else status_check end,
               updated_at = now()
             where tenant_id = ${tenantId} and id = ${existing.id}
-            returning ${customerColumns(tx as unknown as Sql)}`;
+            returning ${customerColumns(tx)}`;
           return { customer: row!, created: false };
         }
         if (f.requireVerification) throw errors.registrationVerificationRequired();
@@ -374,7 +374,7 @@ export async function upsertCustomer(
           values (${tenantId}, ${f.msId}::text, ${f.syncId}, ${f.name}, ${f.legalFirstName}, ${f.legalMiddleName},
             ${f.legalLastName}, ${f.phone}, ${f.card}, ${newQrToken()}, ${f.email}, ${f.birthDate}::date, ${f.sex},
             ${f.statusCheck})
-          returning ${customerColumns(tx as unknown as Sql)}`;
+          returning ${customerColumns(tx)}`;
         return { customer: row!, created: true };
       });
     } catch (e: any) {
