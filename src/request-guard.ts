@@ -129,8 +129,8 @@ const isJson = (contentType: string | null) => !!contentType && /[/+]json\b/i.te
  * loaded plugin arrives), so compiling is wrapped to take that handler as the inner one
  * and put the guard back in front.
  */
-export function guardApp<A extends object>(app: A, limits: Limits, stuck: StuckCalls): A {
-  const elysia = app as unknown as { compile(): unknown; _handle: Handler };
+export function guardApp<A extends { compile(): unknown }>(app: A, limits: Limits, stuck: StuckCalls): A {
+  const elysia: { compile(): unknown } = app;
   const compile = elysia.compile.bind(app);
   let inner: Handler | undefined;
   const guarded = guardRequests((request) => (inner ??= recompile())(request), limits, stuck);
@@ -138,7 +138,8 @@ export function guardApp<A extends object>(app: A, limits: Limits, stuck: StuckC
   const recompile = (): Handler => {
     compile();
     install();
-    return elysia._handle;
+    // Elysia keeps the compiled handler in a field its types do not declare.
+    return Reflect.get(app, "_handle") as Handler;
   };
   elysia.compile = () => {
     inner = recompile();
