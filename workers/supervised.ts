@@ -90,6 +90,9 @@ export class SupervisedWorker<D, R> {
     try {
       const c = await this.spec.queue.getJobCounts("waiting", "prioritized");
       waiting = (c.waiting ?? 0) + (c.prioritized ?? 0);
+      // A delayed job past its time counts too: a stuck worker does not promote them either.
+      const [next] = await this.spec.queue.getJobs(["delayed"], 0, 0, true);
+      if (next && next.timestamp + (next.opts.delay ?? 0) < Date.now() - stuckAfterMs) waiting++;
     } catch {
       return; // Redis itself is away: nothing a new worker could do better
     }
