@@ -96,16 +96,13 @@ export function tokenFrom(headers: Record<string, string | undefined>, query: Re
  * answers (a page in words, or JSON for an API).
  */
 export const merchantGuard = (sessions: MerchantSessions, sql: Sql, refused: (words: string) => Response | Promise<Response>) =>
-  new Elysia({ name: "merchant-session" })
-    .resolve({ as: "scoped" }, async ({ headers, query, body }) => {
-      try {
-        return { merchant: await sessions.resolve(sql, tokenFrom(headers, query as Record<string, unknown>, body)), sessionRefusal: null };
-      } catch (e) {
-        if (!(e instanceof SessionError)) throw e;
-        // Routes never see a null merchant: the beforeHandle below answers first.
-        return { merchant: null as unknown as Merchant, sessionRefusal: e.message };
-      }
-    })
-    .onBeforeHandle({ as: "scoped" }, ({ sessionRefusal }) => {
-      if (sessionRefusal !== null) return refused(sessionRefusal);
-    });
+  new Elysia({ name: "merchant-session" }).resolve({ as: "scoped" }, async ({ headers, query, body, status }) => {
+    try {
+      return { merchant: await sessions.resolve(sql, tokenFrom(headers, query as Record<string, unknown>, body)) };
+    } catch (e) {
+      if (!(e instanceof SessionError)) throw e;
+      // The route is not run: the refusal (a page in words, or JSON for an API) answers.
+      const page = await refused(e.message);
+      return status(page.status as 401, page);
+    }
+  });
