@@ -100,9 +100,13 @@ export interface ResolvedCustomer {
   balance: number;
   /** The level as last computed; null = the base level. */
   tier: string | null;
-  /** 1 МойСклад id, 2 our id, 3 card, 4 phone. */
-  via: number;
+  /** Which key found them (customerLookup's branch). */
+  via: FoundBy;
 }
+
+/** customerLookup's branches, best match first; the numbers are the `via` its SQL returns. */
+export const FoundBy = { msId: 1, ourId: 2, card: 3, phone: 4 } as const;
+export type FoundBy = (typeof FoundBy)[keyof typeof FoundBy];
 
 /** Which customer a POS reference names, in one round trip (see customerLookup). */
 export async function resolveCustomer(sql: Queryable, tenantId: string, ref: CustomerRef): Promise<ResolvedCustomer | null> {
@@ -115,8 +119,8 @@ export async function resolveCustomer(sql: Queryable, tenantId: string, ref: Cus
  * The lookup behind resolveCustomer as a query (columns plus `via`, at most one row), for
  * statements that resolve the customer and act in one round trip.
  *
- * Every way a reference can name a customer, best match first: МойСклад id, our id (only
- * a UUID can be one), card, phone. Each branch is one unique-index probe; Postgres runs
+ * Every way a reference can name a customer, best match first (FoundBy: 1 МойСклад id,
+ * 2 our id — only a UUID can be one —, 3 card, 4 phone). Each branch is one unique-index probe; Postgres runs
  * UNION ALL branches in order and LIMIT 1 stops at the first hit, so the usual call (a
  * known МойСклад id) costs one probe. A key the POS did not send is a NULL, which matches
  * nothing without touching the index: the statement has one shape whatever was sent, so
@@ -140,7 +144,8 @@ export function customerLookup(sql: Queryable, tenantId: string, ref: CustomerRe
  * so later calls find them by it directly. Best effort: another customer may hold it.
  */
 export async function rememberMsId(sql: Sql, tenantId: string, customer: ResolvedCustomer, ref: CustomerRef): Promise<void> {
-  if (customer.via < 3 || !ref.metaId || customer.ms_id) return;
+  const byIdentity = customer.via === FoundBy.msId || customer.via === FoundBy.ourId;
+  if (byIdentity || !ref.metaId || customer.ms_id) return;
   await sql`
     update customer set ms_id = ${ref.metaId}, updated_at = now()
     where tenant_id = ${tenantId} and id = ${customer.id} and ms_id is null
