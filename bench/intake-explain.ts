@@ -16,7 +16,7 @@ import type { Job } from "bullmq";
 import postgres from "postgres";
 import type { Sql } from "../src/db/client.ts";
 import { customerRef, hasRef } from "../src/loyalty/customers.ts";
-import { acceptSale, type ReportedSale } from "../src/loyalty/documents.ts";
+import { acceptSale, type ReportedSale } from "../src/loyalty/intake.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { TenantDirectory, type TenantContext } from "../src/loyalty/tenants.ts";
 import { readSale } from "../src/moysklad/document-reading.ts";

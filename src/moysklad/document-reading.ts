@@ -9,9 +9,9 @@
 //   round) are read in the unit that makes the payments meet the positions;
 // - points reported as fractions are floored; negative figures count as zero;
 // - sums beyond what any shop sells in one receipt are capped, and the receipt's points
-//   wait for an operator (see the hold rules in loyalty/documents.ts).
+//   wait for an operator (see the hold rules in loyalty/intake.ts).
 import { createHash } from "node:crypto";
-import type { DocumentSums } from "../loyalty/documents.ts";
+import type { DocumentSums } from "../loyalty/intake.ts";
 import { readMoment } from "../loyalty/moment.ts";
 
 /** What the protocol allows in one line, and more than any till sells in one receipt. */

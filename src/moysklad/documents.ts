@@ -7,7 +7,7 @@ import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
 import { log } from "../log.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
-import { acceptReturn, acceptSale, type Stored } from "../loyalty/documents.ts";
+import { acceptReturn, acceptSale, type Stored } from "../loyalty/intake.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import { type ReadDocument, type ReadOptions, readReturn, readSale, saleKeyOf, UnusableDocument } from "./document-reading.ts";
