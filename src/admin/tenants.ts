@@ -8,7 +8,6 @@ import { adminAuth, adminSecurity } from "./auth.ts";
 import { TenantCreate, TenantCreated } from "./models.ts";
 
 // cabinet/api.ts still imports the customer view from here.
-export { adminCustomer } from "./customers.ts";
 
 const detail = (summary: string, description?: string) => ({ tags: ["Администрирование"], summary, description, security: adminSecurity });
 const errs = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody };

@@ -3,10 +3,10 @@
 import { Elysia, t } from "elysia";
 import { adminAuth, adminSecurity } from "../admin/auth.ts";
 import { AdminCustomer } from "../admin/models.ts";
-import { adminCustomer } from "../admin/tenants.ts";
+import { adminCustomer } from "../admin/customers.ts";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
-import { ErrorBody } from "../moysklad/models.ts";
+import { ErrorBody } from "../errors.ts";
 import { customerMessages, erasePersonalData, updateProfile } from "./customers.ts";
 import { csvResponse, customersCsv, ledgerCsv } from "./export.ts";
 import { getImport, importErrors, importErrorsCsv, type ImportRow, startImport } from "./import.ts";

@@ -11,7 +11,8 @@ import { acceptReturn, acceptSale, type Stored } from "../loyalty/intake.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import { type ReadDocument, type ReadOptions, readReturn, readSale, saleKeyOf, UnusableDocument } from "./document-reading.ts";
-import { DocumentAccepted, ErrorBody, RetailDemand, RetailSalesReturn } from "./models.ts";
+import { ErrorBody } from "../errors.ts";
+import { DocumentAccepted, RetailDemand, RetailSalesReturn } from "./models.ts";
 
 const readOptions = (tenant: TenantContext): ReadOptions => ({
   timeZone: tenant.program.settings.timezone,

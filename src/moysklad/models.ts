@@ -57,9 +57,6 @@ export const customerFields = {
   sex: opt(t.Union([t.Literal("MALE"), t.Literal("FEMALE")])),
 };
 
-// The error body is every client's, declared with the errors (src/errors.ts). Named here
-// too while moysklad/documents.ts and cabinet/api.ts still import it from this module.
-export { ErrorBody } from "../errors.ts";
 
 // --- /counterparty ---------------------------------------------------------------
 
