@@ -2,22 +2,17 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { newCode } from "../src/loyalty/codes.ts";
 import { jobId } from "../src/queue/queues.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
-import { type TestQueues, testQueues } from "./support/redis.ts";
+import { closeShopWithQueues, openShopWithQueues, type TestQueues } from "./support/redis.ts";
 
 let t: TestContext;
 let q: TestQueues;
 let shop: TestTenant;
 
 beforeAll(async () => {
-  q = await testQueues();
-  t = await testContext({ queues: q.queues });
-  shop = await t.createTenant();
+  ({ t, q, shop } = await openShopWithQueues());
   await t.admin("PUT", `/tenants/${shop.slug}/program`, { requireRegistrationVerification: true, requireSpendVerification: true });
 });
-afterAll(async () => {
-  await q.close();
-  await t.close();
-});
+afterAll(() => closeShopWithQueues({ t, q }));
 
 const verifyRegistration = (phone: string, key = shop.apiToken) =>
   t.pos(key, "POST", "/counterparty/verify", { meta: { href: "syncid://pos/abc" }, phone, name: "Новый" });

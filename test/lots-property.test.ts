@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import fc from "fast-check";
-import { localTime } from "../src/loyalty/localtime.ts";
 import { runRules } from "../src/loyalty/rules.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, testContext } from "./support/app.ts";
-import { sale, saleReturn } from "./support/sales.ts";
+import { mskDaysAgo, sale, saleReturn } from "./support/sales.ts";
 
 // Random interleavings of sales (some delivered late, so their points are already due to
 // burn; some spending more than the balance), returns, gifts, burns and adjustments. After
@@ -32,11 +31,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("take" as const), points: fc.integer({ min: 1, max: 200 }) }) },
   { weight: 2, arbitrary: fc.constant({ kind: "burn" as const }) },
 );
-
-function mskDaysAgo(days: number): string {
-  const l = localTime(new Date(Date.now() - days * DAY), "Europe/Moscow");
-  return `${l.date} ${String(Math.floor(l.minutes / 60)).padStart(2, "0")}:${String(l.minutes % 60).padStart(2, "0")}:00`;
-}
 
 test("balance = Σ ledger and Σ open lots = balance under random sales, returns, gifts, burns and adjustments", async () => {
   let run = 0;

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import fc from "fast-check";
 import { settleDocument } from "../src/loyalty/settlement.ts";
-import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
-import { type TestQueues, testQueues } from "./support/redis.ts";
+import type { TestContext, TestTenant } from "./support/app.ts";
+import { closeShopWithQueues, openShopWithQueues, type TestQueues } from "./support/redis.ts";
 import { sale, saleReturn } from "./support/sales.ts";
 
 let t: TestContext;
@@ -14,14 +14,9 @@ let q: TestQueues;
 let shop: TestTenant;
 
 beforeAll(async () => {
-  q = await testQueues();
-  t = await testContext({ queues: q.queues });
-  shop = await t.createTenant();
+  ({ t, q, shop } = await openShopWithQueues());
 });
-afterAll(async () => {
-  await q?.close();
-  await t?.close();
-});
+afterAll(() => closeShopWithQueues({ t, q }));
 
 const pos = (method: string, path: string, body?: unknown, key = shop.apiToken) => t.pos(key, method, path, body);
 let phoneSeq = 0;

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
-import { type TestQueues, testQueues } from "./support/redis.ts";
+import type { TestContext, TestTenant } from "./support/app.ts";
+import { closeShopWithQueues, openShopWithQueues, type TestQueues } from "./support/redis.ts";
 
 const example = (name: string) => JSON.parse(readFileSync(join(import.meta.dirname, "fixtures/protocol-examples", name), "utf8"));
 
@@ -15,14 +15,9 @@ let q: TestQueues;
 let shop: TestTenant;
 
 beforeAll(async () => {
-  q = await testQueues();
-  t = await testContext({ queues: q.queues });
-  shop = await t.createTenant();
+  ({ t, q, shop } = await openShopWithQueues());
 });
-afterAll(async () => {
-  await q?.close();
-  await t?.close();
-});
+afterAll(() => closeShopWithQueues({ t, q }));
 
 const pos = (method: string, path: string, body?: unknown) => t.pos(shop.apiToken, method, path, body);
 

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, expect, test } from "./support/test.ts";
 import fc from "fast-check";
-import { localTime } from "../src/loyalty/localtime.ts";
 import { settleBatch } from "../src/loyalty/settle-batch.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
-import { sale, saleReturn } from "./support/sales.ts";
+import { mskDaysAgo, sale, saleReturn } from "./support/sales.ts";
 
 // Settling in batches (plain sales set-based, the rest one by one in savepoints) must
 // leave exactly what settling each document alone leaves. Two shops with the same
@@ -18,7 +17,6 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const DAY = 86_400_000;
 
 type Op =
   | { kind: "sale"; customer: number; units: number; price: number; spendWish: number; daysAgo: number }
@@ -40,11 +38,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("anonymous" as const), price: fc.integer({ min: 100, max: 50_000 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("return" as const), sale: fc.nat(40), units: fc.integer({ min: 1, max: 2 }) }) },
 );
-
-function mskDaysAgo(days: number): string {
-  const l = localTime(new Date(Date.now() - days * DAY), "Europe/Moscow");
-  return `${l.date} ${String(Math.floor(l.minutes / 60)).padStart(2, "0")}:${String(l.minutes % 60).padStart(2, "0")}:00`;
-}
 
 const program = {
   earnPercent: 5,

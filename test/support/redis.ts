@@ -10,6 +10,7 @@ import { ping } from "../../src/runtime/local-redis.ts";
 import { Queues } from "../../src/queue/queues.ts";
 import { freePort } from "./process.ts";
 import { sleep } from "./runtime.ts";
+import { type TestContext, type TestTenant, testContext } from "./app.ts";
 
 let shared: Promise<string> | undefined;
 
@@ -128,4 +129,17 @@ export class PrivateRedis {
     await this.down();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A test context on queues of its own, with one shop: what most POS test files start from. */
+export async function openShopWithQueues(): Promise<{ t: TestContext; q: TestQueues; shop: TestTenant }> {
+  const q = await testQueues();
+  const t = await testContext({ queues: q.queues });
+  return { t, q, shop: await t.createTenant() };
+}
+
+/** Closes what openShopWithQueues opened (either may be missing when beforeAll failed). */
+export async function closeShopWithQueues(opened: { t?: TestContext; q?: TestQueues }): Promise<void> {
+  await opened.q?.close();
+  await opened.t?.close();
 }

@@ -1,5 +1,6 @@
 // Building sales and returns the way the POS sends them.
 import { randomUUID } from "node:crypto";
+import { localTime } from "../../src/loyalty/localtime.ts";
 import { sleep } from "./runtime.ts";
 
 export interface Line {
@@ -70,4 +71,10 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/** A sale's `moment` as the POS writes it: Moscow wall-clock time `days` days ago, to the minute. */
+export function mskDaysAgo(days: number): string {
+  const l = localTime(new Date(Date.now() - days * 86_400_000), "Europe/Moscow");
+  return `${l.date} ${String(Math.floor(l.minutes / 60)).padStart(2, "0")}:${String(l.minutes % 60).padStart(2, "0")}:00`;
 }
