@@ -17,6 +17,7 @@ import postgres from "postgres";
 import type { Sql } from "../src/db/client.ts";
 import { customerRef, hasRef } from "../src/loyalty/customers.ts";
 import { acceptSale, type ReportedSale } from "../src/loyalty/intake.ts";
+import { commitAlone } from "../src/db/group-commit.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { TenantDirectory, type TenantContext } from "../src/loyalty/tenants.ts";
 import { readSale } from "../src/moysklad/document-reading.ts";
@@ -129,7 +130,7 @@ async function stage(items: unknown[], fn: (item: any, i: number) => Promise<unk
 const realBodies = bodies.slice(0, N);
 const docIds: string[] = [];
 const intake = await stage(realBodies, async (body) => {
-  const s = await acceptSale(sql, tenant, reportedOf(tenant, body));
+  const s = await acceptSale(commitAlone(sql), tenant, reportedOf(tenant, body));
   docIds.push(s.documentId);
 });
 const messages: NotificationJob[] = [];
@@ -277,10 +278,10 @@ function textPlan(node: any, depth = 0): string {
 // Intake of fresh sales; then settlement and message of fresh sales stored first in the
 // same transaction (the store is set-up, not explained). Everything is rolled back.
 const extra = bodies.slice(N, N + K);
-for (const body of extra) await explainAll((tx) => acceptSale(tx, tenant, reportedOf(tenant, body)));
+for (const body of extra) await explainAll((tx) => acceptSale(commitAlone(tx), tenant, reportedOf(tenant, body)));
 for (const body of extra) {
   await explainAll(async (tx) => {
-    const s = await acceptSale(tx, tenant, reportedOf(tenant, body));
+    const s = await acceptSale(commitAlone(tx), tenant, reportedOf(tenant, body));
     (capture!.at(-1) as any).returnedId = s.documentId;
     explainFrom = capture!.length;
     const o = await settleInTx(tx, s.documentId);

@@ -22,6 +22,8 @@ export interface Config {
   workerConcurrency: number;
   /** Documents settled in one transaction by a batch job. */
   settleBatchSize: number;
+  /** Most concurrent sales and returns the API stores in one transaction (1: each alone). */
+  intakeGroupMax: number;
   workerLockMs: number;
   sweepIntervalMs: number;
   /** A stored document older than this with no settlement is queued again by the sweeper. */
@@ -184,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: queuePrefixVar(env.QUEUE_PREFIX),
     workerConcurrency: intVar(env, "WORKER_CONCURRENCY", 16, 1, 500),
     settleBatchSize: intVar(env, "SETTLE_BATCH_SIZE", 200, 1, 5000),
+    intakeGroupMax: intVar(env, "INTAKE_GROUP_MAX", 64, 1, 1000),
     workerLockMs: intVar(env, "WORKER_LOCK_MS", 30_000, 1000, 600_000),
     sweepIntervalMs: intVar(env, "SWEEP_INTERVAL_MS", 5000, 100, 600_000),
     sweepAfterMs: intVar(env, "SWEEP_AFTER_MS", 10_000, 0, 3_600_000),

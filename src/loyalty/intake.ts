@@ -1,7 +1,8 @@
 // Intake of completed sales and returns: validate, store once, answer. Settlement (the
 // worker) does the rest; only the points a sale spent are posted here, so the very next
 // recalc already sees them.
-import type { Sql } from "../db/client.ts";
+import type { Queryable } from "../db/client.ts";
+import type { Committer } from "../db/group-commit.ts";
 import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 import { type CustomerRef, customerLookup } from "./customers.ts";
 import type { ProgramRules } from "./engine.ts";
@@ -75,7 +76,7 @@ export function spendAnomalies(rules: ProgramRules, sums: DocumentSums, spent: n
 }
 
 // A moment in the future (a till with a wrong clock) counts as the time received.
-const momentSql = (sql: Sql, moment: Date | null) => sql`least(now(), coalesce(${moment}::timestamptz, now()))`;
+const momentSql = (sql: Queryable, moment: Date | null) => sql`least(now(), coalesce(${moment}::timestamptz, now()))`;
 
 /**
  * One statement: find the customer, store the sale unless it is known, and post the
@@ -83,7 +84,7 @@ const momentSql = (sql: Sql, moment: Date | null) => sql`least(now(), coalesce($
  * spend the balance never covered is more likely a till's error than a gift to make).
  * A redelivery (same external key) changes nothing.
  */
-export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Promise<Stored> {
+export async function storeSale(sql: Queryable, tenantId: string, s: SaleIntake): Promise<Stored> {
   const ref = s.customer;
   const spend = s.pointsSpentReported;
   const [row] = await sql<{ id: string; created: boolean; state: string; spent: number }[]>`
@@ -95,11 +96,11 @@ export async function storeSale(sql: Sql, tenantId: string, s: SaleIntake): Prom
       from (select 1) one left join c on true
     ), d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
-        match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
+        received_at, match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
         points_spent_reported, points_spent, held_spend_points, points_earn_reported,
         accrual_available_at, flag_reason, lines, paid_kopecks, body)
       select ${tenantId}, 'sale', ${s.externalKey}, ${s.name}, ${momentSql(sql, s.moment)}, ${s.retailStoreId},
-        decided.customer_id,
+        decided.customer_id, clock_timestamp(),
         case when ${ref === null} then 'anonymous' when decided.customer_id is null then 'unmatched' else 'matched' end,
         ${s.totalKopecks}, ${s.eligibleKopecks}, ${s.fullKopecks}, ${s.eligibleFullKopecks},
         ${spend}, decided.posted,
@@ -139,23 +140,23 @@ function stored(row: { id: string; created: boolean; state: string; spent?: numb
 
 // A concurrent delivery of the same document committed after this statement's snapshot:
 // the insert saw the conflict, the fallback select did not yet see the row. Look again.
-async function existing(sql: Sql, tenantId: string, kind: "sale" | "return", externalKey: string): Promise<Stored> {
+async function existing(sql: Queryable, tenantId: string, kind: "sale" | "return", externalKey: string): Promise<Stored> {
   const [row] = await sql<{ id: string; state: string }[]>`
     select id, state from document where tenant_id = ${tenantId} and kind = ${kind} and external_key = ${externalKey}`;
   if (!row) throw new Error(`document ${kind} ${externalKey} vanished`);
   return stored({ ...row, created: false });
 }
 
-export async function storeReturn(sql: Sql, tenantId: string, r: ReturnIntake): Promise<Stored> {
+export async function storeReturn(sql: Queryable, tenantId: string, r: ReturnIntake): Promise<Stored> {
   const unlinked = r.saleKey === null;
   const reason = [r.flagReason, unlinked ? "Возврат без ссылки на продажу (demand.meta пуст): баллы не пересчитаны." : null]
     .filter(Boolean)
     .join("; ");
   const [row] = await sql<{ id: string; created: boolean; state: string }[]>`
     with d as (
-      insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, match_status,
+      insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, received_at, match_status,
         state, flag_reason, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks, sale_key, body)
-      values (${tenantId}, 'return', ${r.externalKey}, ${r.name}, ${momentSql(sql, r.moment)}, ${r.retailStoreId},
+      values (${tenantId}, 'return', ${r.externalKey}, ${r.name}, ${momentSql(sql, r.moment)}, ${r.retailStoreId}, clock_timestamp(),
         'anonymous', ${unlinked ? "flagged" : "received"}, ${reason || null},
         ${r.totalKopecks}, ${r.eligibleKopecks}, ${r.fullKopecks}, ${r.eligibleFullKopecks}, ${r.saleKey}, ${sql.json(r.body as any)})
       on conflict (tenant_id, kind, external_key) do nothing
@@ -180,19 +181,24 @@ export interface ReportedReturn extends Omit<ReturnIntake, "flagReason" | keyof 
   anomalies: string[];
 }
 
-/** Intake of a completed sale: store it once, with what did not add up in words. */
-export function acceptSale(sql: Sql, tenant: TenantContext, sale: ReportedSale): Promise<Stored> {
+/**
+ * Intake of a completed sale: store it once, with what did not add up in words. The
+ * committer answers after commit; the API's groups concurrent sales into one transaction.
+ */
+export function acceptSale(commit: Committer, tenant: TenantContext, sale: ReportedSale): Promise<Stored> {
   const anomalies = [...sale.anomalies, ...spendAnomalies(tenant.program.rules, sale.sums, sale.pointsSpentReported)];
   const { sums, anomalies: _read, ...rest } = sale;
-  return storeSale(sql, tenant.id, {
+  const intake: SaleIntake = {
     ...rest,
     ...sums,
     accrualDelayDays: tenant.program.settings.accrualDelayDays,
     flagReason: anomalies.length ? anomalies.join("; ") : null,
-  });
+  };
+  return commit.run((q) => storeSale(q, tenant.id, intake));
 }
 
-export function acceptReturn(sql: Sql, tenant: TenantContext, ret: ReportedReturn): Promise<Stored> {
+export function acceptReturn(commit: Committer, tenant: TenantContext, ret: ReportedReturn): Promise<Stored> {
   const { sums, anomalies, ...rest } = ret;
-  return storeReturn(sql, tenant.id, { ...rest, ...sums, flagReason: anomalies.length ? anomalies.join("; ") : null });
+  const intake: ReturnIntake = { ...rest, ...sums, flagReason: anomalies.length ? anomalies.join("; ") : null };
+  return commit.run((q) => storeReturn(q, tenant.id, intake));
 }

@@ -5,6 +5,7 @@
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
+import { GroupCommit } from "../db/group-commit.ts";
 import { log } from "../log.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
 import { acceptReturn, acceptSale, type Stored } from "../loyalty/intake.ts";
@@ -51,15 +52,17 @@ const detail = (summary: string, description: string, schema: typeof RetailDeman
   requestBody: { required: true, content: { "application/json": { schema: jsonSchema(schema) } } },
 });
 
-export const documentsController = (deps: AppDeps) =>
-  new Elysia()
+export const documentsController = (deps: AppDeps) => {
+  // Concurrent sales and returns share a commit; each is answered once its group committed.
+  const intake = new GroupCommit(deps.sql, { maxGroup: deps.config.intakeGroupMax });
+  return new Elysia()
     .use(moyskladAuth(deps.tenants))
     .post(
       "/retaildemand",
       async ({ body, tenant, set }) => {
         const sale = read("/retaildemand", tenant, body, readSale);
         const ref = sale.agent ? customerRef(sale.agent) : null;
-        const stored = await acceptSale(deps.sql, tenant, {
+        const stored = await acceptSale(intake, tenant, {
           externalKey: sale.externalKey,
           name: sale.name,
           moment: sale.moment,
@@ -89,7 +92,7 @@ export const documentsController = (deps: AppDeps) =>
       "/retailsalesreturn",
       async ({ body, tenant, set }) => {
         const ret = read("/retailsalesreturn", tenant, body, readReturn);
-        const stored = await acceptReturn(deps.sql, tenant, {
+        const stored = await acceptReturn(intake, tenant, {
           externalKey: ret.externalKey,
           name: ret.name,
           moment: ret.moment,
@@ -111,3 +114,4 @@ export const documentsController = (deps: AppDeps) =>
         ),
       },
     );
+};

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, expect, test } from "./support/test.ts";
+import { GroupCommit } from "../src/db/group-commit.ts";
+import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
+import { sale, saleReturn } from "./support/sales.ts";
+
+// Group commit of intake: concurrent sales and returns share a transaction, and each is
+// still stored exactly once, answered only after its group committed, with a failure
+// kept to its own caller.
+let t: TestContext;
+let shop: TestTenant;
+beforeAll(async () => {
+  t = await testContext();
+  shop = await t.createTenant();
+  await t.db.sql`create table group_probe (id int primary key, at timestamptz not null default clock_timestamp())`;
+});
+afterAll(() => t.close());
+
+test("units arriving while a group commits share the next one; a failing unit fails alone", async () => {
+  const commit = new GroupCommit(t.db.sql, { maxGroup: 16, maxInFlight: 1 });
+  const ids = Array.from({ length: 48 }, (_, i) => i + 1);
+  // Unit 30 collides with unit 7's key: its whole group rolls back, then every unit of
+  // that group runs again alone — only 30 is refused.
+  const outcomes = await Promise.allSettled(
+    ids.map((i) => commit.run(async (q) => (await q`insert into group_probe (id) values (${i === 30 ? 7 : i}) returning id`)[0]!.id)),
+  );
+  const refused = outcomes.flatMap((o, i) => (o.status === "rejected" ? [ids[i]] : []));
+  expect(refused).toEqual([30]);
+  expect(outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<number>).value)).toEqual(
+    ids.filter((i) => i !== 30),
+  );
+  const [{ n }] = await t.db.sql<{ n: number }[]>`select count(*)::int as n from group_probe`;
+  expect(n).toBe(47);
+  // The first unit ran alone; the other 47 waited for it and went in groups of ≤ 16.
+  expect(commit.stats.units).toBe(48);
+  expect(commit.stats.groups).toBeLessThanOrEqual(1 + Math.ceil(47 / 16) + 1);
+  expect(commit.stats.retriedAlone).toBeGreaterThan(1);
+});
+
+test("an idle committer runs each unit at once, in its own transaction", async () => {
+  const commit = new GroupCommit(t.db.sql);
+  for (const i of [101, 102, 103]) await commit.run((q) => q`insert into group_probe (id) values (${i})`);
+  expect(commit.stats).toEqual({ units: 3, groups: 3, retriedAlone: 0 });
+});
+
+test("concurrent sales through the API: each stored once, redeliveries answered with the same id, spends never beyond the balance", async () => {
+  const c = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79160001122", statusCheck: "IGNORE" });
+  expect(c.status).toBe(201);
+  const customerId = c.body.id as string;
+  const a = await t.admin("POST", `/tenants/${shop.slug}/customers/${customerId}/adjustments`, { points: 100, reason: "старт" });
+  expect(a.status).toBe(201);
+
+  // 20 sales spending 10 points each against a balance of 100, every one delivered twice
+  // at once, plus anonymous sales and returns in between.
+  const sales = Array.from({ length: 20 }, () =>
+    sale({ customerId, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000001", price: 500, quantity: 1, discountedPrice: 490 }], spend: 10 }),
+  );
+  const anonymous = Array.from({ length: 10 }, () => sale({ agent: null, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000002", price: 100, quantity: 2 }] }));
+  const returns = sales.slice(0, 3).map((s) => saleReturn({ saleId: s.id, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000001", price: 500, quantity: 1, discountedPrice: 490 }] }));
+  const calls = [
+    ...sales.flatMap((s) => [() => t.pos(shop.apiToken, "POST", "/retaildemand", s.body), () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)]),
+    ...anonymous.map((s) => () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
+    ...returns.map((r) => () => t.pos(shop.apiToken, "POST", "/retailsalesreturn", r.body)),
+  ];
+  const replies = await Promise.all(calls.map((call) => call()));
+  expect(replies.map((r) => r.status)).toEqual(calls.map(() => 201));
+
+  const saleIds = sales.map((_, i) => [replies[2 * i]!.body.id, replies[2 * i + 1]!.body.id]);
+  for (const [first, again] of saleIds) expect(again).toBe(first);
+
+  const docs = await t.db.sql<{ kind: string; n: number; distinct_times: number }[]>`
+    select kind, count(*)::int as n, count(distinct received_at)::int as distinct_times
+    from document where tenant_id = ${shop.id} group by kind order by kind`;
+  expect(docs).toEqual([
+    { kind: "return", n: 3, distinct_times: 3 },
+    { kind: "sale", n: 30, distinct_times: 30 },
+  ]);
+
+  // Exactly 100 points were there to spend: ten sales posted theirs, ten hold theirs for
+  // an operator, and the balance is what the ledger says.
+  const spends = await t.db.sql<{ posted: number; held: number }[]>`
+    select points_spent as posted, held_spend_points as held from document
+    where tenant_id = ${shop.id} and customer_id = ${customerId} and kind = 'sale'`;
+  expect(spends.reduce((s, d) => s + d.posted, 0)).toBe(100);
+  expect(spends.reduce((s, d) => s + d.held, 0)).toBe(100);
+  const [bal] = await t.db.sql<{ balance: number; ledger: number }[]>`
+    select c.balance, (select coalesce(sum(points), 0)::int from ledger_entry e where e.customer_id = c.id and e.released_at is not null) as ledger
+    from customer c where c.id = ${customerId}`;
+  expect(bal).toEqual({ balance: 0, ledger: 0 });
+});
