@@ -28,8 +28,8 @@ test("units arriving while a group commits share the next one; a failing unit fa
   expect(outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<number>).value)).toEqual(
     ids.filter((i) => i !== 30),
   );
-  const [{ n }] = await t.db.sql<{ n: number }[]>`select count(*)::int as n from group_probe`;
-  expect(n).toBe(47);
+  const [count] = await t.db.sql<{ n: number }[]>`select count(*)::int as n from group_probe`;
+  expect(count!.n).toBe(47);
   // The first unit ran alone; the other 47 waited for it and went in groups of ≤ 16.
   expect(commit.stats.units).toBe(48);
   expect(commit.stats.groups).toBeLessThanOrEqual(1 + Math.ceil(47 / 16) + 1);
@@ -42,7 +42,24 @@ test("an idle committer runs each unit at once, in its own transaction", async (
   expect(commit.stats).toEqual({ units: 3, groups: 3, retriedAlone: 0 });
 });
 
-test("concurrent sales through the API: each stored once, redeliveries answered with the same id, spends never beyond the balance", async () => {
+// Two shapes of concurrency: sales grouped into shared transactions, and (INTAKE_GROUP_MAX=1)
+// each sale its own statement on its own pooled connection. Either way a customer's spends
+// are posted from the balance as it is when each is stored, never from a stale read.
+let alone: TestContext;
+beforeAll(async () => {
+  alone = await testContext({}, { INTAKE_GROUP_MAX: "1" });
+});
+afterAll(() => alone.close());
+
+test("concurrent sales through the API, grouped: each stored once, redeliveries answered with the same id, spends never beyond the balance", async () => {
+  await concurrentSales(t, shop);
+});
+
+test("concurrent sales through the API, each alone: the same", async () => {
+  await concurrentSales(alone, await alone.createTenant());
+});
+
+async function concurrentSales(t: TestContext, shop: TestTenant): Promise<void> {
   const c = await t.pos(shop.apiToken, "POST", "/counterparty", { phone: "+79160001122", statusCheck: "IGNORE" });
   expect(c.status).toBe(201);
   const customerId = c.body.id as string;
@@ -61,7 +78,28 @@ test("concurrent sales through the API: each stored once, redeliveries answered 
     ...anonymous.map((s) => () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
     ...returns.map((r) => () => t.pos(shop.apiToken, "POST", "/retailsalesreturn", r.body)),
   ];
-  const replies = await Promise.all(calls.map((call) => call()));
+  // The customer's row is held elsewhere while the sales arrive, so they all read the
+  // balance before any of them may move it: the widest window two tills can have.
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let held!: () => void;
+  const isHeld = new Promise<void>((r) => (held = r));
+  const holder = t.db.sql.begin(async (tx) => {
+    await tx`select 1 from customer where id = ${customerId} for update`;
+    held();
+    await released;
+  });
+  await isHeld;
+  const answered = Promise.all(calls.map((call) => call()));
+  for (let i = 0; i < 100; i++) {
+    const [w] = await t.db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+    if (w!.n >= 2) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  release();
+  await holder;
+  const replies = await answered;
   expect(replies.map((r) => r.status)).toEqual(calls.map(() => 201));
 
   const saleIds = sales.map((_, i) => [replies[2 * i]!.body.id, replies[2 * i + 1]!.body.id]);
@@ -70,7 +108,7 @@ test("concurrent sales through the API: each stored once, redeliveries answered 
   const docs = await t.db.sql<{ kind: string; n: number; distinct_times: number }[]>`
     select kind, count(*)::int as n, count(distinct received_at)::int as distinct_times
     from document where tenant_id = ${shop.id} group by kind order by kind`;
-  expect(docs).toEqual([
+  expect([...docs]).toEqual([
     { kind: "return", n: 3, distinct_times: 3 },
     { kind: "sale", n: 30, distinct_times: 30 },
   ]);
@@ -86,4 +124,4 @@ test("concurrent sales through the API: each stored once, redeliveries answered 
     select c.balance, (select coalesce(sum(points), 0)::int from ledger_entry e where e.customer_id = c.id and e.released_at is not null) as ledger
     from customer c where c.id = ${customerId}`;
   expect(bal).toEqual({ balance: 0, ledger: 0 });
-});
+}

@@ -80,7 +80,7 @@ const momentSql = (sql: Queryable, moment: Date | null) => sql`least(now(), coal
 
 /**
  * One statement: find the customer, store the sale unless it is known, and post the
- * points it spent — up to what the customer had; the rest is held for an operator (a
+ * points it spent — up to what the customer has at that moment; the rest is held for an operator (a
  * spend the balance never covered is more likely a till's error than a gift to make).
  * A redelivery (same external key) changes nothing.
  */
@@ -89,10 +89,18 @@ export async function storeSale(sql: Queryable, tenantId: string, s: SaleIntake)
   const spend = s.pointsSpentReported;
   const [row] = await sql<{ id: string; created: boolean; state: string; spent: number }[]>`
     with c as (
-      ${ref ? customerLookup(sql, tenantId, ref, sql`id, balance`) : sql`select null::uuid as id, 0::bigint as balance where false`}
+      ${ref ? customerLookup(sql, tenantId, ref, sql`id`) : sql`select null::uuid as id where false`}
+    ), spender as (
+      -- A sale that spends locks its customer first and reads the balance as it is now:
+      -- the lookup's snapshot may predate another sale's spend committed meanwhile, and
+      -- posting from it would take points already taken (two tills, one customer).
+      select balance from customer
+      where tenant_id = ${tenantId} and id = (select id from c) and ${spend}::bigint > 0
+      for update
     ), decided as (
       select c.id as customer_id,
-        case when c.id is null then 0 else least(${spend}::bigint, greatest(c.balance, 0)) end as posted
+        case when c.id is null then 0
+             else least(${spend}::bigint, greatest(coalesce((select balance from spender), 0), 0)) end as posted
       from (select 1) one left join c on true
     ), d as (
       insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
