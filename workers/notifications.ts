@@ -281,13 +281,18 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
   async function points(job: Job<NotificationJob>, data: PointsMessageJob): Promise<NotificationOutcome> {
     const { tenantId, customerId, documentId, text } = data;
     const ref = documentId;
-    const already = await sentOn(sql, tenantId, "points", ref);
-    if (already) return { status: "already", channel: already };
-    const [customer] = await sql<Recipient[]>`
-      select c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
-      from customer c join tenant t on t.id = c.tenant_id
-      where c.tenant_id = ${tenantId} and c.id = ${customerId}`;
-    if (!customer) return { status: "skipped", reason: "customer not found" };
+    // One statement: whether a channel already delivered it, and where to send it.
+    const [row] = await sql<(Partial<Recipient> & { already: Channel | null })[]>`
+      select (select n.channel from notification n
+              where n.tenant_id = ${tenantId} and n.purpose = 'points' and n.ref = ${ref} and n.status = 'sent'
+              limit 1) as already,
+             c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
+      from (select 1) one
+      left join customer c on c.tenant_id = ${tenantId} and c.id = ${customerId}
+      left join tenant t on t.id = c.tenant_id`;
+    if (row!.already) return { status: "already", channel: row!.already };
+    if (row!.shop == null) return { status: "skipped", reason: "customer not found" };
+    const customer = row as Recipient;
 
     const base = { tenantId, customerId, purpose: "points" as const, ref, text };
     const ctx = { purpose: "points", tenantId, customerId, documentId, jobId: job.id };
