@@ -4,6 +4,7 @@
 // are ignored on every call.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import fc from "fast-check";
+import { setLogLevel } from "../src/log.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import type { TestContext, TestTenant } from "./support/app.ts";
 import { closeShopWithQueues, openShopWithQueues, type TestQueues } from "./support/redis.ts";
@@ -191,6 +192,62 @@ describe("facts are stored", () => {
     expect(await customerMatchesLedger(id)).toBe(0);
     const listed = await t.admin("GET", `/tenants/${shop.slug}/documents?attention=true&limit=500`);
     expect(listed.body.rows.find((x: any) => x.id === r.body.id)?.holdDecision).toBe("rejected");
+  });
+
+  test("earned points beyond the merchant's bound wait; approve posts them once and a full return takes all of them back", async () => {
+    const bounded = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${bounded.slug}/program`, { maxPointsPerReceipt: 10 })).status).toBe(200);
+    const id = await newCustomer(0, bounded);
+    const s = sale({ customerId: id, lines: [{ id: "p1", price: 1000, quantity: 1 }], cash: 1000 });
+    const r = await t.pos(bounded.apiToken, "POST", "/retaildemand", s.body);
+    expect(r.status).toBe(201);
+    await settleAll(bounded.id);
+    let d = await doc(r.body.id);
+    // 1000 ₽ at 5 % is 50 points: 10 credited, 40 wait.
+    expect(d).toMatchObject({ state: "settled", points_earned: 10, held_earn_points: 40 });
+    expect(d.flag_reason).toContain("Начисление 50 баллов больше предела на чек (10): 40 баллов ждут решения оператора.");
+    expect(await customerMatchesLedger(id)).toBe(10);
+    const listed = await t.admin("GET", `/tenants/${bounded.slug}/documents?attention=true&limit=500`);
+    expect(listed.body.rows.find((x: any) => x.id === r.body.id)).toMatchObject({ heldEarnPoints: 40, holdDecision: null });
+    const ok = await t.admin("POST", `/tenants/${bounded.slug}/documents/${r.body.id}/hold`, { decision: "approve" });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ decision: "approved", heldEarnPoints: 40 });
+    expect((await t.admin("POST", `/tenants/${bounded.slug}/documents/${r.body.id}/hold`, { decision: "approve" })).status).toBe(200);
+    expect(await customerMatchesLedger(id)).toBe(50);
+    const keys = await t.db.sql`select idempotency_key, points from ledger_entry where document_id = ${r.body.id} order by id`;
+    expect(keys.filter((k) => k.idempotency_key.includes("accrual-approved")).map((k) => k.points)).toEqual([40]);
+    d = await doc(r.body.id);
+    expect(d.points_earned).toBe(50);
+    await t.pos(bounded.apiToken, "POST", "/retailsalesreturn", saleReturn({ saleId: s.id, lines: [{ id: "p1", price: 1000, quantity: 1 }] }).body);
+    await settleAll(bounded.id);
+    expect(await customerMatchesLedger(id)).toBe(0);
+  });
+
+  test("a body refused as unreadable or empty is logged by its shape, without the personal data in it", async () => {
+    const lines: string[] = [];
+    const original = { log: console.log, error: console.error, warn: console.warn };
+    const keep = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+    console.log = console.error = console.warn = keep;
+    setLogLevel("info");
+    try {
+      const phone = "+79161234567";
+      const notJson = await pos("POST", "/retaildemand", `{"agent":{"phone":"${phone}","name":"Иванов Иван"}, positions: [`);
+      expect(notJson.status).toBe(400);
+      const empty = await pos("POST", "/retailsalesreturn", { agent: { phone, name: "Иванов Иван" }, positions: [] });
+      expect(empty.status).toBe(400);
+    } finally {
+      Object.assign(console, original);
+      setLogLevel((process.env.LOG_LEVEL as "error") ?? "error");
+    }
+    const unreadable = lines.find((l) => l.includes("unreadable request body"));
+    const unusable = lines.find((l) => l.includes("unusable document refused"));
+    expect(unreadable).toContain("/retaildemand");
+    expect(unusable).toContain("/retailsalesreturn");
+    expect(unusable).toContain("positions");
+    for (const l of [unreadable!, unusable!]) {
+      expect(l).not.toContain("1234567");
+      expect(l).not.toContain("Иванов");
+    }
   });
 
   test("a huge receipt: stored, earns up to the per-receipt bound, the rest held; eleven of them settle and nothing overflows", async () => {
