@@ -64,6 +64,29 @@ describe("confirmation codes", () => {
     expect((await verifyRegistration("+79221110002")).status).toBe(200);
   });
 
+  test("the pause counts per phone and purpose: a customer who just registered can confirm a spend at once; the hourly limit counts both", async () => {
+    const other = await t.createTenant();
+    await t.admin("PUT", `/tenants/${other.slug}/program`, { requireSpendVerification: true, codeRepeatSeconds: 60, codesPerPhonePerHour: 3 });
+    const phone = "+79226660000";
+    expect((await verifyRegistration(phone, other.apiToken)).status).toBe(200);
+    const c = await t.pos(other.apiToken, "POST", "/counterparty", { phone, statusCheck: "IGNORE" });
+    expect(c.status).toBe(201);
+    const spendCode = () => t.pos(other.apiToken, "POST", "/retaildemand/verify", { counterpartyId: c.body.id });
+    expect((await spendCode()).status).toBe(200);
+    // Each purpose still has its own pause.
+    const secondSpend = await spendCode();
+    expect(secondSpend.status).toBe(429);
+    expect(secondSpend.body.errors[0].error_message).toMatch(/через \d+ с/);
+    expect((await verifyRegistration(phone, other.apiToken)).status).toBe(429);
+    // The hourly limit per phone counts codes of every purpose: 2 so far, one more allowed.
+    await t.db.sql`update verification_code set created_at = created_at - interval '61 seconds' where tenant_id = ${other.id}`;
+    expect((await spendCode()).status).toBe(200);
+    await t.db.sql`update verification_code set created_at = created_at - interval '61 seconds' where tenant_id = ${other.id}`;
+    const fourth = await verifyRegistration(phone, other.apiToken);
+    expect(fourth.status).toBe(429);
+    expect(fourth.body.errors[0].error_message).toContain("за последний час");
+  });
+
   test("concurrent requests for one phone issue one code", async () => {
     const replies = await Promise.all(Array.from({ length: 6 }, () => verifyRegistration("+79221119999")));
     expect(replies.filter((r) => r.status === 200)).toHaveLength(1);

@@ -40,7 +40,7 @@ export const ProgramSettings = t.Object(
     maxPointsPerReceipt: t.Integer({
       minimum: 0,
       maximum: 1_000_000_000,
-      description: "баллов за один чек (списание или начисление) сверх этого — продажа ждёт решения оператора",
+      description: "начисление за один чек сверх этого числа баллов ждёт решения оператора (списание сверх баланса покупателя ждёт всегда)",
     }),
     welcomePoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллов новому покупателю один раз (0 — выключено)" }),
     welcomeOn: t.Union([t.Literal("registration"), t.Literal("firstPurchase")], {
