@@ -400,6 +400,13 @@ describe("install → settings page → connection → POS → suspend → resum
     expect(JSON.parse(tariff.text)).toEqual({ status: "Activated" });
     const install = (await findInstall(db.sql, APP_ID, ACCOUNT))!;
     expect(jsonToken(cfg, install)).toBe("json-token-1");
+    expect(install.last_cause).toBe("TariffChanged");
+    const renewed = { tariffId: randomUUID(), trial: false, expiryMoment: "2031-01-01T00:00:00+03:00" };
+    const prolong = await fake.lifecycle(origin, "PUT", ACCOUNT, { appUid: APP_UID, accountName: "Чайная лавка shop1", cause: "Autoprolongation", subscription: renewed });
+    expect(JSON.parse(prolong.text)).toEqual({ status: "Activated" });
+    const [recorded] = await db.sql`select last_cause, subscription from moysklad_install where account_id = ${ACCOUNT}`;
+    expect(recorded).toEqual({ last_cause: "Autoprolongation", subscription: renewed });
+    expect(jsonToken(cfg, (await findInstall(db.sql, APP_ID, ACCOUNT))!)).toBe("json-token-1");
 
     const suspend = await fake.lifecycle(origin, "DELETE", ACCOUNT, { appUid: APP_UID, accountName: "x", cause: "Suspend" });
     expect(suspend.status).toBe(200);
