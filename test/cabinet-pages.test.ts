@@ -385,7 +385,7 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     ms = await watchedPage(browser, origin, { viewport: { width: 1280, height: 900 } });
     app = await inMoysklad(ms, settingsUrl(true));
     await app.getByText("Настройки программы лояльности").waitFor();
-    await app.locator('input[name="p.timezone"]').fill("Asia/Vladivostok");
+    await app.locator('select[name="p.timezone"]').selectOption("Asia/Vladivostok");
     await app.getByRole("button", { name: "Сохранить и подключить" }).click();
     await app.getByText("Программа подключена к Кассе МойСклад").waitFor();
     await sessionEverywhere(app);
@@ -478,7 +478,7 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
 
     await app.getByRole("link", { name: "Настройки программы" }).click();
     await app.getByText("Настройки программы лояльности").waitFor();
-    expect(await app.locator('input[name="p.timezone"]').inputValue()).toBe("Asia/Vladivostok");
+    expect(await app.locator('select[name="p.timezone"]').inputValue()).toBe("Asia/Vladivostok");
     await sessionEverywhere(app);
     expect(ms.offsite).toEqual([]);
     expect(ms.broken).toEqual([]);

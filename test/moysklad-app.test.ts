@@ -246,10 +246,38 @@ describe("install → settings page → connection → POS → suspend → resum
         await w.shot("moysklad-settings-error");
         expect(fake.accounts.get(ACCOUNT)!.loyalty).toBeNull();
 
+        // A rule the schema cannot say comes back with the form's words, not the API's field name.
+        await w.page.locator('input[name="p.earnPercent"]').fill("5,555");
+        await w.page.getByRole("button", { name: "Сохранить и подключить" }).click();
+        await w.page.getByText("Не сохранено").waitFor();
+        const decimals = await w.page.getByRole("alert").innerText();
+        expect(decimals).toContain("Сколько процентов от покупки начислять баллами: не более 2 знаков после запятой");
+        expect(decimals).not.toContain("earnPercent");
+
+        // МойСклад refuses the registration: the settings are kept and the page says why, in words.
+        fake.failNext(`/apps/${APP_ID}/${ACCOUNT}/loyalty`, 400, 1, { error: "Приложение не поддерживает Loyalty API", code: 2006 });
         await w.page.locator('input[name="p.earnPercent"]').fill("10");
+        await w.page.getByRole("button", { name: "Сохранить и подключить" }).click();
+        await w.page.getByText("Не удалось подключить программу к Кассе МойСклад").waitFor();
+        expect(await w.page.getByText("Настройки сохранены.").count()).toBe(1);
+        expect(await w.page.getByText("Ответ МойСклад: МойСклад отклонил запрос: Приложение не поддерживает Loyalty API").count()).toBe(1);
+        expect(await w.page.getByText("Не подключено").count()).toBe(1);
+        expect((await deps.tenants.requireBySlug("shop1")).program.settings.earnPercent).toBe(10);
+        expect(fake.accounts.get(ACCOUNT)!.status).toBe("SettingsRequired");
+        await w.shot("moysklad-settings-refused-by-moysklad");
+
+        // Levels are set in the same form: a row of the table is a level (blank rows are left out).
+        await w.page.getByLabel("Название уровня, строка 1").fill("Серебро");
+        await w.page.getByLabel("Покупки от, ₽, строка 1").fill("10 000");
+        await w.page.getByLabel("Начислять, % от покупки, строка 1").fill("7,5");
+        await w.page.getByLabel("Часовой пояс магазина").selectOption({ label: "Екатеринбург, Пермь, Уфа, Челябинск (МСК+2)" });
         await w.page.getByLabel("Табак", { exact: false }).first().check();
         await w.page.getByRole("button", { name: "Сохранить и подключить" }).click();
         await w.page.getByText("Программа подключена к Кассе МойСклад").waitFor();
+        const saved = (await deps.tenants.requireBySlug("shop1")).program.settings;
+        expect(saved.tiers).toEqual([{ name: "Серебро", minPurchases: 10000, earnPercent: 7.5 }]);
+        expect(saved.timezone).toBe("Asia/Yekaterinburg");
+        expect(await w.page.getByLabel("Название уровня, строка 1").inputValue()).toBe("Серебро");
         expect(await w.page.getByText("Подключено", { exact: true }).count()).toBe(1);
         expect(await w.page.locator('input[name="p.earnPercent"]').inputValue()).toBe("10");
         await w.shot("moysklad-settings-connected");
@@ -267,8 +295,8 @@ describe("install → settings page → connection → POS → suspend → resum
       expect(posKey.length).toBeGreaterThan(20);
       // Our order: save → PUT /loyalty → PUT status; our tokens were all accepted.
       const ours = fake.requests.filter((r) => r.path.includes(`/apps/${APP_ID}/${ACCOUNT}/`));
-      expect(ours.map((r) => `${r.method} ${r.path.split("/").pop()} ${r.refused ?? "ok"}`)).toEqual(["PUT loyalty ok", "PUT status ok"]);
-      expect(ours[1]!.body).toEqual({ status: "Activated" });
+      expect(ours.map((r) => `${r.method} ${r.path.split("/").pop()} ${r.refused ?? "ok"}`)).toEqual(["PUT loyalty failNext 400", "PUT loyalty ok", "PUT status ok"]);
+      expect(ours[2]!.body).toEqual({ status: "Activated" });
       expect(fake.requests.filter((r) => r.refused && r.refused !== "unknown key" && r.path.includes("/context/"))).toEqual([]);
     },
     60_000,
@@ -341,12 +369,44 @@ describe("install → settings page → connection → POS → suspend → resum
     expect(recalc.body.bonusProgram.bonusValueToEarn).toBe(20);
   });
 
+  test("a level without its purchases sum, or two levels with one sum, are refused in words and change nothing", async () => {
+    const page = await (await fetch(`${origin}/moysklad/settings?contextKey=${fake.contextKey(ACCOUNT, true)}`)).text();
+    const session = /name="session" value="([^"]+)"/.exec(page)![1]!;
+    const save = (rows: Record<string, string>) => fetch(`${origin}/moysklad/settings`, { method: "POST", body: new URLSearchParams({ session, folder: FOLDER_TOBACCO, "t.rows": "3", ...rows }) });
+    const noSum = await save({ "t.0.name": "Серебро", "t.0.minPurchases": "10000", "t.2.name": "Золото" });
+    expect(noSum.status).toBe(400);
+    expect(await noSum.text()).toContain("строка 3: укажите, от какой суммы покупок (в рублях) действует уровень");
+    const twice = await save({ "t.0.name": "Серебро", "t.0.minPurchases": "10000", "t.1.name": "Золото", "t.1.minPurchases": "10 000" });
+    expect(twice.status).toBe(400);
+    expect(await twice.text()).toContain("у уровней «Серебро» и «Золото» одна и та же сумма покупок");
+    const tooMuch = await save({ "t.0.name": "Серебро", "t.0.minPurchases": "10000", "t.0.earnPercent": "150" });
+    expect(tooMuch.status).toBe(400);
+    expect(await tooMuch.text()).toContain("«Начислять, % от покупки»: значение должно быть не меньше 0, не больше 100");
+    expect((await deps.tenants.requireBySlug("shop1")).program.settings.tiers).toEqual([{ name: "Серебро", minPurchases: 10000, earnPercent: 7.5 }]);
+    // Rows given in any order are kept by the sum; an emptied row removes its level.
+    const sorted = await save({ "t.0.name": "Золото", "t.0.minPurchases": "50000", "t.1.name": "Серебро", "t.1.minPurchases": "10000" });
+    expect(sorted.status).toBe(200);
+    expect((await deps.tenants.requireBySlug("shop1")).program.settings.tiers).toEqual([
+      { name: "Серебро", minPurchases: 10000 },
+      { name: "Золото", minPurchases: 50000 },
+    ]);
+    expect((await save({})).status).toBe(200);
+    expect((await deps.tenants.requireBySlug("shop1")).program.settings.tiers).toEqual([]);
+  });
+
   test("TariffChanged keeps the token; Suspend: the POS is told in Russian; Resume brings it back with the new token", async () => {
     const [t] = await db.sql`select id from tenant`;
     const tariff = await fake.lifecycle(origin, "PUT", ACCOUNT, { appUid: APP_UID, accountName: "Чайная лавка shop1", cause: "TariffChanged", subscription: { tariffId: randomUUID(), trial: false } });
     expect(JSON.parse(tariff.text)).toEqual({ status: "Activated" });
     const install = (await findInstall(db.sql, APP_ID, ACCOUNT))!;
     expect(jsonToken(cfg, install)).toBe("json-token-1");
+    expect(install.last_cause).toBe("TariffChanged");
+    const renewed = { tariffId: randomUUID(), trial: false, expiryMoment: "2031-01-01T00:00:00+03:00" };
+    const prolong = await fake.lifecycle(origin, "PUT", ACCOUNT, { appUid: APP_UID, accountName: "Чайная лавка shop1", cause: "Autoprolongation", subscription: renewed });
+    expect(JSON.parse(prolong.text)).toEqual({ status: "Activated" });
+    const [recorded] = await db.sql`select last_cause, subscription from moysklad_install where account_id = ${ACCOUNT}`;
+    expect(recorded).toEqual({ last_cause: "Autoprolongation", subscription: renewed });
+    expect(jsonToken(cfg, (await findInstall(db.sql, APP_ID, ACCOUNT))!)).toBe("json-token-1");
 
     const suspend = await fake.lifecycle(origin, "DELETE", ACCOUNT, { appUid: APP_UID, accountName: "x", cause: "Suspend" });
     expect(suspend.status).toBe(200);

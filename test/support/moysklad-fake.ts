@@ -60,8 +60,8 @@ export interface MoyskladFake {
   contextKey(accountId: string, admin: boolean): string;
   /** The account's catalog, as the JSON API serves it. */
   catalog(accountId: string, folders: FakeFolder[], goods: FakeGood[]): void;
-  /** Answer the next `n` calls to a path with this status (5xx: our client retries). */
-  failNext(pathSuffix: string, status: number, n?: number): void;
+  /** Answer the next `n` calls to a path with this status (5xx: our client retries), optionally with МойСклад's own error text and code. */
+  failNext(pathSuffix: string, status: number, n?: number, answer?: { error: string; code: number }): void;
   /** МойСклад → us: a signed lifecycle call. Returns the status and the body text. */
   lifecycle(ourBase: string, method: "PUT" | "DELETE" | "GET", accountId: string, body?: unknown, opts?: { token?: string; requestId?: string }): Promise<{ status: number; text: string }>;
   /** A token as МойСклад would sign it (override claims/secret to forge one). */
@@ -74,7 +74,7 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
   const accounts = new Map<string, Account>();
   const contexts = new Map<string, FakeEmployee>();
   const seenJti = new Set<string>();
-  const failures: { suffix: string; status: number; n: number }[] = [];
+  const failures: { suffix: string; status: number; n: number; answer?: { error: string; code: number } }[] = [];
   const key = enc.encode(app.secret);
 
   const account = (id: string) => {
@@ -128,7 +128,7 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
     const f = failures.find((x) => x.n > 0 && url.pathname.endsWith(x.suffix));
     if (f) {
       f.n--;
-      return refuse(`failNext ${f.status}`, error(f.status, "Сервис временно недоступен"));
+      return refuse(`failNext ${f.status}`, error(f.status, f.answer?.error ?? "Сервис временно недоступен", f.answer?.code));
     }
     const base: string = `http://127.0.0.1:${port}`;
     const jsonBase: string = `${base}/api/remap/1.2`;
@@ -216,8 +216,8 @@ export function moyskladFake(app: { appId: string; appUid: string; secret: strin
       a.folders = folders;
       a.goods = goods;
     },
-    failNext(suffix, status, n = 1) {
-      failures.push({ suffix, status, n });
+    failNext(suffix, status, n = 1, answer) {
+      failures.push({ suffix, status, n, answer });
     },
     token: (opts = {}) => {
       const now = Math.floor(Date.now() / 1000);
