@@ -54,16 +54,16 @@ async function lastCode(phoneDigits: string): Promise<string> {
 const digits = (p: string) => p.replace(/\D/g, "");
 
 /** Runs the join pages as a browser would (forms) and returns the card path it lands on. */
-async function join(phone: string, ref: string | null, name = "Борис") {
+async function join(phone: string, ref: string | null, name = "Борис", slug = shop.slug) {
   const extra: Record<string, string> = ref ? { ref } : {};
-  const code = await t.fetch(`/join/${shop.slug}/code`, form({ phone, ...extra }));
+  const code = await t.fetch(`/join/${slug}/code`, form({ phone, ...extra }));
   expect(code.status).toBe(200);
   expect(String(code.body)).toContain("Введите код из SMS");
-  const confirm = await t.fetch(`/join/${shop.slug}/confirm`, form({ phone, code: await lastCode(digits(phone)), ...extra }));
+  const confirm = await t.fetch(`/join/${slug}/confirm`, form({ phone, code: await lastCode(digits(phone)), ...extra }));
   if (confirm.status === 303) return confirm.headers.get("location")!;
   expect(confirm.status).toBe(200);
   const session = /name="session" value="([^"]+)"/.exec(String(confirm.body))![1]!;
-  const done = await t.fetch(`/join/${shop.slug}/details`, form({ session, name, birthDate: "1990-05-17", personalData: "yes" }));
+  const done = await t.fetch(`/join/${slug}/details`, form({ session, name, birthDate: "1990-05-17", personalData: "yes" }));
   expect(done.status).toBe(303);
   return done.headers.get("location")!;
 }
@@ -199,6 +199,23 @@ describe("self-registration", () => {
     expect(to).toBe(`/card/${c.token}`);
     const [n] = await t.db.sql<{ n: number }[]>`select count(*)::int as n from customer where phone = ${digits(c.phone)}`;
     expect(n!.n).toBe(1);
+  });
+
+  test("the program's welcome points are given on self-registration too", async () => {
+    const other = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${other.slug}/program`, { welcomePoints: 75 })).status).toBe(200);
+    const phone = newPhone();
+    const to = await join(phone, null, "Нина", other.slug);
+    const c = (await customerByPhone(phone))!;
+    expect(to).toBe(`/card/${c.qr_token}`);
+    expect(c.balance).toBe(75);
+    const [w] = await t.db.sql<{ n: number; key: string }[]>`
+      select count(*)::int as n, max(idempotency_key) as key from ledger_entry where customer_id = ${c.id} and kind = 'welcome'`;
+    expect(w).toEqual({ n: 1, key: ledgerKey.welcome(c.id) });
+    expect(String((await t.fetch(to)).body)).toMatch(/\+75 приветственные баллы \d+ [а-я]+/);
+    // The welcome message is queued like the one for a customer registered at the till.
+    const jobs = await tq.queues.notifications.getJobs(["waiting", "prioritized", "delayed"]);
+    expect(jobs.some((j) => j.data.customerId === c.id && j.data.documentId === `welcome-${c.id}`)).toBe(true);
   });
 
   test("wrong codes: a clear message, and the fifth withdraws the code", async () => {
