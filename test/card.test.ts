@@ -215,7 +215,7 @@ describe("self-registration", () => {
     expect(String((await t.fetch(to)).body)).toMatch(/\+75 приветственные баллы \d+ [а-я]+/);
     // The welcome message is queued like the one for a customer registered at the till.
     const jobs = await tq.queues.notifications.getJobs(["waiting", "prioritized", "delayed"]);
-    expect(jobs.some((j) => j.data.customerId === c.id && j.data.documentId === `welcome-${c.id}`)).toBe(true);
+    expect(jobs.some((j) => j.data.type === "points" && j.data.customerId === c.id && j.data.documentId === `welcome-${c.id}`)).toBe(true);
   });
 
   test("wrong codes: a clear message, and the fifth withdraws the code", async () => {
