@@ -152,6 +152,11 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     const found = await pos("GET", `/counterparty?search=${encodeURIComponent(payload)}`);
     expect(found.status).toBe(200);
     expect(found.body.rows.map((r: any) => r.id)).toEqual([inviterId]);
+    // Service workers are blocked here: the page says push is unavailable and shows no
+    // button that would do nothing when pressed.
+    await w.page.waitForFunction(() => document.getElementById("push-status")!.textContent !== "");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Уведомления сейчас недоступны.");
+    await expect(w.page.locator("#push-button").isVisible()).resolves.toBe(false);
     inviteUrl = await w.page.locator("#invite-link").inputValue();
     expect(inviteUrl).toMatch(new RegExp(`^${origin}/join/${shop.slug}\\?ref=[A-Za-z0-9]{10}$`));
     expect(w.offsite).toEqual([]);
