@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { sameEscapes } from "./support/runtime.ts";
 import { ledgerKey } from "../src/loyalty/ledger-keys.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
+import { Elysia } from "elysia";
+import { cardController } from "../src/card/controller.tsx";
+import { httpErrors } from "../src/http-errors.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, saleReturn } from "./support/sales.ts";
@@ -122,6 +125,30 @@ describe("card page", () => {
     expect(html).toContain("Уровень: <strong>Базовый</strong>");
     expect(html).toContain("до уровня «Серебро» осталось 5");
     expect(html).toContain("120 баллов сгорят 11 декабря");
+  });
+
+  test("Web Push and the Wallet buttons appear only when configured", async () => {
+    const c = await posCustomer();
+    const page = async (opts: { push: boolean; appleWallet: boolean; googleWallet: boolean }) => {
+      const app = new Elysia().use(httpErrors).use(cardController(t.deps, opts));
+      return (await app.handle(new Request(`http://loyalty.test/card/${c.token}`))).text();
+    };
+    const off = await page({ push: false, appleWallet: false, googleWallet: false });
+    expect(off).toContain('id="balance"');
+    expect(off).not.toContain('id="push-button"');
+    expect(off).not.toContain("wallet.pkpass");
+    expect(off).not.toContain("/wallet/google");
+    const on = await page({ push: true, appleWallet: true, googleWallet: true });
+    expect(on).toContain('id="push-button"');
+    expect(on).toContain(`/card/${c.token}/wallet.pkpass`);
+    expect(on).toContain(`/card/${c.token}/wallet/google`);
+    // The app under test has no VAPID keys and no Wallet in its environment: none of them.
+    const app = String((await t.fetch(`/card/${c.token}`)).body);
+    if (!process.env.VAPID_PUBLIC_KEY) expect(app).not.toContain('id="push-button"');
+    if (!process.env.APPLE_PASS_TYPE_ID) expect(app).not.toContain("wallet.pkpass");
+    if (!process.env.GOOGLE_WALLET_ISSUER_ID) expect(app).not.toContain("/wallet/google");
+    // The Wallet routes answer as an unknown card while Wallet is off.
+    expect((await t.fetch(`/card/${c.token}/wallet.pkpass`)).status).toBe(process.env.APPLE_PASS_TYPE_ID ? 200 : 404);
   });
 
   test("an unknown token is a Russian 404 page that says nothing about the token", async () => {
