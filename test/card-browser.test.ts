@@ -339,7 +339,7 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     await expect(w.page.locator("#balance").textContent()).resolves.toBe("320");
     await expect(w.page.locator("#pending").textContent()).resolves.toBe("120");
     await expect(w.page.locator("#level").textContent()).resolves.toBe("Уровень: Базовый — до уровня «Серебро» осталось 3\u00a0800 ₽");
-    await expect(w.page.locator("#next-burn").textContent()).resolves.toBe("300 баллов сгорят 10 декабря");
+    await expect(w.page.locator("#next-burn").textContent()).resolves.toBe("10 декабря сгорит 300 баллов");
     const lines = await w.page.locator("ul.history li").allTextContents();
     expect(lines).toHaveLength(20);
     expect(lines[0]).toMatch(/^\+120 за покупку \d+ [а-я]+ \(станут доступны \d+ [а-я]+\)$/);

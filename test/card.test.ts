@@ -109,13 +109,15 @@ describe("card page", () => {
     const put = await t.admin("PUT", `/tenants/${other.slug}/program`, {
       timezone: "Asia/Vladivostok",
       tiers: [{ name: "Серебро", minPurchases: 5000, earnPercent: 7 }],
+      referredPoints: 1,
+      referrerPoints: 2,
     });
     expect(put.status).toBe(200);
     const c = await t.pos(other.apiToken, "POST", "/counterparty", { phone: newPhone(), name: "Вера", statusCheck: "IGNORE" });
     const [row] = await t.db.sql<{ qr_token: string }[]>`select qr_token from customer where id = ${c.body.id}`;
-    // 120 points that burn at 20:00 UTC on 10 December 2030: 11 December in Vladivostok.
+    // 121 points that burn at 20:00 UTC on 10 December 2030: 11 December in Vladivostok.
     const a = await t.admin("POST", `/tenants/${other.slug}/customers/${c.body.id}/adjustments`, {
-      points: 120,
+      points: 121,
       reason: "акция",
       expiresAt: "2030-12-10T20:00:00Z",
     });
@@ -124,7 +126,9 @@ describe("card page", () => {
     expect(html).toContain('id="level"');
     expect(html).toContain("Уровень: <strong>Базовый</strong>");
     expect(html).toContain("до уровня «Серебро» осталось 5");
-    expect(html).toContain("120 баллов сгорят 11 декабря");
+    // Russian number agreement: «121 балл», «1 балл», «2 балла».
+    expect(html).toContain("11 декабря сгорит 121 балл<");
+    expect(html).toContain("Друг получит 1 балл, а вы — 2 балла, когда он сделает первую покупку.");
   });
 
   test("Web Push and the Wallet buttons appear only when configured", async () => {
