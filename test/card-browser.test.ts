@@ -152,6 +152,11 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     const found = await pos("GET", `/counterparty?search=${encodeURIComponent(payload)}`);
     expect(found.status).toBe(200);
     expect(found.body.rows.map((r: any) => r.id)).toEqual([inviterId]);
+    // Service workers are blocked here: the page says push is unavailable and shows no
+    // button that would do nothing when pressed.
+    await w.page.waitForFunction(() => document.getElementById("push-status")!.textContent !== "");
+    await expect(w.page.locator("#push-status").textContent()).resolves.toBe("Уведомления сейчас недоступны.");
+    await expect(w.page.locator("#push-button").isVisible()).resolves.toBe(false);
     inviteUrl = await w.page.locator("#invite-link").inputValue();
     expect(inviteUrl).toMatch(new RegExp(`^${origin}/join/${shop.slug}\\?ref=[A-Za-z0-9]{10}$`));
     expect(w.offsite).toEqual([]);
@@ -213,6 +218,10 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
 
   test("a friend joins through the invite link (phone, SMS code, name, consents), buys, and both get their points", async () => {
     const friendPhone = "79035550202";
+    // The merchant's own texts: the consent shown at the details step and the card SMS.
+    const consentText = "Я согласен(на), чтобы ООО «Зерно» обрабатывало мои телефон и имя для программы лояльности.";
+    const settings = await admin("PUT", `/tenants/${shop.slug}/card-settings`, { consentText, cardMessageTemplate: "Ваша карта кофейни: {url} — до встречи!" });
+    expect(settings.status).toBe(200);
     const w = await phonePage();
     await w.page.goto(inviteUrl);
     await expect(w.page.locator("h1").textContent()).resolves.toBe("Получите карту покупателя");
@@ -228,6 +237,7 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     await w.page.fill("#code", code);
     await w.page.click("button[type=submit]");
     await w.page.waitForSelector("#name");
+    await expect(w.page.locator(".consent").textContent()).resolves.toBe(consentText);
     await w.page.fill("#name", "Ольга");
     await w.page.fill("#birthDate", "1992-03-14");
     await w.page.check("#personalData");
@@ -240,8 +250,13 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     await noSidewaysScroll(w.page);
     await w.shot("join-4-card-360");
     // The card link also came by SMS, with the same address.
-    const link = await smsTo(friendPhone, /ваша карта (http:\/\/\S+)$/);
+    const link = await smsTo(friendPhone, /^Ваша карта кофейни: (http:\/\/\S+) — до встречи!$/);
     expect(link[1]).toBe(friendCardUrl);
+    // Consent to personal data given, to advertising not: they are recorded apart.
+    const [consents] = await db.sql<{ personal: boolean; advertising: boolean }[]>`
+      select personal_data_consent_at is not null as personal, advertising_consent_at is not null as advertising
+      from customer where phone = ${friendPhone}`;
+    expect(consents).toEqual({ personal: true, advertising: false });
     expect(w.offsite).toEqual([]);
     expect(w.broken).toEqual([]);
 
@@ -261,6 +276,80 @@ describe.skipIf(!run)("the card and self-registration in chromium", () => {
     await expect(inviter.page.locator("ul.history li").first().textContent()).resolves.toMatch(/^\+200 за приглашённого друга/);
     await inviter.shot("card-after-referral-360");
     await inviter.context.close();
+  });
+
+  test("a customer who already has a card and scans the poster gets that card after the code", async () => {
+    const w = await phonePage();
+    await w.page.goto(`${origin}/join/${shop.slug}`);
+    await w.page.fill("#phone", "+7 903 555-01-01");
+    await w.page.click("button[type=submit]");
+    await w.page.waitForSelector("#code");
+    const code = (await smsTo("79035550101", /Код подтверждения: (\d{6})\./))[1]!;
+    await w.page.fill("#code", code);
+    await w.page.click("button[type=submit]");
+    await w.page.waitForURL(/\/card\//);
+    expect(w.page.url()).toBe(inviterCardUrl);
+    await expect(w.page.locator("h1").textContent()).resolves.toBe("Анна, ваша карта");
+    const [n] = await db.sql<{ n: number }[]>`select count(*)::int as n from customer where phone = '79035550101'`;
+    expect(n!.n).toBe(1);
+    expect(w.offsite).toEqual([]);
+    await w.context.close();
+  });
+
+  test("a full card at 360 px: card number, level and what is left, pending points, the next burn, the last 20 entries", async () => {
+    const t = await admin("POST", "/tenants", { slug: `card-full-${process.pid}`, name: "Магазин «Всё для дома и сада» на Большой Семёновской" });
+    expect(t.status).toBe(201);
+    const full = { slug: t.body.slug as string, apiToken: t.body.apiToken as string };
+    const p = await admin("PUT", `/tenants/${full.slug}/program`, {
+      earnPercent: 10,
+      accrualDelayDays: 14,
+      tiers: [{ name: "Серебро", minPurchases: 5000, earnPercent: 12 }],
+    });
+    expect(p.status).toBe(200);
+    const posFull = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${origin}${MS}${path}`, {
+        method,
+        headers: { "Lognex-Discount-API-Auth-Token": full.apiToken, "content-type": "application/json" },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: r.status, body: await r.json() };
+    };
+    const c = await posFull("POST", "/counterparty", { phone: "+7 903 555-03-03", name: "Константин Константинопольский", discountCardNumber: "2000000012345", statusCheck: "IGNORE" });
+    expect(c.status).toBe(201);
+    const id = c.body.id as string;
+    const cardLink = (await smsTo("79035550303", /ваша карта (http:\/\/\S+)$/))[1]!;
+    // 21 entries by hand (the oldest one must drop off the card), the first with a burn date.
+    for (let i = 1; i <= 21; i++) {
+      const a = await admin("POST", `/tenants/${full.slug}/customers/${id}/adjustments`, {
+        points: i === 1 ? 300 : 1,
+        reason: `запись ${i}`,
+        ...(i === 1 ? { expiresAt: "2030-12-10T09:00:00Z" } : {}),
+      });
+      expect(a.status).toBe(201);
+    }
+    // A sale whose points wait 14 days: pending on the card.
+    const s = sale({ customerId: id, lines: [{ id: "p1", price: 1200, quantity: 1 }], earn: 120, cash: 1200 });
+    expect((await posFull("POST", "/retaildemand", s.body)).status).toBe(201);
+    await eventually("the sale to settle as pending", async () => (await admin("GET", `/tenants/${full.slug}/customers/${id}`)).body.pendingBalance === 120);
+
+    const w = await phonePage();
+    await w.page.goto(cardLink);
+    await expect(w.page.locator("h1").textContent()).resolves.toBe("Константин, ваша карта");
+    await expect(w.page.locator("p", { hasText: "Номер карты:" }).textContent()).resolves.toBe("Номер карты: 2000000012345");
+    await expect(w.page.locator("#balance").textContent()).resolves.toBe("320");
+    await expect(w.page.locator("#pending").textContent()).resolves.toBe("120");
+    await expect(w.page.locator("#level").textContent()).resolves.toBe("Уровень: Базовый — до уровня «Серебро» осталось 3\u00a0800 ₽");
+    await expect(w.page.locator("#next-burn").textContent()).resolves.toBe("10 декабря сгорит 300 баллов");
+    const lines = await w.page.locator("ul.history li").allTextContents();
+    expect(lines).toHaveLength(20);
+    expect(lines[0]).toMatch(/^\+120 за покупку \d+ [а-я]+ \(станут доступны \d+ [а-я]+\)$/);
+    expect(lines.some((l) => l.startsWith("+300"))).toBe(false); // the 21st entry back is not shown
+    expect(await decodeQr(w.page)).toBe(cardLink);
+    await noSidewaysScroll(w.page);
+    await w.shot("card-full-360");
+    expect(w.offsite).toEqual([]);
+    expect(w.broken).toEqual([]);
+    await w.context.close();
   });
 
   test("an unknown card is a Russian 404 page", async () => {

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { sameEscapes } from "./support/runtime.ts";
 import { ledgerKey } from "../src/loyalty/ledger-keys.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
+import { Elysia } from "elysia";
+import { cardController } from "../src/card/controller.tsx";
+import { httpErrors } from "../src/http-errors.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
 import { sale, saleReturn } from "./support/sales.ts";
@@ -54,16 +57,16 @@ async function lastCode(phoneDigits: string): Promise<string> {
 const digits = (p: string) => p.replace(/\D/g, "");
 
 /** Runs the join pages as a browser would (forms) and returns the card path it lands on. */
-async function join(phone: string, ref: string | null, name = "Борис") {
+async function join(phone: string, ref: string | null, name = "Борис", slug = shop.slug) {
   const extra: Record<string, string> = ref ? { ref } : {};
-  const code = await t.fetch(`/join/${shop.slug}/code`, form({ phone, ...extra }));
+  const code = await t.fetch(`/join/${slug}/code`, form({ phone, ...extra }));
   expect(code.status).toBe(200);
   expect(String(code.body)).toContain("Введите код из SMS");
-  const confirm = await t.fetch(`/join/${shop.slug}/confirm`, form({ phone, code: await lastCode(digits(phone)), ...extra }));
+  const confirm = await t.fetch(`/join/${slug}/confirm`, form({ phone, code: await lastCode(digits(phone)), ...extra }));
   if (confirm.status === 303) return confirm.headers.get("location")!;
   expect(confirm.status).toBe(200);
   const session = /name="session" value="([^"]+)"/.exec(String(confirm.body))![1]!;
-  const done = await t.fetch(`/join/${shop.slug}/details`, form({ session, name, birthDate: "1990-05-17", personalData: "yes" }));
+  const done = await t.fetch(`/join/${slug}/details`, form({ session, name, birthDate: "1990-05-17", personalData: "yes" }));
   expect(done.status).toBe(303);
   return done.headers.get("location")!;
 }
@@ -106,13 +109,15 @@ describe("card page", () => {
     const put = await t.admin("PUT", `/tenants/${other.slug}/program`, {
       timezone: "Asia/Vladivostok",
       tiers: [{ name: "Серебро", minPurchases: 5000, earnPercent: 7 }],
+      referredPoints: 1,
+      referrerPoints: 2,
     });
     expect(put.status).toBe(200);
     const c = await t.pos(other.apiToken, "POST", "/counterparty", { phone: newPhone(), name: "Вера", statusCheck: "IGNORE" });
     const [row] = await t.db.sql<{ qr_token: string }[]>`select qr_token from customer where id = ${c.body.id}`;
-    // 120 points that burn at 20:00 UTC on 10 December 2030: 11 December in Vladivostok.
+    // 121 points that burn at 20:00 UTC on 10 December 2030: 11 December in Vladivostok.
     const a = await t.admin("POST", `/tenants/${other.slug}/customers/${c.body.id}/adjustments`, {
-      points: 120,
+      points: 121,
       reason: "акция",
       expiresAt: "2030-12-10T20:00:00Z",
     });
@@ -121,7 +126,33 @@ describe("card page", () => {
     expect(html).toContain('id="level"');
     expect(html).toContain("Уровень: <strong>Базовый</strong>");
     expect(html).toContain("до уровня «Серебро» осталось 5");
-    expect(html).toContain("120 баллов сгорят 11 декабря");
+    // Russian number agreement: «121 балл», «1 балл», «2 балла».
+    expect(html).toContain("11 декабря сгорит 121 балл<");
+    expect(html).toContain("Друг получит 1 балл, а вы — 2 балла, когда он сделает первую покупку.");
+  });
+
+  test("Web Push and the Wallet buttons appear only when configured", async () => {
+    const c = await posCustomer();
+    const page = async (opts: { push: boolean; appleWallet: boolean; googleWallet: boolean }) => {
+      const app = new Elysia().use(httpErrors).use(cardController(t.deps, opts));
+      return (await app.handle(new Request(`http://loyalty.test/card/${c.token}`))).text();
+    };
+    const off = await page({ push: false, appleWallet: false, googleWallet: false });
+    expect(off).toContain('id="balance"');
+    expect(off).not.toContain('id="push-button"');
+    expect(off).not.toContain("wallet.pkpass");
+    expect(off).not.toContain("/wallet/google");
+    const on = await page({ push: true, appleWallet: true, googleWallet: true });
+    expect(on).toContain('id="push-button"');
+    expect(on).toContain(`/card/${c.token}/wallet.pkpass`);
+    expect(on).toContain(`/card/${c.token}/wallet/google`);
+    // The app under test has no VAPID keys and no Wallet in its environment: none of them.
+    const app = String((await t.fetch(`/card/${c.token}`)).body);
+    if (!process.env.VAPID_PUBLIC_KEY) expect(app).not.toContain('id="push-button"');
+    if (!process.env.APPLE_PASS_TYPE_ID) expect(app).not.toContain("wallet.pkpass");
+    if (!process.env.GOOGLE_WALLET_ISSUER_ID) expect(app).not.toContain("/wallet/google");
+    // The Wallet routes answer as an unknown card while Wallet is off.
+    expect((await t.fetch(`/card/${c.token}/wallet.pkpass`)).status).toBe(process.env.APPLE_PASS_TYPE_ID ? 200 : 404);
   });
 
   test("an unknown token is a Russian 404 page that says nothing about the token", async () => {
@@ -199,6 +230,23 @@ describe("self-registration", () => {
     expect(to).toBe(`/card/${c.token}`);
     const [n] = await t.db.sql<{ n: number }[]>`select count(*)::int as n from customer where phone = ${digits(c.phone)}`;
     expect(n!.n).toBe(1);
+  });
+
+  test("the program's welcome points are given on self-registration too", async () => {
+    const other = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${other.slug}/program`, { welcomePoints: 75 })).status).toBe(200);
+    const phone = newPhone();
+    const to = await join(phone, null, "Нина", other.slug);
+    const c = (await customerByPhone(phone))!;
+    expect(to).toBe(`/card/${c.qr_token}`);
+    expect(c.balance).toBe(75);
+    const [w] = await t.db.sql<{ n: number; key: string }[]>`
+      select count(*)::int as n, max(idempotency_key) as key from ledger_entry where customer_id = ${c.id} and kind = 'welcome'`;
+    expect(w).toEqual({ n: 1, key: ledgerKey.welcome(c.id) });
+    expect(String((await t.fetch(to)).body)).toMatch(/\+75 приветственные баллы \d+ [а-я]+/);
+    // The welcome message is queued like the one for a customer registered at the till.
+    const jobs = await tq.queues.notifications.getJobs(["waiting", "prioritized", "delayed"]);
+    expect(jobs.some((j) => j.data.type === "points" && j.data.customerId === c.id && j.data.documentId === `welcome-${c.id}`)).toBe(true);
   });
 
   test("wrong codes: a clear message, and the fifth withdraws the code", async () => {

@@ -4,7 +4,9 @@
 import { timingSafeEqual } from "node:crypto";
 import type { AppDeps } from "../deps.ts";
 import { errors } from "../errors.ts";
+import { grantWelcome } from "../loyalty/gifts.ts";
 import { asUuid, upsertCustomer } from "../loyalty/customers.ts";
+import { errorFields, log } from "../log.ts";
 import { normalizePhone } from "../loyalty/phone.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
 import { sendCode } from "../moysklad/verification.ts";
@@ -138,13 +140,21 @@ export async function completeJoin(deps: AppDeps, tenant: TenantContext, session
     statusCheck: "CHECKED",
   });
   if (created) {
-    await deps.sql.begin(async (tx) => {
+    // Consents, the referral and the program's welcome gift (as at the till) commit together.
+    const gift = await deps.sql.begin(async (tx) => {
       await tx`update customer set personal_data_consent_at = now(),
                  advertising_consent_at = ${details.advertisingConsent ? tx`now()` : null}
                where tenant_id = ${tenant.id} and id = ${customer.id}`;
       await attachReferral(tx, tenant.id, customer.id, session.referral_code);
+      return grantWelcome(tx, tenant.id, customer.id, tenant.program, "registration");
     });
     await queueCardLink(deps.queues, tenant.id, customer.id);
+    if (gift) {
+      // The gift is posted; a message Redis cannot take now is not worth failing the registration.
+      await deps.queues
+        ?.enqueuePointsMessage({ tenantId: tenant.id, customerId: customer.id, documentId: gift.ref, text: gift.text })
+        .catch((e) => log.warn("welcome message not queued", errorFields(e)));
+    }
   }
   return { token: customer.qr_token!, created };
 }

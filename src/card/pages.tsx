@@ -1,6 +1,7 @@
 // The customer's pages: the card and self-registration. Phone first (360 px), Russian,
 // everything from our server. Every value goes through `safe`; the QR code's SVG is our
 // own markup from the qrcode library (it holds only rects and paths of the payload).
+import { pointsWord } from "../loyalty/messages.ts";
 import { Notice, Page } from "../pages/layout.tsx";
 import type { CardView } from "./card.ts";
 
@@ -15,6 +16,11 @@ export interface CardPageOptions {
 
 function points(n: number): string {
   return new Intl.NumberFormat("ru-RU").format(n);
+}
+
+/** «1 балл», «2 балла», «1 500 баллов»: the words agree with the number. */
+function pointsPhrase(n: number): string {
+  return `${points(n)} ${pointsWord(n)}`;
 }
 
 export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.Element {
@@ -69,7 +75,7 @@ export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.
         )}
         {v.nextBurn ? (
           <p id="next-burn" safe>
-            {`${points(v.nextBurn.points)} баллов сгорят ${new Intl.DateTimeFormat("ru-RU", { day: "numeric", month: "long", timeZone: v.timeZone ?? "Europe/Moscow" }).format(v.nextBurn.at)}`}
+            {`${new Intl.DateTimeFormat("ru-RU", { day: "numeric", month: "long", timeZone: v.timeZone ?? "Europe/Moscow" }).format(v.nextBurn.at)} сгорит ${pointsPhrase(v.nextBurn.points)}`}
           </p>
         ) : (
           ""
@@ -112,7 +118,7 @@ export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.
         <h2>Пригласите друга</h2>
         <p class="hint">
           {v.referral.referredPoints > 0 || v.referral.referrerPoints > 0 ? (
-            <span safe>{`Друг получит ${points(v.referral.referredPoints)} баллов, а вы — ${points(v.referral.referrerPoints)}, когда он сделает первую покупку.`}</span>
+            <span safe>{`Друг получит ${pointsPhrase(v.referral.referredPoints)}, а вы — ${pointsPhrase(v.referral.referrerPoints)}, когда он сделает первую покупку.`}</span>
           ) : (
             "Отправьте другу ссылку: по ней он получит свою карту."
           )}
