@@ -226,7 +226,11 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
       api.admin("GET", "/queues/settlement/failed?limit=5"),
       api.get("/admin/queues/api/queues", { authorization: `Bearer ${ADMIN_TOKEN}` }),
     ]);
-    for (const v of views) unavailable(v);
+    for (const v of views) {
+      unavailable(v);
+      // The words name what did not answer: Redis, not the database.
+      expect(v.body.errors[0].error_message).toContain("Redis");
+    }
     const ready = await api.get("/health/ready");
     expect(ready.status).toBe(503);
     expect(ready.body.checks.redis).toBe(false);
