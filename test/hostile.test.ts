@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { announceAdminToken, provideAdminToken } from "../src/boot.ts";
+import { loadConfig } from "../src/config.ts";
+import { setLogLevel } from "../src/log.ts";
 import { jsonDeeperThan } from "../src/request-guard.ts";
 import { prefixEnd, searchText } from "../src/loyalty/customers.ts";
 import webpush from "web-push";
@@ -337,6 +340,39 @@ describe("secrets", () => {
     } finally {
       p.child.kill("SIGTERM");
       await p.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the generated token goes to a terminal once, when made; never to a pipe, never to the log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "loyalty-token-"));
+    const logged: string[] = [];
+    const out = console.log;
+    console.log = (...args: unknown[]) => void logged.push(args.join(" "));
+    setLogLevel("info");
+    try {
+      const config = { ...loadConfig({ DATA_DIR: dir }), adminToken: "" };
+      const first = await provideAdminToken(config);
+      const second = await provideAdminToken(config);
+      expect(second).toMatchObject({ token: first.token, generated: false });
+      const terminal = () => {
+        const written: string[] = [];
+        return { written, isTTY: true, write: (s: string) => written.push(s) };
+      };
+      const tty = terminal();
+      announceAdminToken(first, tty);
+      expect(tty.written.join("").split(first.token).length - 1).toBe(1);
+      const pipe = { ...terminal(), isTTY: false };
+      announceAdminToken(first, pipe);
+      expect(pipe.written).toEqual([]);
+      const restart = terminal();
+      announceAdminToken(second, restart);
+      expect(restart.written).toEqual([]);
+      expect(logged.some((l) => l.includes("ADMIN_TOKEN is not set"))).toBe(true);
+      expect(logged.join("\n")).not.toContain(first.token);
+    } finally {
+      console.log = out;
+      setLogLevel("error");
       rmSync(dir, { recursive: true, force: true });
     }
   });
