@@ -27,6 +27,11 @@ const UNAVAILABLE_CODES = new Set([
 // ioredis says "Redis is not answering" in messages, not codes.
 const REDIS_UNAVAILABLE = /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request)/;
 
+/** Redis (not the database) is what did not answer: the words of a 503 name it. */
+export function isRedisUnavailable(e: unknown): boolean {
+  return e instanceof Error && REDIS_UNAVAILABLE.test(e.message);
+}
+
 export function isUnavailable(e: unknown): boolean {
   const code = (e as any)?.code;
   if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
@@ -185,7 +190,7 @@ export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "glo
   }
   if (isUnavailable(error)) {
     log.warn("dependency unavailable", { method: request.method, path, ...errorFields(error) });
-    return answer(request, 503, errors.unavailable().body);
+    return answer(request, 503, errors.unavailable(isRedisUnavailable(error) ? "Очереди (Redis)" : undefined).body);
   }
   log.error("unhandled error", { method: request.method, path, code, ...errorFields(error) });
   return answer(request, 500, errors.internal().body);

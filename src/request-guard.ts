@@ -14,6 +14,7 @@ import { ApiError, errors } from "./errors.ts";
 import { json } from "./http-errors.ts";
 import { MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { errorFields, log } from "./log.ts";
+import { throttledLog } from "./log-throttle.ts";
 
 export type RouteFamily = "pos" | "admin" | "imports" | "web" | "other";
 
@@ -182,6 +183,9 @@ export type Handler = (request: Request) => Promise<Response>;
 const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
 
 export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls): Handler {
+  // A dependency that stalls makes every call miss its deadline: one line per family says
+  // so (the path of a web-card call holds the card's token, so only the family is named).
+  const late = throttledLog("warn");
   /** The request the app reads: its body checked and read (or counted as it streams). */
   async function admit(request: Request & { body: ReadableStream<Uint8Array> }, family: RouteFamily, path: string): Promise<Request> {
     const limit = limits.bodyBytes[family];
@@ -234,6 +238,7 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
     clearTimeout(timer);
     if (first !== "late") return first;
     stuck.track(work, startedAt);
+    late(`${family === "pos" ? "POS" : "web card"} call missed its deadline; answered 503`, { deadlineMs: limits.requestDeadlineMs });
     return unavailable();
   };
 }

@@ -113,12 +113,24 @@ describe("Postgres connections that stall", () => {
 
     proxy.pause();
     const sales = [1, 2, 3, 4].map(() => spendingSale(customerId));
-    const during = await Promise.all([
-      ...sales.map((s) => api.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
-      ...[1, 2, 3].map(() => api.pos(shop.apiToken, "POST", "/counterparty/detail", { meta: { id: customerId } })),
-      api.pos(shop.apiToken, "POST", "/retaildemand/recalc", { agent: { meta: { id: customerId } }, positions: [{ assortment: { meta: { id: "p" } }, price: 10, quantity: 1 }] }),
-    ]);
+    const lines: string[] = [];
+    const stderr = console.error;
+    console.error = (...args: unknown[]) => void lines.push(args.join(" "));
+    setLogLevel("warn");
+    let during: Reply[];
+    try {
+      during = await Promise.all([
+        ...sales.map((s) => api.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
+        ...[1, 2, 3].map(() => api.pos(shop.apiToken, "POST", "/counterparty/detail", { meta: { id: customerId } })),
+        api.pos(shop.apiToken, "POST", "/retaildemand/recalc", { agent: { meta: { id: customerId } }, positions: [{ assortment: { meta: { id: "p" } }, price: 10, quantity: 1 }] }),
+      ]);
+    } finally {
+      console.error = stderr;
+      setLogLevel("error");
+    }
     for (const r of during) unavailable(r);
+    // Eight calls missed their deadline: one line says so.
+    expect(lines.filter((l) => l.includes("POS call missed its deadline")).length).toBe(1);
     const ready = await api.get("/health/ready");
     expect(ready.status).toBe(503);
     expect(ready.body.checks.postgres).toBe(false);
@@ -226,7 +238,11 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
       api.admin("GET", "/queues/settlement/failed?limit=5"),
       api.get("/admin/queues/api/queues", { authorization: `Bearer ${ADMIN_TOKEN}` }),
     ]);
-    for (const v of views) unavailable(v);
+    for (const v of views) {
+      unavailable(v);
+      // The words name what did not answer: Redis, not the database.
+      expect(v.body.errors[0].error_message).toContain("Redis");
+    }
     const ready = await api.get("/health/ready");
     expect(ready.status).toBe(503);
     expect(ready.body.checks.redis).toBe(false);

@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { announceAdminToken, provideAdminToken } from "../src/boot.ts";
+import { loadConfig } from "../src/config.ts";
+import { setLogLevel } from "../src/log.ts";
 import { jsonDeeperThan } from "../src/request-guard.ts";
 import { prefixEnd, searchText } from "../src/loyalty/customers.ts";
 import webpush from "web-push";
@@ -18,7 +21,7 @@ import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { browserKeys } from "./support/fakes.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
 import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
-import { sale } from "./support/sales.ts";
+import { sale, saleReturn } from "./support/sales.ts";
 
 const ADMIN = "hostile-test-admin-token-0123";
 
@@ -191,6 +194,59 @@ describe("bodies: size and depth are refused before anything parses them", () =>
   });
 });
 
+describe("numbers at the edges of what the protocol allows", () => {
+  const line = (price: number, quantity: number, id = "p") => ({ assortment: { meta: { id } }, price, quantity });
+  const recalc = (positions: unknown[], extra: Record<string, unknown> = {}) =>
+    call("POST", `${MS}/retaildemand/recalc`, { headers: asPos(), body: json({ agent: { meta: { id: customerId } }, positions, ...extra }) });
+
+  test("recalc: 1,000,000 × 100,000,000 ₽ in range line by line, past the engine as a receipt → 400 in words", async () => {
+    for (const positions of [[line(1e8, 1e6)], Array.from({ length: 1000 }, (_, i) => line(1e8, 1e6, `p${i}`)), [line(1e7, 1001), line(1, 1)]]) {
+      const e = refused(await recalc(positions), 400, 40001);
+      expect(e.parameter).toBe("positions");
+      expect(e.error_message).toContain("Сумма чека больше 10000000000 ₽");
+    }
+    // Right at the limit the receipt is computed.
+    expect((await recalc([line(1e7, 1000)])).status).toBe(200);
+  });
+
+  test("recalc: preferredBonusToSpend 1e16 → 400 naming it; a large one in range is just a wish", async () => {
+    const body = [line(100, 1)];
+    for (const preferredBonusToSpend of [1e16, 1e300, 2 ** 53]) {
+      const e = refused(await recalc(body, { preferredBonusToSpend, bonusProgram: { transactionType: "SPENDING" } }), 400, 40001);
+      expect(e.parameter).toBe("preferredBonusToSpend");
+    }
+    const r = await recalc(body, { preferredBonusToSpend: 1e12, bonusProgram: { transactionType: "SPENDING" } });
+    expect(r.status).toBe(200);
+  });
+
+  test("sales and returns past every range are stored and flagged, never 500 and never refused", async () => {
+    const stored = async (path: string, body: Record<string, unknown>) => {
+      const r = await call("POST", `${MS}${path}`, { headers: asPos(), body: json(body) });
+      expect({ path, status: r.status, text: r.text.slice(0, 200) }).toMatchObject({ path, status: 201 });
+      const [row] = await db.sql`select flag_reason from document where id = ${r.body.id}`;
+      return row!.flag_reason as string;
+    };
+    const base = () => sale({ customerId, lines: [{ id: "p", price: 100, quantity: 1 }] });
+    const huge = base();
+    (huge.body.positions as any[]).push({ assortment: { meta: { id: "q" } }, price: 1e8, quantity: 1e6 }, { assortment: { meta: { id: "r" } }, price: 1e300, quantity: 1e21 });
+    huge.body.preferredBonusToSpend = 1e16;
+    expect(await stored("/retaildemand", huge.body)).toContain("больше допустимого протоколом");
+    for (const [field, value] of [["cashSum", 1e300], ["noCashSum", "9".repeat(400)], ["cashSum", 1e21]] as const) {
+      const s = base();
+      s.body[field] = value;
+      expect(await stored("/retaildemand", s.body)).toBeTruthy();
+    }
+    // Points beyond any balance: stored, the spend held for an operator.
+    for (const spend of [2 ** 31, 1e16, 1e300]) {
+      const s = sale({ customerId, lines: [{ id: "p", price: 100, quantity: 1 }], spend });
+      expect(await stored("/retaildemand", s.body)).toContain("неправдоподобно много баллов");
+    }
+    const ret = saleReturn({ saleId: huge.id, lines: [{ id: "q", price: 1e8, quantity: 1e6 }, { id: "r", price: 1e300, quantity: 1 }] });
+    ret.body.noCashSum = 1e300;
+    expect(await stored("/retailsalesreturn", ret.body)).toBeTruthy();
+  });
+});
+
 describe("admin: query parameters and adjustments", () => {
   test("?limit=1.5 and friends → 400 naming the parameter", async () => {
     for (const q of ["limit=1.5", "limit=abc", "limit=0", "limit=1e30", "limit=-1", "limit="]) {
@@ -284,6 +340,39 @@ describe("secrets", () => {
     } finally {
       p.child.kill("SIGTERM");
       await p.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the generated token goes to a terminal once, when made; never to a pipe, never to the log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "loyalty-token-"));
+    const logged: string[] = [];
+    const out = console.log;
+    console.log = (...args: unknown[]) => void logged.push(args.join(" "));
+    setLogLevel("info");
+    try {
+      const config = { ...loadConfig({ DATA_DIR: dir }), adminToken: "" };
+      const first = await provideAdminToken(config);
+      const second = await provideAdminToken(config);
+      expect(second).toMatchObject({ token: first.token, generated: false });
+      const terminal = () => {
+        const written: string[] = [];
+        return { written, isTTY: true, write: (s: string) => written.push(s) };
+      };
+      const tty = terminal();
+      announceAdminToken(first, tty);
+      expect(tty.written.join("").split(first.token).length - 1).toBe(1);
+      const pipe = { ...terminal(), isTTY: false };
+      announceAdminToken(first, pipe);
+      expect(pipe.written).toEqual([]);
+      const restart = terminal();
+      announceAdminToken(second, restart);
+      expect(restart.written).toEqual([]);
+      expect(logged.some((l) => l.includes("ADMIN_TOKEN is not set"))).toBe(true);
+      expect(logged.join("\n")).not.toContain(first.token);
+    } finally {
+      console.log = out;
+      setLogLevel("error");
       rmSync(dir, { recursive: true, force: true });
     }
   });

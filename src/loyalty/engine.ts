@@ -77,7 +77,8 @@ const MILLI = 1000;
 // Per-line arithmetic below runs on plain doubles for speed; its largest
 // intermediate is about 1000·total + quantity, so these bounds keep every value
 // exact (≤ 2^53) with a wide margin. Real receipts are many orders smaller.
-const MAX_RECEIPT_KOPECKS = 1e12;
+/** The largest receipt the engine computes (10 billion roubles); callers refuse larger ones in words. */
+export const MAX_RECEIPT_KOPECKS = 1e12;
 const MAX_QUANTITY_MILLI = 1e12;
 
 // How far the distribution may move a line's share away from its proportional

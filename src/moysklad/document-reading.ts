@@ -19,7 +19,10 @@ export const LIMITS = {
   quantityMilli: 1_000_000_000n, // 1,000,000 units
   priceKopecks: 10_000_000_000n, // 100,000,000 roubles
   documentKopecks: 10_000_000_000_000n, // 100 billion roubles: beyond it totals are capped
-  points: 1_000_000_000_000n, // a points figure beyond it is read as this
+  // A points figure beyond it is read as this: a billion points (the admin API's bound on
+  // one adjustment too). It also keeps the figure inside the 32-bit integer Postgres takes a
+  // bare statement parameter for (intake's storeSale compares and subtracts it untyped).
+  points: 1_000_000_000n,
 };
 
 /** Rounding the till may do in the customer's favour when it takes money. */
@@ -77,7 +80,10 @@ const metaOf = (v: unknown): { id?: string; href?: string } | undefined => {
 /** A JSON number (or a numeric string, which we note) as a decimal; null if it is no number. */
 function numberOf(v: unknown): { value: number; fromString: boolean } | null {
   if (typeof v === "number" && Number.isFinite(v)) return { value: v, fromString: false };
-  if (typeof v === "string" && /^\s*-?\d+([.,]\d+)?\s*$/.test(v)) return { value: Number(v.replace(",", ".")), fromString: true };
+  if (typeof v === "string" && /^\s*-?\d+([.,]\d+)?\s*$/.test(v)) {
+    const value = Number(v.replace(",", "."));
+    return Number.isFinite(value) ? { value, fromString: true } : null; // 400 digits read as Infinity
+  }
   return null;
 }
 
@@ -89,6 +95,12 @@ function numberOf(v: unknown): { value: number; fromString: boolean } | null {
 function scaled(x: number, decimals: number): { units: bigint; rounded: boolean } {
   const negative = x < 0;
   const abs = Math.abs(x);
+  // From 10^21 toFixed writes exponents ("1e+21"); such a double is a whole number, exact
+  // as a BigInt, and far past every limit below (which then says so in words).
+  if (abs >= 1e21) {
+    const units = BigInt(abs) * 10n ** BigInt(decimals);
+    return { units: negative ? -units : units, rounded: false };
+  }
   // toFixed handles up to 100 digits; 20 decimals is plenty to see the surplus.
   const [whole = "0", frac = ""] = abs.toFixed(Math.min(20, decimals + 12)).split(".");
   const kept = frac.slice(0, decimals).padEnd(decimals, "0");

@@ -129,7 +129,7 @@ export const RecalcRequest = obj({
   agent: Agent,
   positions: t.Array(RecalcPosition, { minItems: 1, maxItems: 1000 }),
   bonusProgram: t.Optional(obj({ transactionType: t.Optional(TransactionType) })),
-  preferredBonusToSpend: t.Optional(t.Nullable(t.Number({ minimum: 0 }))),
+  preferredBonusToSpend: t.Optional(t.Nullable(t.Number({ minimum: 0, maximum: 1_000_000_000_000 }))),
 });
 
 export const RecalcResultPosition = obj(

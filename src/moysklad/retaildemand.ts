@@ -2,9 +2,9 @@ import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
 import { ErrorBody, errors } from "../errors.ts";
 import { customerRef, hasRef, resolveCustomer } from "../loyalty/customers.ts";
-import type { ReceiptLine } from "../loyalty/engine.ts";
+import { MAX_RECEIPT_KOPECKS, type ReceiptLine } from "../loyalty/engine.ts";
 import { quoteReceipt } from "../loyalty/points.ts";
-import { kopecksToRoubles, parseKopecks, parseMilli } from "../loyalty/money.ts";
+import { kopecksToRoubles, lineSumKopecks, parseKopecks, parseMilli } from "../loyalty/money.ts";
 import { moyskladAuth, moyskladSecurity } from "./auth.ts";
 import { RecalcRequest, RecalcResponse, RetailDemandVerify, VerificationCode } from "./models.ts";
 import { sendCode } from "./verification.ts";
@@ -13,9 +13,15 @@ type RecalcBody = typeof RecalcRequest.static;
 type Position = RecalcBody["positions"][number];
 type Serial = NonNullable<Position["sn"]>[number];
 
-/** Protocol numbers → integer kopecks and thousandths, with the cashier told which field is wrong. */
+/**
+ * Protocol numbers → integer kopecks and thousandths, with the cashier told which field is
+ * wrong. Each price and quantity is in range on its own, but their products can add up past
+ * what the engine computes (1,000,000 × 100,000,000 ₽ is 10^16 kopecks): such a receipt is
+ * refused in words, not left to overflow.
+ */
 export function receiptLines(positions: readonly Position[]): ReceiptLine<Serial>[] {
-  return positions.map((p, i) => {
+  let total = 0;
+  const lines = positions.map((p, i) => {
     const priceKopecks = parseKopecks(p.price);
     if (priceKopecks === null) {
       throw errors.validation(`Цена в позиции ${i + 1} должна быть в рублях с не более чем 2 знаками после запятой.`, `positions[${i}].price`);
@@ -24,9 +30,15 @@ export function receiptLines(positions: readonly Position[]): ReceiptLine<Serial
     if (quantityMilli === null || quantityMilli <= 0) {
       throw errors.validation(`Количество в позиции ${i + 1} должно быть больше нуля, не более 3 знаков после запятой.`, `positions[${i}].quantity`);
     }
+    // A product past 2^53 is a line sum past 9·10^12 kopecks: over the limit either way.
+    total += Number.isSafeInteger(priceKopecks * quantityMilli) ? lineSumKopecks(priceKopecks, quantityMilli) : Infinity;
     const assortmentId = p.assortment.meta.id ?? p.assortment.meta.href ?? "";
     return { assortmentId, priceKopecks, quantityMilli, serials: p.sn };
   });
+  if (total > MAX_RECEIPT_KOPECKS) {
+    throw errors.validation(`Сумма чека больше ${MAX_RECEIPT_KOPECKS / 100} ₽: такой чек не рассчитать.`, "positions");
+  }
+  return lines;
 }
 
 function preferredSpend(value: number | null | undefined): number | null {
