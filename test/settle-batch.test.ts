@@ -89,7 +89,10 @@ async function outcome(shop: TestTenant, customerNames: Map<string, string>) {
 test("batches settle exactly as one document at a time: balances, levels, ledger, lots, flags and messages", async () => {
   let run = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(opArb, { minLength: 3, maxLength: 30 }), fc.integer({ min: 1, max: 12 }), fc.boolean(), async (ops, batchSize, delayed) => {
+    // Opening balances (two adjustments each, so two lots) let sales spend at the till:
+    // their spends are posted at intake and taken from the lots when settled.
+    fc.asyncProperty(fc.array(opArb, { minLength: 3, maxLength: 30 }), fc.integer({ min: 1, max: 12 }), fc.boolean(),
+      fc.array(fc.tuple(fc.nat(300), fc.nat(300)), { minLength: 5, maxLength: 5 }), async (ops, batchSize, delayed, opening) => {
       run++;
       const shops: { shop: TestTenant; customers: string[]; names: Map<string, string>; documents: string[] }[] = [];
       for (const side of ["alone", "batch"]) {
@@ -102,8 +105,24 @@ test("batches settle exactly as one document at a time: balances, levels, ledger
           expect(c.status).toBe(201);
           customers.push(c.body.id);
           names.set(c.body.id, `c${i}`);
+          for (const points of opening[i]!) {
+            if (points === 0) continue;
+            const a = await t.admin("POST", `/tenants/${shop.slug}/customers/${c.body.id}/adjustments`, { points, reason: "остаток" });
+            expect(a.status).toBe(201);
+          }
         }
         shops.push({ shop, customers, names, documents: [] });
+      }
+      // Each customer has bought before (settled), so their sales below may be plain ones,
+      // and the spends posted at intake wait in the ledger for settlement to take them from lots.
+      for (const [i, side] of shops.entries()) {
+        for (const customerId of side.customers) {
+          const r = await t.pos(side.shop.apiToken, "POST", "/retaildemand", sale({ customerId, lines: [{ id: "g", price: 100, quantity: 1 }], moment: mskDaysAgo(1) }).body);
+          expect(r.status).toBe(201);
+          side.documents.push(r.body.id);
+          if (i === 0) await settleDocument(t.db.sql, side.shop.id, r.body.id);
+        }
+        if (i === 1) while ((await settleBatch(t.db.sql, side.shop.id, batchSize)).claimed > 0);
       }
       // The same documents, in the same order, to both shops (sale ids are the shop's own).
       const sales: { keys: string[]; units: number; price: number; discounted: number; returned: number }[] = [];

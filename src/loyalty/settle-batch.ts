@@ -60,8 +60,14 @@ interface LockedCustomer {
   lots_debt: number;
   /** A referral waits for this customer's first settled sale. */
   referral_waiting: boolean;
-  /** Ledger entries not yet in the lots (a spend at the till, for one). */
-  unsynced: boolean;
+  /**
+   * Ledger entries not yet in the lots: the points spent at the till (released spends,
+   * posted at intake) are `owed`; any other kind makes `unsynced_other`.
+   */
+  owed: number;
+  unsynced_other: boolean;
+  /** Points in the customer's spendable lots (read only when something is owed). */
+  spendable: number;
   has_wallet: boolean;
   /** Settled sales minus returns within the level window, in kopecks (as windowPurchases). */
   window_kopecks: number;
@@ -151,7 +157,8 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
         !seen.has(customer.id) &&
         customer.purchases_count > 0 &&
         !customer.referral_waiting &&
-        !customer.unsynced &&
+        !customer.unsynced_other &&
+        Number(customer.owed) <= Number(customer.spendable) &&
         Number(customer.lots_debt) === 0 &&
         !hasCertificatePayments(doc.body);
       if (customerId) seen.add(customerId);
@@ -192,13 +199,21 @@ async function lockCustomers(tx: Queryable, tenantId: string, ids: string[], pro
   // as plain EXISTS the planner may hash a whole table instead.
   return tx<LockedCustomer[]>`
     select c.id, c.balance, c.tier, c.purchases_count, c.lots_debt,
-      r.waiting is not null as referral_waiting, u.unsynced is not null as unsynced, w.wallet is not null as has_wallet,
+      r.waiting is not null as referral_waiting, u.owed, u.other > 0 as unsynced_other, coalesce(s.spendable, 0) as spendable,
+      w.wallet is not null as has_wallet,
       ${program.settings.tiers.length === 0 ? tx`0::bigint` : tx`p.kopecks`} as window_kopecks
     from customer c
     left join lateral (select true as waiting from referral r
       where r.tenant_id = c.tenant_id and r.referred_id = c.id and r.state = 'waiting' limit 1) r on true
-    left join lateral (select true as unsynced from ledger_entry e
-      where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced limit 1) u on true
+    cross join lateral (select
+        coalesce(-sum(e.points) filter (where e.kind = 'spend' and e.points < 0 and e.released_at is not null), 0)::bigint as owed,
+        count(*) filter (where not (e.kind = 'spend' and e.points < 0 and e.released_at is not null)) as other
+      from ledger_entry e
+      where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced) u
+    left join lateral (select sum(l.remaining)::bigint as spendable from points_lot l
+      left join ledger_entry le on le.tenant_id = l.tenant_id and le.id = l.entry_id
+      where u.owed > 0 and l.tenant_id = c.tenant_id and l.customer_id = c.id and l.remaining > 0 and l.burned_at is null
+        and (l.entry_id is null or le.released_at is not null)) s on true
     left join lateral (select true as wallet from wallet_pass w
       where w.tenant_id = c.tenant_id and w.customer_id = c.id limit 1) w on true
     ${
@@ -273,6 +288,8 @@ function decidePlainSale(doc: SettlingRow, customer: LockedCustomer, program: Pr
  */
 // (Instants travel as ISO text: postgres.js would send an array that starts with a Date as one timestamp.)
 async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSale[], program: Program, out: BatchOutcome): Promise<void> {
+  const owing = sales.filter((s) => Number(s.customer.owed) > 0).map((s) => s.customer.id);
+  if (owing.length > 0) await takeSpendsFromLots(tx, tenantId, owing);
   const earning = sales.filter((s) => s.earn > 0);
   const posted = new Map<string, { points: number; pending: boolean }>();
   if (earning.length > 0) {
@@ -344,4 +361,44 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
     if (s.message) out.messages.push({ customerId: s.customer.id, documentId: s.doc.id, text: s.message });
     if (s.customer.has_wallet) out.walletCustomers.push(s.customer.id);
   }
+}
+
+/**
+ * What syncLots does for customers whose only unsynced entries are spends their spendable
+ * lots cover, for all of them in one statement: each spend, in entry order, takes from the
+ * lots soonest-burning first (never-burning last) — spend k takes from lot i the overlap
+ * of its span [A_k, A_k + a_k) of the customer's total owed with the lot's span
+ * [S_i, S_i + r_i) of the lots' total remaining, which is exactly what taking lot by lot
+ * in order leaves. Lot rows are not locked one by one: every change to a customer's lots
+ * happens under the customer's row lock, which the batch holds.
+ */
+async function takeSpendsFromLots(tx: Queryable, tenantId: string, customerIds: string[]): Promise<void> {
+  await tx`
+    with spends as (
+      select e.id, e.customer_id, -e.points as amount,
+        sum(-e.points) over (partition by e.customer_id order by e.id) + e.points as starts_at
+      from ledger_entry e
+      where e.tenant_id = ${tenantId} and e.customer_id = any(${customerIds}::uuid[]) and not e.lots_synced
+    ), lots as (
+      select l.id, l.customer_id, l.remaining,
+        sum(l.remaining) over (partition by l.customer_id order by l.expires_at nulls last, l.id) - l.remaining as starts_at
+      from points_lot l
+      left join ledger_entry le on le.tenant_id = l.tenant_id and le.id = l.entry_id
+      where l.tenant_id = ${tenantId} and l.customer_id = any(${customerIds}::uuid[]) and l.remaining > 0 and l.burned_at is null
+        and (l.entry_id is null or le.released_at is not null)
+    ), taken as (
+      select s.id as entry_id, l.id as lot_id,
+        least(s.starts_at + s.amount, l.starts_at + l.remaining) - greatest(s.starts_at, l.starts_at) as points
+      from spends s join lots l on l.customer_id = s.customer_id
+      where least(s.starts_at + s.amount, l.starts_at + l.remaining) > greatest(s.starts_at, l.starts_at)
+    ), uses as (
+      insert into lot_use (tenant_id, lot_id, entry_id, points)
+      select ${tenantId}, lot_id, entry_id, -points from taken order by entry_id, lot_id
+    ), consumed as (
+      update points_lot l set remaining = l.remaining - t.points
+      from (select lot_id, sum(points) as points from taken group by lot_id) t
+      where l.tenant_id = ${tenantId} and l.id = t.lot_id
+    )
+    update ledger_entry e set lots_synced = true
+    from spends s where e.tenant_id = ${tenantId} and e.id = s.id`;
 }
