@@ -111,15 +111,15 @@ export async function storeSale(sql: Queryable, tenantId: string, s: SaleIntake)
         decided.customer_id, clock_timestamp(),
         case when ${ref === null} then 'anonymous' when decided.customer_id is null then 'unmatched' else 'matched' end,
         ${s.totalKopecks}, ${s.eligibleKopecks}, ${s.fullKopecks}, ${s.eligibleFullKopecks},
-        ${spend}, decided.posted,
-        case when decided.customer_id is null then 0 else ${spend} - decided.posted end,
+        ${spend}::bigint, decided.posted,
+        case when decided.customer_id is null then 0 else ${spend}::bigint - decided.posted end,
         ${s.pointsEarnReported},
         ${momentSql(sql, s.moment)} + make_interval(days => ${s.accrualDelayDays}),
         nullif(concat_ws('; ', ${s.flagReason}::text,
-          case when decided.customer_id is not null and ${spend} > decided.posted then
-            'Списано больше баллов, чем было у покупателя (' || ${spend} || ' при балансе ' || decided.posted ||
-            '): ' || (${spend} - decided.posted) || ' баллов ждут решения оператора.' end,
-          case when ${ref === null} and ${spend} > 0 then 'Баллы списаны в чеке без покупателя: не проведены.' end), ''),
+          case when decided.customer_id is not null and ${spend}::bigint > decided.posted then
+            'Списано больше баллов, чем было у покупателя (' || ${spend}::bigint || ' при балансе ' || decided.posted ||
+            '): ' || (${spend}::bigint - decided.posted) || ' баллов ждут решения оператора.' end,
+          case when ${ref === null} and ${spend}::bigint > 0 then 'Баллы списаны в чеке без покупателя: не проведены.' end), ''),
         ${sql.json(s.moneyLines)}, ${s.paidKopecks}, ${sql.json(s.body as any)}
       from decided
       on conflict (tenant_id, kind, external_key) do nothing
