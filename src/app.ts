@@ -91,5 +91,5 @@ export function createApp(deps: AppDeps) {
     .use(cabinetPages(deps))
     .use(queueBoard(deps))
     .use(moyskladAppController(deps));
-  return guardApp(app, limits, stuck);
+  return guardApp(app, limits, stuck, (key) => deps.tenants.cachedTenantId(key));
 }

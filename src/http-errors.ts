@@ -1,6 +1,11 @@
 import { Elysia, ValidationError } from "elysia";
 import { ApiError, errors, type ProtocolErrorItem, VALIDATION_STATUS, ErrorCode } from "./errors.ts";
 import { errorFields, log } from "./log.ts";
+import { throttledLog } from "./log-throttle.ts";
+import { declaredBytes, logRefusedBody, posTenantLookup } from "./refused-bodies.ts";
+
+// Broken JSON to the other routes (admin, web card): one line per interval, with the count.
+const unreadableLog = throttledLog("warn", 10_000);
 
 // Failures that mean "the database is not answering right now", not "our bug".
 const UNAVAILABLE_CODES = new Set([
@@ -168,13 +173,28 @@ export const httpErrors = new Elysia({ name: "http-errors" }).onError({ as: "glo
     }
     case "PARSE":
       // Logged so a completed sale the till could not express as JSON never vanishes
-      // silently; its shape only (no body: it may hold personal data).
-      log.warn("unreadable request body", {
-        method: request.method,
-        path,
-        contentType: request.headers.get("content-type"),
-        bytes: request.headers.get("content-length"),
-      });
+      // silently; its shape only (no body: it may hold personal data). Throttled per
+      // cause: a flood of broken bodies writes a line per interval, with the count.
+      {
+        const tenantOf = posTenantLookup(request);
+        if (tenantOf) {
+          logRefusedBody({
+            path,
+            status: VALIDATION_STATUS,
+            reason: "unreadable JSON",
+            contentType: request.headers.get("content-type"),
+            declaredBytes: declaredBytes(request),
+            tenantId: tenantOf(),
+          });
+        } else {
+          unreadableLog("unreadable request body", {
+            method: request.method,
+            path: path.slice(0, 200),
+            contentType: request.headers.get("content-type")?.slice(0, 100),
+            bytes: declaredBytes(request),
+          });
+        }
+      }
       return answer(request, VALIDATION_STATUS, errors.malformedJson().body);
     case "NOT_FOUND":
       return answer(request, 404, errors.routeNotFound(request.method, path).body);

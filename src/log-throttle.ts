@@ -5,24 +5,26 @@ import { errorFields, log } from "./log.ts";
 type Level = "warn" | "error" | "info";
 
 export interface ThrottledLog {
-  (msg: string, fields?: Record<string, unknown>): void;
+  /** `cause` (the message when not given) is what is counted; keep its values few. */
+  (msg: string, fields?: Record<string, unknown>, cause?: string): void;
 }
 
 /**
- * A logger that writes a given message at most once per `intervalMs`; each message is
- * its own cause. Lines after a quiet spell carry `suppressed`: how many were skipped.
+ * A logger that writes a line of a given cause at most once per `intervalMs`; each
+ * message is its own cause unless the caller names one. Lines after a quiet spell carry
+ * `suppressed`: how many of that cause were skipped.
  */
 export function throttledLog(level: Level = "warn", intervalMs = 10_000): ThrottledLog {
   const causes = new Map<string, { last: number; suppressed: number }>();
-  return (msg, fields) => {
+  return (msg, fields, cause = msg) => {
     const now = Date.now();
-    const c = causes.get(msg);
+    const c = causes.get(cause);
     if (c && now - c.last < intervalMs) {
       c.suppressed++;
       return;
     }
     const suppressed = c?.suppressed ?? 0;
-    causes.set(msg, { last: now, suppressed: 0 });
+    causes.set(cause, { last: now, suppressed: 0 });
     log[level](msg, suppressed > 0 ? { ...fields, suppressed } : fields);
   };
 }

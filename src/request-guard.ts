@@ -7,14 +7,16 @@
 //   before any parser or validator walks them (a deeply nested body used to overflow the
 //   validator's stack after seconds of CPU);
 // - POS, web-card and admin API calls take JSON only (415 otherwise);
+// - a POS body refused here is logged (its shape, never its content; refused-bodies.ts);
 // - interactive calls (POS, web card) get a deadline: not answered by then → 503 with
 //   errors[], and the call is remembered as stuck until it settles, which readiness reports.
 import type { Limits } from "./config.ts";
 import { ApiError, errors } from "./errors.ts";
 import { json } from "./http-errors.ts";
-import { MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
+import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { errorFields, log } from "./log.ts";
 import { throttledLog } from "./log-throttle.ts";
+import { declaredBytes, logRefusedBody, markPosRequest, type RefusalReason } from "./refused-bodies.ts";
 
 export type RouteFamily = "pos" | "admin" | "imports" | "web" | "other";
 
@@ -130,11 +132,11 @@ const isJson = (contentType: string | null) => !!contentType && /[/+]json\b/i.te
  * loaded plugin arrives), so compiling is wrapped to take that handler as the inner one
  * and put the guard back in front.
  */
-export function guardApp<A extends { compile(): unknown }>(app: A, limits: Limits, stuck: StuckCalls): A {
+export function guardApp<A extends { compile(): unknown }>(app: A, limits: Limits, stuck: StuckCalls, tenantOfKey?: TenantOfKey): A {
   const elysia: { compile(): unknown } = app;
   const compile = elysia.compile.bind(app);
   let inner: Handler | undefined;
-  const guarded = guardRequests((request) => (inner ??= recompile())(request), limits, stuck);
+  const guarded = guardRequests((request) => (inner ??= recompile())(request), limits, stuck, tenantOfKey);
   const install = () => Object.defineProperty(app, "fetch", { value: guarded, configurable: true, writable: true });
   const recompile = (): Handler => {
     compile();
@@ -180,12 +182,27 @@ export class StuckCalls {
 
 export type Handler = (request: Request) => Promise<Response>;
 
+/** The tenant of a POS access key when it is known without a query (else undefined). */
+export type TenantOfKey = (key: string) => string | undefined;
+
+/** What the guard's own refusals mean, for the log line (40002 here is only the depth check). */
+function refusalReason(e: ApiError): RefusalReason {
+  if (e.status === 413) return "too large";
+  if (e.status === 415) return "not JSON";
+  return "nested too deeply";
+}
+
 const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
 
-export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls): Handler {
+export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls, tenantOfKey: TenantOfKey = () => undefined): Handler {
   // A dependency that stalls makes every call miss its deadline: one line per family says
   // so (the path of a web-card call holds the card's token, so only the family is named).
   const late = throttledLog("warn");
+  const tenantOf = (request: Request) => () => {
+    const key = request.headers.get(AUTH_HEADER);
+    return key ? tenantOfKey(key) : undefined;
+  };
+
   /** The request the app reads: its body checked and read (or counted as it streams). */
   async function admit(request: Request & { body: ReadableStream<Uint8Array> }, family: RouteFamily, path: string): Promise<Request> {
     const limit = limits.bodyBytes[family];
@@ -210,13 +227,32 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
       if (jsonBody && jsonDeeperThan(bytes, limits.jsonDepth)) throw errors.tooDeep(limits.jsonDepth);
       next = new Request(request.url, { ...init, body: bytes as Uint8Array<ArrayBuffer> });
     }
+    if (family === "pos") markPosRequest(next, tenantOf(request));
     return withClientAddress(next, address);
   }
 
   async function serve(request: Request, family: RouteFamily, path: string): Promise<Response> {
     try {
       const bodied = request.body && request.method !== "GET" && request.method !== "HEAD";
-      return await handle(bodied ? await admit(request as Request & { body: ReadableStream<Uint8Array> }, family, path) : request);
+      let admitted = request;
+      if (bodied) {
+        try {
+          admitted = await admit(request as Request & { body: ReadableStream<Uint8Array> }, family, path);
+        } catch (e) {
+          if (e instanceof ApiError && family === "pos") {
+            logRefusedBody({
+              path,
+              status: e.status,
+              reason: refusalReason(e),
+              contentType: request.headers.get("content-type"),
+              declaredBytes: declaredBytes(request),
+              tenantId: tenantOf(request)(),
+            });
+          }
+          throw e;
+        }
+      }
+      return await handle(admitted);
     } catch (e) {
       if (e instanceof ApiError) return json(e.status, e.body);
       log.error("request guard failed", { path, ...errorFields(e) });

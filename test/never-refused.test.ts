@@ -239,8 +239,9 @@ describe("facts are stored", () => {
       Object.assign(console, original);
       setLogLevel((process.env.LOG_LEVEL as "error") ?? "error");
     }
-    const unreadable = lines.find((l) => l.includes("unreadable request body"));
-    const unusable = lines.find((l) => l.includes("unusable document refused"));
+    const refused = lines.filter((l) => l.includes('"POS body refused"'));
+    const unreadable = refused.find((l) => l.includes('"unreadable JSON"'));
+    const unusable = refused.find((l) => l.includes('"nothing usable"'));
     expect(unreadable).toContain("/retaildemand");
     expect(unusable).toContain("/retailsalesreturn");
     expect(unusable).toContain("positions");

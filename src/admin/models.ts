@@ -74,3 +74,44 @@ export const LedgerQuery = t.Object({
 });
 
 export const CustomerSearchQuery = t.Object({ search: t.String({ minLength: 1, maxLength: 500 }) });
+
+export const AdminDocument = t.Object({
+  id: t.String(),
+  kind: t.String(),
+  externalKey: t.String(),
+  name: t.Nullable(t.String()),
+  moment: t.Nullable(t.String()),
+  customerId: t.Nullable(t.String()),
+  matchStatus: t.String(),
+  state: t.String(),
+  flagReason: t.Nullable(t.String()),
+  totalKopecks: t.Integer(),
+  giftCardShortfallKopecks: t.Integer({ description: "оплачено сертификатом, но не покрыто ни одним сертификатом" }),
+  pointsSpent: t.Integer(),
+  pointsEarned: t.Integer(),
+  pointsSpentReported: t.Integer({ description: "сколько баллов списано по данным кассы" }),
+  heldSpendPoints: t.Integer({ description: "списано сверх баланса: ждёт решения оператора" }),
+  heldEarnPoints: t.Integer({ description: "начислено сверх предела на чек: ждёт решения оператора" }),
+  holdDecision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
+  saleKey: t.Nullable(t.String()),
+  receivedAt: t.String(),
+  settledAt: t.Nullable(t.String()),
+});
+
+export const DocumentPage = t.Object({
+  rows: t.Array(AdminDocument),
+  nextBefore: t.Nullable(t.String({ description: "передайте как ?before= для следующей страницы; null — это последняя" })),
+});
+
+export const DocumentQuery = t.Object({
+  attention: t.Optional(
+    t.BooleanString({
+      description: "только требующие внимания: что-то не сошлось (причина в flagReason), баллы ждут решения, не найден покупатель, возврат без продажи или ждёт продажу",
+    }),
+  ),
+  held: t.Optional(t.BooleanString({ description: "только с баллами, ждущими решения оператора (списание сверх баланса, начисление сверх предела на чек)" })),
+  state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
+  customerId: t.Optional(t.String({ format: "uuid" })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
+  before: t.Optional(t.String({ minLength: 1, maxLength: 100, description: "nextBefore предыдущей страницы" })),
+});

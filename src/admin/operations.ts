@@ -8,42 +8,9 @@ import type { CustomerRow } from "../loyalty/customers.ts";
 import { decideHold } from "../loyalty/holds.ts";
 import { ALL_QUEUES } from "../queue/queues.ts";
 import { adminAuth, adminSecurity } from "./auth.ts";
-import { AdminCustomer } from "./models.ts";
+import { listDocuments, type DocumentRow } from "../loyalty/document-list.ts";
+import { AdminCustomer, AdminDocument, DocumentPage, DocumentQuery } from "./models.ts";
 import { adminCustomer } from "./customers.ts";
-
-const Document = t.Object({
-  id: t.String(),
-  kind: t.String(),
-  externalKey: t.String(),
-  name: t.Nullable(t.String()),
-  moment: t.Nullable(t.String()),
-  customerId: t.Nullable(t.String()),
-  matchStatus: t.String(),
-  state: t.String(),
-  flagReason: t.Nullable(t.String()),
-  totalKopecks: t.Integer(),
-  giftCardShortfallKopecks: t.Integer({ description: "оплачено сертификатом, но не покрыто ни одним сертификатом" }),
-  pointsSpent: t.Integer(),
-  pointsEarned: t.Integer(),
-  pointsSpentReported: t.Integer({ description: "сколько баллов списано по данным кассы" }),
-  heldSpendPoints: t.Integer({ description: "списано сверх баланса: ждёт решения оператора" }),
-  heldEarnPoints: t.Integer({ description: "начислено сверх предела на чек: ждёт решения оператора" }),
-  holdDecision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
-  saleKey: t.Nullable(t.String()),
-  receivedAt: t.String(),
-  settledAt: t.Nullable(t.String()),
-});
-
-const DocumentQuery = t.Object({
-  attention: t.Optional(
-    t.BooleanString({
-      description: "только требующие внимания: что-то не сошлось (причина в flagReason), баллы ждут решения, не найден покупатель, возврат без продажи или ждёт продажу",
-    }),
-  ),
-  state: t.Optional(t.Union([t.Literal("received"), t.Literal("waiting"), t.Literal("settled"), t.Literal("flagged")])),
-  customerId: t.Optional(t.String({ format: "uuid" })),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 500 })),
-});
 
 const HoldDecisionBody = t.Object({
   decision: t.Union([t.Literal("approve"), t.Literal("reject")]),
@@ -78,6 +45,31 @@ const FailedJob = t.Object({
   timestamp: t.Number(),
   finishedOn: t.Nullable(t.Number()),
 });
+
+export function adminDocument(r: DocumentRow): typeof AdminDocument.static {
+  return {
+    id: r.id,
+    kind: r.kind,
+    externalKey: r.external_key,
+    name: r.name,
+    moment: r.moment?.toISOString() ?? null,
+    customerId: r.customer_id,
+    matchStatus: r.match_status,
+    state: r.state,
+    flagReason: r.flag_reason,
+    totalKopecks: r.total_kopecks,
+    giftCardShortfallKopecks: r.gift_card_shortfall_kopecks,
+    pointsSpent: r.points_spent,
+    pointsEarned: r.points_earned,
+    pointsSpentReported: r.points_spent_reported,
+    heldSpendPoints: r.held_spend_points,
+    heldEarnPoints: r.held_earn_points,
+    holdDecision: r.hold_decision,
+    saleKey: r.sale_key,
+    receivedAt: r.received_at.toISOString(),
+    settledAt: r.settled_at?.toISOString() ?? null,
+  };
+}
 
 const detail = (summary: string, description?: string) => ({ tags: ["Операторы"], summary, description, security: adminSecurity });
 
@@ -122,49 +114,17 @@ export const operationsController = (deps: AppDeps) => {
       "/tenants/:slug/documents",
       async ({ params, query }) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
-        const rows = await deps.sql`
-          select id, kind, external_key, name, moment, customer_id, match_status, state, flag_reason,
-            total_kopecks, points_spent, points_earned, points_spent_reported, held_spend_points, held_earn_points, hold_decision,
-            gift_card_shortfall_kopecks, sale_key, received_at, settled_at
-          from document
-          where tenant_id = ${tenant.id}
-            ${query.attention ? deps.sql`and (state in ('flagged', 'waiting') or match_status = 'unmatched' or flag_reason is not null
-              or ((held_spend_points > 0 or held_earn_points > 0) and hold_decision is null))` : deps.sql``}
-            ${query.state ? deps.sql`and state = ${query.state}` : deps.sql``}
-            ${query.customerId ? deps.sql`and customer_id = ${query.customerId}` : deps.sql``}
-          order by received_at desc
-          limit ${query.limit ?? 100}`;
-        return {
-          rows: rows.map((r) => ({
-            id: r.id,
-            kind: r.kind,
-            externalKey: r.external_key,
-            name: r.name,
-            moment: r.moment?.toISOString() ?? null,
-            customerId: r.customer_id,
-            matchStatus: r.match_status,
-            state: r.state,
-            flagReason: r.flag_reason,
-            totalKopecks: r.total_kopecks,
-            giftCardShortfallKopecks: r.gift_card_shortfall_kopecks,
-            pointsSpent: r.points_spent,
-            pointsEarned: r.points_earned,
-            pointsSpentReported: r.points_spent_reported,
-            heldSpendPoints: r.held_spend_points,
-            heldEarnPoints: r.held_earn_points,
-            holdDecision: r.hold_decision,
-            saleKey: r.sale_key,
-            receivedAt: r.received_at.toISOString(),
-            settledAt: r.settled_at?.toISOString() ?? null,
-          })),
-        };
+        const page = await listDocuments(deps.sql, tenant.id, { ...query, limit: query.limit ?? 100 });
+        return { rows: page.rows.map(adminDocument), nextBefore: page.nextBefore };
       },
       {
         query: DocumentQuery,
-        response: { 200: t.Object({ rows: t.Array(Document) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        response: { 200: DocumentPage, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
         detail: detail(
           "Продажи и возвраты",
-          "?attention=true — что-то не сошлось (flagReason словами), баллы ждут решения (heldSpendPoints, heldEarnPoints), не найден покупатель, возврат без продажи или ждёт продажу.",
+          "Новые первыми, страницами: nextBefore ответа передайте как ?before= для следующей страницы (null — страниц больше нет). " +
+            "?attention=true — что-то не сошлось (flagReason словами), баллы ждут решения (heldSpendPoints, heldEarnPoints), не найден покупатель, возврат без продажи или ждёт продажу. " +
+            "?held=true — только документы с баллами, ждущими решения оператора (POST …/documents/:id/hold).",
         ),
       },
     )

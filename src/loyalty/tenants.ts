@@ -117,6 +117,14 @@ export class TenantDirectory {
     return ctx;
   }
 
+  /**
+   * The tenant of a key this process has already looked up, without asking the database
+   * or hashing anything: for log lines about requests refused before authentication.
+   */
+  cachedTenantId(key: string): string | undefined {
+    return key.length <= 64 ? (this.byKey.get(key)?.id ?? undefined) : undefined;
+  }
+
   /** Whether the key is one an uninstall revoked (asked only for keys that found no tenant). */
   async isRevokedKey(key: string): Promise<boolean> {
     const rows = await this.sql`select 1 from tenant where revoked_api_key_hash = ${hashApiKey(key)} and state = 'uninstalled' limit 1`;

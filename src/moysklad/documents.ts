@@ -4,9 +4,10 @@
 // document-reading.ts). Only a body with nothing usable in it gets a 400 — and is logged.
 import { Elysia } from "elysia";
 import type { AppDeps } from "../deps.ts";
-import { errors } from "../errors.ts";
+import { errors, VALIDATION_STATUS } from "../errors.ts";
 import { GroupCommit } from "../db/group-commit.ts";
-import { log } from "../log.ts";
+import { declaredBytes, logRefusedBody } from "../refused-bodies.ts";
+import { pathOf } from "../request-guard.ts";
 import { customerRef, hasRef } from "../loyalty/customers.ts";
 import { acceptReturn, acceptSale, type Stored } from "../loyalty/intake.ts";
 import type { TenantContext } from "../loyalty/tenants.ts";
@@ -20,14 +21,24 @@ const readOptions = (tenant: TenantContext): ReadOptions => ({
   isExcluded: (id) => tenant.program.rules.excludedAssortmentIds.has(id),
 });
 
-/** Reads the body; an unusable one is logged (its shape, never its content) and refused. */
-function read(path: string, tenant: TenantContext, body: unknown, reader: (b: unknown, o: ReadOptions) => ReadDocument): ReadDocument {
+/** Reads the body; an unusable one is logged (its shape, never its content; throttled per cause) and refused. */
+function read(request: Request, tenant: TenantContext, body: unknown, reader: (b: unknown, o: ReadOptions) => ReadDocument): ReadDocument {
   try {
     return reader(body, readOptions(tenant));
   } catch (e) {
     if (!(e instanceof UnusableDocument)) throw e;
-    const keys = body && typeof body === "object" && !Array.isArray(body) ? Object.keys(body).slice(0, 30) : [];
-    log.warn("unusable document refused", { path, tenant: tenant.id, type: Array.isArray(body) ? "array" : typeof body, keys });
+    const keys = body && typeof body === "object" && !Array.isArray(body) ? Object.keys(body).slice(0, 30).map((k) => k.slice(0, 40)) : [];
+    logRefusedBody(
+      {
+        path: pathOf(request.url),
+        status: VALIDATION_STATUS,
+        reason: "nothing usable",
+        contentType: request.headers.get("content-type"),
+        declaredBytes: declaredBytes(request),
+        tenantId: tenant.id,
+      },
+      { type: Array.isArray(body) ? "array" : typeof body, keys },
+    );
     throw errors.validation(e.message, "positions");
   }
 }
@@ -59,8 +70,8 @@ export const documentsController = (deps: AppDeps) => {
     .use(moyskladAuth(deps.tenants))
     .post(
       "/retaildemand",
-      async ({ body, tenant, set }) => {
-        const sale = read("/retaildemand", tenant, body, readSale);
+      async ({ body, tenant, set, request }) => {
+        const sale = read(request, tenant, body, readSale);
         const ref = sale.agent ? customerRef(sale.agent) : null;
         const stored = await acceptSale(intake, tenant, {
           externalKey: sale.externalKey,
@@ -90,8 +101,8 @@ export const documentsController = (deps: AppDeps) => {
     )
     .post(
       "/retailsalesreturn",
-      async ({ body, tenant, set }) => {
-        const ret = read("/retailsalesreturn", tenant, body, readReturn);
+      async ({ body, tenant, set, request }) => {
+        const ret = read(request, tenant, body, readReturn);
         const stored = await acceptReturn(intake, tenant, {
           externalKey: ret.externalKey,
           name: ret.name,
