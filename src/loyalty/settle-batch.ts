@@ -2,15 +2,17 @@
 // documents of a tenant (oldest first, FOR UPDATE SKIP LOCKED, so several workers share a
 // backlog) and their customers (SKIP LOCKED too: batches never wait on each other).
 //
-// Most sales are plain: a known customer who has bought before, earning points, with no
-// spend, certificate, referral or debt to untangle. Those are settled in that transaction,
-// set-based — four statements for the whole batch: ledger entries with their lots,
-// balances, purchases and levels, documents, waiting returns. Every other document
-// (returns, spends, first purchases, referrals, certificates, customers matched only now,
-// a customer's later documents in the batch) is then settled by settleDocument, the
-// one-document path, in arrival order. The rules are decided in one place (decideSaleEarn,
-// tierForPurchases, the message templates) whichever way a document goes. A document that
-// fails alone is marked (settle_failed_at) and left to a job of its own.
+// Most sales are plain: a known customer who has bought before, earning points and maybe
+// spending some at the till (spends their lots cover), with no certificate, referral or
+// debt to untangle. Those are settled in that transaction, set-based — a few statements
+// for the whole batch: spends taken from lots, ledger entries with their lots, balances,
+// purchases and levels, documents, waiting returns. Sales without a customer are only
+// marked settled, in the same transaction. Every other document (returns, first
+// purchases, referrals, certificates, customers matched only now, a customer's later
+// documents in the batch) is then settled by settleDocument, the one-document path, in
+// arrival order. The rules are decided in one place (decideSaleEarn, tierForPurchases,
+// the message templates) whichever way a document goes. A document that fails alone is
+// marked (settle_failed_at) and left to a job of its own.
 import type { Queryable, Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import type { LedgerKind } from "./ledger.ts";
@@ -138,6 +140,7 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
     const customers = new Map((await lockCustomers(tx, tenantId, ids, program)).map((c) => [c.id, c]));
 
     const plain: PlainSale[] = [];
+    const anonymous: SettlingRow[] = [];
     const oneByOne: SettlingRow[] = [];
     const seen = new Set<string>();
     for (const doc of docs) {
@@ -162,11 +165,18 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
         Number(customer.lots_debt) === 0 &&
         !hasCertificatePayments(doc.body);
       if (customerId) seen.add(customerId);
+      // A sale with no customer on it moves no points: it is only marked settled.
+      const isAnonymous =
+        opts.plain !== false && doc.kind === "sale" && doc.match_status === "anonymous" && customerId === null && !hasCertificatePayments(doc.body);
       if (isPlain) plain.push(decidePlainSale(doc, customer!, program));
+      else if (isAnonymous) anonymous.push(doc);
       else oneByOne.push(doc);
     }
 
     if (plain.length > 0) await settlePlainSales(tx, tenantId, plain, program, out);
+    if (anonymous.length > 0) await settleAnonymousSales(tx, tenantId, anonymous, out);
+    const settledSales = [...plain.map((p) => p.doc), ...anonymous];
+    if (settledSales.length > 0) await releaseWaitingReturns(tx, tenantId, settledSales, out);
     return { out, oneByOne };
   });
 
@@ -348,12 +358,6 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
     ) as u(id, notice, earned, held, anomalies)
     where d.tenant_id = ${tenantId} and d.id = u.id and d.id = any(${sales.map((s) => s.doc.id)}::uuid[])`;
 
-  // Returns that arrived before their sale are the tenant's to settle again (the caller's next batch).
-  const released = await tx`
-    update document set state = 'received', settle_round = settle_round + 1
-    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${sales.map((s) => s.doc.external_key)}::text[])
-    returning id`;
-  out.releasedReturns += released.length;
 
   for (const s of sales) {
     out.settled++;
@@ -361,6 +365,26 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
     if (s.message) out.messages.push({ customerId: s.customer.id, documentId: s.doc.id, text: s.message });
     if (s.customer.has_wallet) out.walletCustomers.push(s.customer.id);
   }
+}
+
+/** Sales without a customer: settled as the one-document path settles them (no points, no message). */
+async function settleAnonymousSales(tx: Queryable, tenantId: string, sales: SettlingRow[], out: BatchOutcome): Promise<void> {
+  await tx`
+    update document set state = 'settled', settled_at = now(), notice_text = null
+    where tenant_id = ${tenantId} and id = any(${sales.map((d) => d.id)}::uuid[])`;
+  for (const doc of sales) {
+    out.settled++;
+    out.moments.push(doc.moment ?? doc.received_at);
+  }
+}
+
+/** Returns that arrived before their sale are the tenant's to settle again (the caller's next batch). */
+async function releaseWaitingReturns(tx: Queryable, tenantId: string, sales: SettlingRow[], out: BatchOutcome): Promise<void> {
+  const released = await tx`
+    update document set state = 'received', settle_round = settle_round + 1
+    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${sales.map((d) => d.external_key)}::text[])
+    returning id`;
+  out.releasedReturns += released.length;
 }
 
 /**
