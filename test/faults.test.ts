@@ -270,11 +270,23 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
     const posted = await api.pos(shop.apiToken, "POST", "/retaildemand", spendingSale(customerId).body);
     expect(posted.status).toBe(201);
     const s = { id: posted.body.id as string }; // our document id: what job ids and notifications name
+    const plain = { id: "", messageJob: "" };
     // Settled by a worker without a notifications worker: the message waits in Redis…
     const settling = startWorkers(t.db.sql, queues, { redisUrl: redis.url, concurrency: 1, lockDurationMs: 5000, sweepIntervalMs: 100, sweepAfterMs: 0, releaseIntervalMs: 60_000 });
     try {
       await waitFor("settled", async () => (await t.db.sql`select 1 from document where id = ${s.id} and state = 'settled'`).length === 1);
       await waitFor("message queued", async () => !!(await queues.notifications.getJob(jobId.pointsMessage(s.id))));
+      // A second sale of this customer (who has bought before now) is a plain one: its
+      // message travels in its batch's job, which the document names.
+      const again = await api.pos(shop.apiToken, "POST", "/retaildemand", spendingSale(customerId).body);
+      expect(again.status).toBe(201);
+      plain.id = again.body.id;
+      await waitFor("second settled", async () => (await t.db.sql`select 1 from document where id = ${plain.id} and state = 'settled'`).length === 1);
+      const [d] = await t.db.sql<{ message_job: string }[]>`select message_job from document where id = ${plain.id}`;
+      plain.messageJob = d!.message_job;
+      expect(plain.messageJob).toBeTruthy();
+      const batchJob = await waitFor("batch message queued", () => queues.notifications.getJob(jobId.pointsBatch(plain.messageJob)));
+      expect(batchJob.data).toMatchObject({ type: "points-batch", messages: [{ customerId, documentId: plain.id }] });
     } finally {
       await settling.close();
     }
@@ -283,12 +295,17 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
     await flush.flushall();
     flush.disconnect();
     expect(await queues.notifications.getJob(jobId.pointsMessage(s.id))).toBeUndefined();
+    expect(await queues.notifications.getJob(jobId.pointsBatch(plain.messageJob))).toBeUndefined();
 
     // (Documents of the test above lost their messages the same way: they are queued too.)
     expect(await sweepMessages(t.db.sql, queues, { olderThanMs: 0 })).toBeGreaterThanOrEqual(1);
     expect(await sweepMessages(t.db.sql, queues, { olderThanMs: 0 })).toBe(0); // the jobs are there: not again
     const job = await queues.notifications.getJob(jobId.pointsMessage(s.id));
     expect(job?.data).toMatchObject({ type: "points", customerId, documentId: s.id });
+    // The plain sale's message goes back into its batch's job, under the same id.
+    const batchJob = await queues.notifications.getJob(jobId.pointsBatch(plain.messageJob));
+    expect(batchJob?.data).toMatchObject({ type: "points-batch", messageJob: plain.messageJob, messages: [{ customerId, documentId: plain.id }] });
+    expect(await queues.notifications.getJob(jobId.pointsMessage(plain.id))).toBeUndefined();
 
     const logged: unknown[] = [];
     const sending = startWorkers(t.db.sql, queues, {
@@ -302,14 +319,15 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
       notifications: { senders: { log: new LogSender((_, f) => void (f.customerId === customerId && logged.push(f.text))) }, concurrency: 1 },
     });
     try {
-      await waitFor("message sent", async () => (await t.db.sql`select 1 from notification where ref = ${s.id} and status = 'sent'`).length === 1);
+      await waitFor("messages sent", async () =>
+        (await t.db.sql`select 1 from notification where ref in (${s.id}, ${plain.id}) and status = 'sent'`).length === 2);
       await sleep(500); // several message sweeps run meanwhile
     } finally {
       await sending.close();
     }
-    const rows = await t.db.sql`select channel from notification where ref = ${s.id}`;
-    expect(rows.map((r) => r.channel)).toEqual(["log"]);
-    expect(logged).toHaveLength(1);
+    const rows = await t.db.sql`select ref, channel from notification where ref in (${s.id}, ${plain.id}) order by ref = ${s.id}`;
+    expect(rows.map((r) => r.channel)).toEqual(["log", "log"]);
+    expect(logged).toHaveLength(2);
     expect(await sweepMessages(t.db.sql, queues, { olderThanMs: 0 })).toBe(0);
   }, 60_000);
 });

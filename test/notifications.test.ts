@@ -278,6 +278,91 @@ describe("points messages through the worker", () => {
   });
 });
 
+describe("a settlement batch's messages in one job", () => {
+  /** A batch job as settlement queues it, with a quick backoff for retry tests. */
+  async function queueBatch(
+    messages: { customerId: string; text: string }[],
+    opts: { attempts?: number; beforeQueued?: (refs: string[]) => Promise<unknown> } = {},
+  ) {
+    const messageJob = randomUUID();
+    const list = messages.map((m) => ({ ...m, documentId: randomUUID() }));
+    await opts.beforeQueued?.(list.map((m) => m.documentId));
+    const data: NotificationJob = { type: "points-batch", tenantId: shop.id, messageJob, messages: list };
+    const job = await q.queues.notifications.add("points-batch", data, {
+      jobId: jobId.pointsBatch(messageJob),
+      priority: 10,
+      attempts: opts.attempts ?? 5,
+      backoff: { type: "fixed", delay: 100 },
+    });
+    return { refs: list.map((m) => m.documentId), jobId: job.id! };
+  }
+
+  test("each message goes once by its channel; one already sent is skipped, one of an unknown customer too", async () => {
+    const [a, b, c] = [await customer(), await customer(), await customer()];
+    await subscribe(c.id, `${pushService.url}/push/batch-${randomUUID()}`);
+    const { refs, jobId: id } = await queueBatch(
+      [
+        { customerId: a.id, text: "+1 балл, баланс 1" },
+        { customerId: b.id, text: "+2 балла, баланс 2" },
+        { customerId: c.id, text: "+3 балла, баланс 3" },
+        { customerId: randomUUID(), text: "+4 балла, баланс 4" },
+      ],
+      {
+        // b's message went out before (say, a first run of this job that crashed afterwards).
+        beforeQueued: (refs) => t.db.sql`insert into notification (tenant_id, customer_id, purpose, ref, channel, status, text)
+          values (${shop.id}, ${b.id}, 'points', ${refs[1]!}, 'sms', 'sent', '+2 балла, баланс 2')`,
+      },
+    );
+    expect(await waitFor("job done", stateOf(id))).toBe("completed");
+    expect(smsTo(a.phone).map((r) => r.msg)).toEqual(["+1 балл, баланс 1"]);
+    expect(smsTo(b.phone)).toEqual([]);
+    expect(smsTo(c.phone)).toEqual([]);
+    expect(pushService.requests.filter((r) => r.path.includes("batch-"))).toHaveLength(1);
+    expect(await notificationRows(refs[0]!)).toMatchObject([{ channel: "sms", status: "sent", text: "+1 балл, баланс 1" }]);
+    expect(await notificationRows(refs[2]!)).toMatchObject([{ channel: "push", status: "sent" }]);
+    expect(await notificationRows(refs[3]!)).toEqual([]);
+    expect((await q.queues.notifications.getJob(id))!.returnvalue).toMatchObject({ status: "sent", reason: "2 sent, 1 already, 1 skipped" });
+  });
+
+  test("a gateway failing for now for one customer: the others go at once, the job retries only that one", async () => {
+    const [a, b] = [await customer(), await customer()];
+    sms.behave(b.phone, { kind: "http", status: 500, times: 2 });
+    const { refs, jobId: id } = await queueBatch([
+      { customerId: a.id, text: "+5 баллов, баланс 5" },
+      { customerId: b.id, text: "+6 баллов, баланс 6" },
+    ]);
+    expect(await waitFor("job done", stateOf(id))).toBe("completed");
+    expect(smsTo(a.phone).map((r) => r.answer)).toEqual(["ok"]);
+    expect(smsTo(b.phone).map((r) => r.answer)).toEqual(["http 500", "http 500", "ok"]);
+    expect((await q.queues.notifications.getJob(id))!.attemptsMade).toBe(3);
+    expect(await notificationRows(refs[0]!)).toMatchObject([{ channel: "sms", status: "sent" }]);
+    expect(await notificationRows(refs[1]!)).toMatchObject([{ channel: "sms", status: "sent" }]);
+  });
+
+  test("a number that cannot take SMS: recorded failed and stopped; the batch's other messages still go", async () => {
+    const [a, b] = [await customer(), await customer()];
+    sms.behave(a.phone, { kind: "error", code: 202, text: "Неправильно указан номер телефона получателя" });
+    const { refs, jobId: id } = await queueBatch([
+      { customerId: a.id, text: "+7 баллов, баланс 7" },
+      { customerId: b.id, text: "+8 баллов, баланс 8" },
+    ]);
+    expect(await waitFor("job done", stateOf(id))).toBe("completed");
+    expect(smsTo(b.phone).map((r) => r.msg)).toEqual(["+8 баллов, баланс 8"]);
+    expect(await notificationRows(refs[0]!)).toMatchObject([{ channel: "sms", status: "failed" }]);
+    expect((await q.queues.notifications.getJob(id))!.returnvalue).toMatchObject({ reason: "1 sent, 1 undeliverable" });
+    const [row] = await t.db.sql`select sms_failed_at from customer where tenant_id = ${shop.id} and id = ${a.id}`;
+    expect(row!.sms_failed_at).toBeInstanceOf(Date);
+  });
+
+  test("failing for now on the last attempt: recorded failed for operators, the job fails with the reason", async () => {
+    const a = await customer();
+    sms.behave(a.phone, { kind: "http", status: 500, times: 5 });
+    const { refs, jobId: id } = await queueBatch([{ customerId: a.id, text: "+9 баллов, баланс 9" }], { attempts: 2 });
+    expect(await waitFor("job failed", stateOf(id))).toBe("failed");
+    expect(await notificationRows(refs[0]!)).toMatchObject([{ channel: "sms", status: "failed" }]);
+  });
+});
+
 describe("codes", () => {
   test("a code goes before waiting points messages (priority), rendered from the merchant's template", async () => {
     const tq = await testQueues();

@@ -1,5 +1,7 @@
 // The notifications processor: confirmation codes (by SMS) and "+N баллов, баланс M"
-// messages (by Web Push to the customer's browsers, else by SMS), each delivered once.
+// messages (by Web Push to the customer's browsers, else by SMS), each delivered once. A
+// settlement batch's plain sales send theirs in one job ("points-batch"), the rest in a
+// job each; both go through the same channels and the same records.
 //
 // Exactly once: the `notification` table has one row per (tenant, purpose, ref, channel).
 // Before sending, a message with a 'sent' row on any channel is not sent again; after a
@@ -20,7 +22,7 @@ import type { SharedMetrics } from "../src/metrics/shared.ts";
 import { errorFields, log } from "../src/log.ts";
 import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
 import { type Channel, SendError, type Senders } from "../src/notify/types.ts";
-import type { CardMessageJob, CodeMessageJob, NotificationJob, PointsMessageJob, WalletUpdateJob } from "../src/queue/queues.ts";
+import type { CardMessageJob, CodeMessageJob, NotificationJob, PointsBatchJob, PointsMessageJob, WalletUpdateJob } from "../src/queue/queues.ts";
 
 export type { Senders } from "../src/notify/types.ts";
 
@@ -66,6 +68,39 @@ export async function record(sql: Sql, r: Recorded): Promise<void> {
       set status = excluded.status, provider_id = excluded.provider_id, error = excluded.error,
           text = excluded.text, created_at = now()
       where notification.status <> 'sent'`;
+}
+
+/** Several outcomes in one statement (as `record`, each row once: messages differ or channels do). */
+async function recordAll(sql: Sql, rs: Recorded[]): Promise<void> {
+  if (rs.length === 0) return;
+  await sql`
+    insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
+    select * from unnest(${rs.map((r) => r.tenantId)}::uuid[], ${rs.map((r) => r.customerId)}::uuid[], ${rs.map((r) => r.purpose)}::text[],
+      ${rs.map((r) => r.ref)}::text[], ${rs.map((r) => r.channel)}::text[], ${rs.map((r) => r.status)}::text[],
+      ${rs.map((r) => r.providerId ?? null)}::text[], ${rs.map((r) => (r.error ? clip(r.error) : null))}::text[], ${rs.map((r) => r.text)}::text[])
+    on conflict (tenant_id, purpose, ref, channel) do update
+      set status = excluded.status, provider_id = excluded.provider_id, error = excluded.error,
+          text = excluded.text, created_at = now()
+      where notification.status <> 'sent'`;
+}
+
+/** Messages of a batch job sent at once, and written together. */
+const BATCH_SENDS = 25;
+
+/**
+ * For each points message (in order): the channel that already delivered it, if any, and
+ * where to send it — one statement for one message or a batch's.
+ */
+async function recipients(sql: Sql, tenantId: string, messages: { ref: string; customerId: string }[]) {
+  return sql<(Partial<Recipient> & { already: Channel | null })[]>`
+    select (select n.channel from notification n
+            where n.tenant_id = ${tenantId} and n.purpose = 'points' and n.ref = m.ref and n.status = 'sent'
+            limit 1) as already,
+           c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
+    from unnest(${messages.map((m) => m.ref)}::text[], ${messages.map((m) => m.customerId)}::uuid[]) with ordinality as m(ref, customer_id, n)
+    left join customer c on c.tenant_id = ${tenantId} and c.id = m.customer_id
+    left join tenant t on t.id = c.tenant_id
+    order by m.n`;
 }
 
 export async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
@@ -278,26 +313,21 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
   // The channels a points message tries, in order: the first that delivers ends it.
   const channels = messageChannels(sql, senders);
 
-  async function points(job: Job<NotificationJob>, data: PointsMessageJob): Promise<NotificationOutcome> {
-    const { tenantId, customerId, documentId, text } = data;
-    const ref = documentId;
-    // One statement: whether a channel already delivered it, and where to send it.
-    const [row] = await sql<(Partial<Recipient> & { already: Channel | null })[]>`
-      select (select n.channel from notification n
-              where n.tenant_id = ${tenantId} and n.purpose = 'points' and n.ref = ${ref} and n.status = 'sent'
-              limit 1) as already,
-             c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
-      from (select 1) one
-      left join customer c on c.tenant_id = ${tenantId} and c.id = ${customerId}
-      left join tenant t on t.id = c.tenant_id`;
-    if (row!.already) return { status: "already", channel: row!.already };
-    if (row!.shop == null) return { status: "skipped", reason: "customer not found" };
-    const customer = row as Recipient;
-
+  /**
+   * One points message through the channels. Outcomes go to `write` as they happen (the
+   * single job writes each at once; a batch collects a few and writes them together). A
+   * failure for now throws (recorded on the last attempt); when every channel failed for
+   * good the failures are returned.
+   */
+  async function sendPoints(
+    message: OutgoingMessage,
+    ref: string,
+    lastAttempt: boolean,
+    write: (r: Recorded) => Promise<void>,
+  ): Promise<{ delivered: NotificationOutcome } | { undeliverable: ChannelFailure[] }> {
+    const { tenantId, customerId, text, recipient: customer, ctx } = message;
     const base = { tenantId, customerId, purpose: "points" as const, ref, text };
-    const ctx = { purpose: "points", tenantId, customerId, documentId, jobId: job.id };
     const failures: ChannelFailure[] = [];
-    const message: OutgoingMessage = { tenantId, customerId, text, recipient: customer, ctx };
     for (const channel of channels) {
       let outcome: ChannelOutcome;
       try {
@@ -306,22 +336,19 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
         // A failure for now: the job is retried (recorded for operators on its last attempt).
         const e = asSendError(err, channel.name);
         complainIfConfig(e, ctx);
-        if (isLastAttempt(job)) await note({ ...base, channel: channel.name, status: "failed", error: e.message });
+        if (lastAttempt) await write({ ...base, channel: channel.name, status: "failed", error: e.message });
         throw e;
       }
       if (outcome.result === "skipped") continue;
       if (outcome.result === "sent") {
-        await note({ ...base, channel: channel.name, status: "sent", providerId: outcome.providerId });
-        return { status: "sent", channel: channel.name, ...(failures.length ? { failures } : {}) };
+        await write({ ...base, channel: channel.name, status: "sent", providerId: outcome.providerId });
+        return { delivered: { status: "sent", channel: channel.name, ...(failures.length ? { failures } : {}) } };
       }
       // Failed for good on this channel: recorded, and the next channel is tried.
-      await note({ ...base, channel: channel.name, status: "failed", error: outcome.failure.error });
+      await write({ ...base, channel: channel.name, status: "failed", error: outcome.failure.error });
       failures.push(outcome.failure);
     }
-
-    if (failures.length > 0) {
-      throw new UnrecoverableError(`not delivered: ${failures.map((f) => `${f.channel} (${f.kind}): ${f.error}`).join("; ")}`);
-    }
+    if (failures.length > 0) return { undeliverable: failures };
 
     // No channel to try: the log sender.
     const reason = !customer.phone
@@ -330,8 +357,65 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
         ? `SMS stopped after a permanent failure: ${customer.sms_failure ?? "unknown"}`
         : "neither push nor SMS is configured";
     await senders.log.send({ purpose: "points", tenantId, customerId, phone: customer.phone, reason, text });
-    await note({ ...base, channel: "log", status: "sent" });
-    return { status: "sent", channel: "log", reason };
+    await write({ ...base, channel: "log", status: "sent" });
+    return { delivered: { status: "sent", channel: "log", reason } };
+  }
+
+  const undeliverableText = (failures: ChannelFailure[]) =>
+    `not delivered: ${failures.map((f) => `${f.channel} (${f.kind}): ${f.error}`).join("; ")}`;
+
+  async function points(job: Job<NotificationJob>, data: PointsMessageJob): Promise<NotificationOutcome> {
+    const { tenantId, customerId, documentId, text } = data;
+    const [row] = await recipients(sql, tenantId, [{ ref: documentId, customerId }]);
+    if (row!.already) return { status: "already", channel: row!.already };
+    if (row!.shop == null) return { status: "skipped", reason: "customer not found" };
+    const ctx = { purpose: "points", tenantId, customerId, documentId, jobId: job.id };
+    const message: OutgoingMessage = { tenantId, customerId, text, recipient: row as Recipient, ctx };
+    const result = await sendPoints(message, documentId, isLastAttempt(job), note);
+    if ("undeliverable" in result) throw new UnrecoverableError(undeliverableText(result.undeliverable));
+    return result.delivered;
+  }
+
+  /**
+   * A settlement batch's messages: who got theirs already and where to send the others in
+   * one statement; then the sends, BATCH_SENDS at a time, each group's outcomes written in
+   * one statement (a crash within a group may resend that group's messages: the window the
+   * single job has per message, a group wide). A message failing for now makes the job
+   * retry later — the ones sent meanwhile are skipped then; one no channel can take is
+   * recorded failed and logged, and the others go on.
+   */
+  async function pointsBatch(job: Job<NotificationJob>, data: PointsBatchJob): Promise<NotificationOutcome> {
+    const { tenantId, messages } = data;
+    const rows = await recipients(sql, tenantId, messages.map((m) => ({ ref: m.documentId, customerId: m.customerId })));
+    const counts = { sent: 0, already: 0, skipped: 0, undeliverable: 0 };
+    const retry: SendError[] = [];
+    const lastAttempt = isLastAttempt(job);
+    for (let at = 0; at < messages.length; at += BATCH_SENDS) {
+      const written: Recorded[] = [];
+      const write = async (r: Recorded) => void written.push(r);
+      await Promise.all(
+        messages.slice(at, at + BATCH_SENDS).map(async (m, i) => {
+          const row = rows[at + i]!;
+          if (row.already) return void counts.already++;
+          if (row.shop == null) return void counts.skipped++;
+          const ctx = { purpose: "points", tenantId, customerId: m.customerId, documentId: m.documentId, jobId: job.id };
+          const message: OutgoingMessage = { tenantId, customerId: m.customerId, text: m.text, recipient: row as Recipient, ctx };
+          try {
+            const result = await sendPoints(message, m.documentId, lastAttempt, write);
+            if ("delivered" in result) return void counts.sent++;
+            counts.undeliverable++;
+            log.warn("message not delivered: every channel failed for good", { ...ctx, err: undeliverableText(result.undeliverable) });
+          } catch (e) {
+            retry.push(asSendError(e, "sms"));
+          }
+        }),
+      );
+      await recordAll(sql, written);
+      for (const r of written) metrics?.message(r.channel, r.status);
+    }
+    if (retry.length > 0) throw retry[0]!;
+    const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");
+    return { status: counts.sent > 0 ? "sent" : counts.already > 0 ? "already" : "skipped", reason: summary || "nothing to send" };
   }
 
   return async (job: Job<NotificationJob>): Promise<NotificationOutcome> => {
@@ -339,6 +423,7 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
     if (data.type === "code") return code(job, data);
     if (data.type === "card") return cardJobs.card ? cardJobs.card(job, data) : { status: "skipped", reason: "card links not handled here" };
     if (data.type === "wallet") return cardJobs.wallet ? cardJobs.wallet(job, data) : { status: "skipped", reason: "Wallet is not configured" };
+    if (data.type === "points-batch") return pointsBatch(job, data);
     return points(job, data);
   };
 }

@@ -59,6 +59,8 @@ async function afterBatch(sql: Sql, queues: Queues, tenantId: string, batch: Bat
     queues.metrics.ledger(batch.movements);
     for (const m of batch.moments) queues.metrics.settlementLag((Date.now() - m.getTime()) / 1000);
   }
+  const plain = batch.plainMessages;
+  if (plain.messages.length > 0) await queues.enqueuePointsBatch({ tenantId, messageJob: plain.messageJob, messages: plain.messages });
   if (batch.messages.length > 0) await queues.enqueuePointsMessages(batch.messages.map((m) => ({ tenantId, ...m })));
   for (const customerId of new Set(batch.walletCustomers)) await queueWalletUpdate(queues, tenantId, customerId);
   for (const documentId of batch.walletDocuments) await queueWalletUpdatesForDocument(sql, queues, tenantId, documentId);

@@ -45,8 +45,8 @@ export async function sweepIntake(sql: Sql, queues: Queues, opts: { olderThanMs?
 /**
  * Points messages whose job was lost (Redis lost its data between settlement and the
  * message): documents settled between `withinMs` and `olderThanMs` ago, carrying a
- * message, with no outcome recorded on any channel, get their message job again. The
- * job id is the one settlement used, so a job still in Redis (waiting, retrying, failed,
+ * message, with no outcome recorded on any channel, get their message job again — their
+ * batch's job (document.message_job) or their own. The job id is the one settlement used, so a job still in Redis (waiting, retrying, failed,
  * or completed — kept longer than the window) makes the add a no-op; and the
  * notification table lets each channel send once, whatever is queued.
  */
@@ -60,8 +60,8 @@ export async function sweepMessages(
   return sql.begin(async (tx) => {
     const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${MESSAGE_SWEEP_LOCK}) as locked`;
     if (!lock!.locked) return 0;
-    const rows = await tx<{ tenant_id: string; id: string; customer_id: string; notice_text: string }[]>`
-      select d.tenant_id, d.id, d.customer_id, d.notice_text from document d
+    const rows = await tx<{ tenant_id: string; id: string; customer_id: string; notice_text: string; message_job: string | null }[]>`
+      select d.tenant_id, d.id, d.customer_id, d.notice_text, d.message_job from document d
       where d.notice_text is not null and d.customer_id is not null
         and d.settled_at > now() - make_interval(secs => ${within / 1000})
         and d.settled_at < now() - make_interval(secs => ${olderThan / 1000})
@@ -72,13 +72,25 @@ export async function sweepMessages(
       limit ${opts.limit ?? 1000}`;
     if (rows.length === 0) return 0;
     const before = await queues.notifications.getJobCounts("waiting", "prioritized", "delayed", "active", "failed", "completed");
-    await queues.notifications.addBulk(
-      rows.map((r) => ({
+    // A message a batch's job carries goes back into that job (same id), the others into their own.
+    const batches = new Map<string, { tenantId: string; messages: { customerId: string; documentId: string; text: string }[] }>();
+    for (const r of rows.filter((r) => r.message_job)) {
+      const batch = batches.get(r.message_job!) ?? { tenantId: r.tenant_id, messages: [] };
+      batch.messages.push({ customerId: r.customer_id, documentId: r.id, text: r.notice_text });
+      batches.set(r.message_job!, batch);
+    }
+    await queues.notifications.addBulk([
+      ...rows.filter((r) => !r.message_job).map((r) => ({
         name: "points",
         data: { type: "points" as const, tenantId: r.tenant_id, customerId: r.customer_id, documentId: r.id, text: r.notice_text },
         opts: { jobId: jobId.pointsMessage(r.id), priority: NotificationPriority.points },
       })),
-    );
+      ...[...batches].map(([messageJob, b]) => ({
+        name: "points-batch",
+        data: { type: "points-batch" as const, tenantId: b.tenantId, messageJob, messages: b.messages },
+        opts: { jobId: jobId.pointsBatch(messageJob), priority: NotificationPriority.points },
+      })),
+    ]);
     const after = await queues.notifications.getJobCounts("waiting", "prioritized", "delayed", "active", "failed", "completed");
     const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
     return Math.max(0, total(after) - total(before));

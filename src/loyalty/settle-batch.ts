@@ -13,6 +13,7 @@
 // arrival order. The rules are decided in one place (decideSaleEarn, tierForPurchases,
 // the message templates) whichever way a document goes. A document that fails alone is
 // marked (settle_failed_at) and left to a job of its own.
+import { randomUUID } from "node:crypto";
 import type { Queryable, Sql } from "../db/client.ts";
 import { customerRef, resolveCustomer } from "./customers.ts";
 import type { LedgerKind } from "./ledger.ts";
@@ -38,8 +39,13 @@ export interface BatchOutcome {
   /** Every slot of the tenant was taken: the batches holding them drain the backlog. */
   busy: boolean;
   settled: number;
-  /** Points messages to queue after the commit. */
+  /** Points messages of documents settled one by one: a job each after the commit. */
   messages: PointsMessage[];
+  /**
+   * Points messages of the plain sales: one job after the commit, whose id the documents
+   * carry (document.message_job).
+   */
+  plainMessages: { messageJob: string; messages: PointsMessage[] };
   /** Ledger entries posted (for the metrics). */
   movements: { kind: LedgerKind; points: number }[];
   /** When each settled document happened (for the settlement-lag metric). */
@@ -99,7 +105,7 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
   // then the others one by one, each in a transaction of its own, in arrival order.
   const { out, oneByOne } = await sql.begin(async (tx) => {
     const out: BatchOutcome = {
-      claimed: 0, settled: 0, deferred: 0, busy: false, messages: [], movements: [], moments: [],
+      claimed: 0, settled: 0, deferred: 0, busy: false, messages: [], plainMessages: { messageJob: randomUUID(), messages: [] }, movements: [], moments: [],
       walletCustomers: [], walletDocuments: [], failed: [], releasedReturns: 0,
     };
     // A few batches of one tenant at a time: more only scan past each other's locked rows.
@@ -350,6 +356,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
 
   await tx`
     update document d set state = 'settled', settled_at = now(), notice_text = u.notice, points_earned = u.earned,
+      message_job = case when u.notice is not null then ${out.plainMessages.messageJob}::uuid end,
       held_earn_points = coalesce(u.held, d.held_earn_points),
       flag_reason = nullif(concat_ws('; ', d.flag_reason, u.anomalies), '')
     from unnest(
@@ -362,7 +369,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
   for (const s of sales) {
     out.settled++;
     out.moments.push(s.doc.moment ?? s.doc.received_at);
-    if (s.message) out.messages.push({ customerId: s.customer.id, documentId: s.doc.id, text: s.message });
+    if (s.message) out.plainMessages.messages.push({ customerId: s.customer.id, documentId: s.doc.id, text: s.message });
     if (s.customer.has_wallet) out.walletCustomers.push(s.customer.id);
   }
 }

@@ -58,6 +58,8 @@ export interface DocumentRow {
   settle_round: number;
   returned_kopecks: number;
   notice_text: string | null;
+  /** The batch job that carries this document's message (null: a job of its own, points-<id>). */
+  message_job: string | null;
   points_refunded: number;
   points_clawed_back: number;
   body: any;
@@ -101,7 +103,9 @@ export async function settleDocument(sql: Sql, tenantId: string, documentId: str
     if (!doc) return nothing("missing");
     if (doc.state === "flagged") return nothing("flagged");
     if (doc.state === "settled") {
-      const message = doc.notice_text && doc.customer_id ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
+      // Queued again under its own id — unless a batch's message job carries it.
+      const message =
+        doc.notice_text && doc.customer_id && !doc.message_job ? { customerId: doc.customer_id, documentId: doc.id, text: doc.notice_text } : null;
       return { ...nothing("already"), message };
     }
     const program = programFromStored(doc.program_settings);

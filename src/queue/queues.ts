@@ -47,6 +47,7 @@ export const jobId = {
   settle: (documentId: string, round = 0) => (round === 0 ? `doc-${documentId}` : `doc-${documentId}-${round}`),
   settleBatch: (tenantId: string, window: number) => `batch-${tenantId}-${window}`,
   pointsMessage: (documentId: string) => `points-${documentId}`,
+  pointsBatch: (messageJob: string) => `points-batch-${messageJob}`,
   codeMessage: (codeId: string) => `code-${codeId}`,
   cardMessage: (customerId: string) => `card-${customerId}`,
   walletUpdate: (customerId: string) => `wallet-${customerId}`,
@@ -96,6 +97,18 @@ export interface PointsMessageJob {
   text: string;
 }
 
+/**
+ * The messages of one settlement batch's plain sales, sent by one job. `messageJob` is the
+ * id the documents carry (document.message_job), so the job can be queued again under
+ * the same id if Redis lost it.
+ */
+export interface PointsBatchJob {
+  type: "points-batch";
+  tenantId: string;
+  messageJob: string;
+  messages: Omit<PointsMessageJob, "type" | "tenantId">[];
+}
+
 /** A confirmation code: the job names the code's row; the code itself never enters Redis. */
 export interface CodeMessageJob {
   type: "code";
@@ -117,7 +130,7 @@ export interface WalletUpdateJob {
   customerId: string;
 }
 
-export type NotificationJob = PointsMessageJob | CodeMessageJob | CardMessageJob | WalletUpdateJob;
+export type NotificationJob = PointsMessageJob | PointsBatchJob | CodeMessageJob | CardMessageJob | WalletUpdateJob;
 
 /** Refresh one merchant's catalog groups; the daily run for all; the erasure sweep. */
 export type MoyskladJob = { type: "refresh-catalog"; tenantId: string } | { type: "refresh-all-catalogs" } | { type: "erase-due" };
@@ -335,6 +348,13 @@ export class Queues {
         opts: { jobId: jobId.pointsMessage(job.documentId), priority: NotificationPriority.points },
       })),
     );
+  }
+
+  async enqueuePointsBatch(job: Omit<PointsBatchJob, "type">): Promise<void> {
+    await this.notifications.add("points-batch", { ...job, type: "points-batch" }, {
+      jobId: jobId.pointsBatch(job.messageJob),
+      priority: NotificationPriority.points,
+    });
   }
 
   async enqueuePointsMessage(job: PointsMessageJob): Promise<void> {
