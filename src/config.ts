@@ -51,6 +51,11 @@ export interface Limits {
   jsonDepth: number;
   /** An interactive (POS, web card) call not answered by then gets 503. */
   requestDeadlineMs: number;
+  /**
+   * An admin API call (`/admin/v1/…`) or cabinet page not answered by then gets 503;
+   * uploads and streamed CSV exports have none (they may run long).
+   */
+  adminDeadlineMs: number;
   /** Postgres statement_timeout / lock_timeout of the API's pool and of the workers' pool. */
   apiStatementTimeoutMs: number;
   apiLockTimeoutMs: number;
@@ -216,6 +221,7 @@ function loadLimits(env: Record<string, string | undefined>): Limits {
     },
     jsonDepth: intVar(env, "JSON_MAX_DEPTH", 32, 4, 1000),
     requestDeadlineMs: intVar(env, "REQUEST_DEADLINE_MS", 5000, 100, 120_000),
+    adminDeadlineMs: intVar(env, "ADMIN_DEADLINE_MS", 15_000, 100, 600_000),
     apiStatementTimeoutMs: intVar(env, "DB_STATEMENT_TIMEOUT_MS", 3000, 100, 600_000),
     apiLockTimeoutMs: intVar(env, "DB_LOCK_TIMEOUT_MS", 1000, 50, 600_000),
     workerStatementTimeoutMs: intVar(env, "WORKER_STATEMENT_TIMEOUT_MS", 60_000, 100, 3_600_000),

@@ -9,10 +9,13 @@
 // - POS, web-card and admin API calls take JSON only (415 otherwise);
 // - a POS body refused here is logged (its shape, never its content; refused-bodies.ts);
 // - interactive calls (POS, web card) get a deadline: not answered by then → 503 with
-//   errors[], and the call is remembered as stuck until it settles, which readiness reports.
+//   errors[], and the call is remembered as stuck until it settles, which readiness reports;
+// - admin API calls and cabinet pages get a longer deadline of their own (the same 503,
+//   a page in Russian for the cabinet), except uploads and streamed CSV exports.
 import type { Limits } from "./config.ts";
 import { ApiError, errors } from "./errors.ts";
 import { json } from "./http-errors.ts";
+import { Notice, Page } from "./pages/layout.tsx";
 import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
 import { errorFields, log } from "./log.ts";
 import { throttledLog } from "./log-throttle.ts";
@@ -194,6 +197,41 @@ function refusalReason(e: ApiError): RefusalReason {
 
 const unavailable = () => json(503, errors.unavailable("Программа лояльности").body);
 
+/** What a call that missed its deadline is answered with, and which log line says so. */
+interface Deadline {
+  ms: number;
+  late: string;
+  answer: () => Response;
+}
+
+const adminUnavailable = () => json(503, errors.unavailable("API администратора").body);
+
+function cabinetUnavailable(): Response {
+  const page = Page({
+    title: "Кабинет",
+    children: Notice({ kind: "error", text: "Кабинет не ответил вовремя: база данных сейчас отвечает слишком долго. Обновите страницу через несколько секунд." }),
+  }) as string;
+  return new Response(page, { status: 503, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", "retry-after": "5" } });
+}
+
+/** Streamed exports (customers, ledger, an import's errors): long files take their time. */
+const isCsvExport = (path: string) => path.endsWith(".csv");
+
+/**
+ * The deadline of a call, or undefined when it has none: POS and web card get the short
+ * interactive one; the admin API (`/admin/v1/…`, the cabinet's JSON API included) and the
+ * cabinet's pages and htmx fragments the admin one, except uploads (a POST of the imports
+ * family) and CSV exports. Bull Board and the rest have none (their Redis calls are bounded).
+ */
+export function deadlineOf(family: RouteFamily, method: string, path: string, limits: Limits): Deadline | undefined {
+  if (family === "pos") return { ms: limits.requestDeadlineMs, late: "POS call missed its deadline; answered 503", answer: unavailable };
+  if (family === "web") return { ms: limits.requestDeadlineMs, late: "web card call missed its deadline; answered 503", answer: unavailable };
+  if (isCsvExport(path) || (family === "imports" && method !== "GET" && method !== "HEAD")) return undefined;
+  if (path.startsWith("/admin/v1/")) return { ms: limits.adminDeadlineMs, late: "admin API call missed its deadline; answered 503", answer: adminUnavailable };
+  if (path.startsWith("/cabinet/")) return { ms: limits.adminDeadlineMs, late: "cabinet page missed its deadline; answered 503", answer: cabinetUnavailable };
+  return undefined;
+}
+
 export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls, tenantOfKey: TenantOfKey = () => undefined): Handler {
   // A dependency that stalls makes every call miss its deadline: one line per family says
   // so (the path of a web-card call holds the card's token, so only the family is named).
@@ -263,18 +301,19 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
   return async (request) => {
     const path = pathOf(request.url);
     const family = routeFamily(path);
-    if (family !== "pos" && family !== "web") return serve(request, family, path);
+    const deadline = deadlineOf(family, request.method, path, limits);
+    if (!deadline) return serve(request, family, path);
     const startedAt = Date.now();
     const work = serve(request, family, path);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<"late">((resolve) => {
-      timer = setTimeout(() => resolve("late"), limits.requestDeadlineMs);
+    const passed = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), deadline.ms);
     });
-    const first = await Promise.race([work, deadline]);
+    const first = await Promise.race([work, passed]);
     clearTimeout(timer);
     if (first !== "late") return first;
     stuck.track(work, startedAt);
-    late(`${family === "pos" ? "POS" : "web card"} call missed its deadline; answered 503`, { deadlineMs: limits.requestDeadlineMs });
-    return unavailable();
+    late(deadline.late, { deadlineMs: deadline.ms });
+    return deadline.answer();
   };
 }

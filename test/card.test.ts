@@ -333,6 +333,41 @@ describe("referrals", () => {
     expect(r!.state).toBe("void");
   });
 
+  test("the invitation says who gets points: both, only the friend, only the inviter, nobody", async () => {
+    const cases = [
+      {
+        settings: { referredPoints: 150, referrerPoints: 300 },
+        card: "Друг получит 150 баллов, а вы — 300 баллов, когда он сделает первую покупку.",
+        join: "Вас пригласил друг: после первой покупки вы получите 150 баллов, а он — 300 баллов.",
+      },
+      {
+        settings: { referredPoints: 21, referrerPoints: 0 },
+        card: "Друг получит 21 балл, когда сделает первую покупку.",
+        join: "Вас пригласил друг: после первой покупки вы получите 21 балл.",
+      },
+      {
+        settings: { referredPoints: 0, referrerPoints: 2 },
+        card: "Вы получите 2 балла, когда друг сделает первую покупку.",
+        join: "Вас пригласил друг: после вашей первой покупки он получит 2 балла.",
+      },
+      { settings: { referredPoints: 0, referrerPoints: 0 }, card: "Отправьте другу ссылку: по ней он получит свою карту.", join: null },
+    ];
+    for (const c of cases) {
+      const other = await t.createTenant();
+      expect((await t.admin("PUT", `/tenants/${other.slug}/program`, c.settings)).status).toBe(200);
+      const created = await t.pos(other.apiToken, "POST", "/counterparty", { phone: newPhone(), name: "Ия", statusCheck: "IGNORE" });
+      const [row] = await t.db.sql<{ qr_token: string }[]>`select qr_token from customer where id = ${created.body.id}`;
+      const card = sameEscapes(String((await t.fetch(`/card/${row!.qr_token}`)).body));
+      const invite = /<h2>Пригласите друга<\/h2>\s*<p class="hint">([\s\S]*?)<\/p>/.exec(card)![1]!.replace(/<[^>]+>/g, "").trim();
+      expect(invite).toBe(c.card);
+      expect(invite).not.toMatch(/(?<!\d)0 балл/);
+      const ref = /\?ref=([A-Za-z0-9]+)/.exec(card)![1]!;
+      const join = sameEscapes(String((await t.fetch(`/join/${other.slug}?ref=${ref}`)).body));
+      const notice = /class="notice ok"[^>]*>([\s\S]*?)<\//.exec(join)?.[1]?.trim() ?? null;
+      expect(notice).toBe(c.join);
+    }
+  });
+
   test("never for oneself: one's own invite link just opens one's own card", async () => {
     const me = await posCustomer("Сам");
     const to = await join(me.phone, await referralCodeOf(me.token));

@@ -51,13 +51,19 @@ function appOver(sql: Sql, env: Record<string, string>, extra: { queues?: Queues
       }),
     );
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null, ms: performance.now() - t0 };
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {} // a CSV export
+    return { status: res.status, body: parsed, ms: performance.now() - t0 };
   };
+  const raw = (method: string, path: string, headers: Record<string, string> = {}) => app.handle(new Request(`http://loyalty.test${path}`, { method, headers }));
   return {
     pos: (key: string, method: string, path: string, body?: unknown) => send(method, `${MS}${path}`, body, { "Lognex-Discount-API-Auth-Token": key }),
     admin: (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
       send(method, `/admin/v1${path}`, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
     get: (path: string, headers: Record<string, string> = {}) => send("GET", path, undefined, headers),
+    raw,
   };
 }
 
@@ -145,6 +151,61 @@ describe("Postgres connections that stall", () => {
     const [docs] = await t.db.sql`select count(*)::int as n from document where tenant_id = ${shop.id}`;
     expect(docs!.n).toBe(4);
     expect(await ledgerOf(customerId)).toEqual({ entries: 5, sum: 96, balance: 96 }); // the start + one spend per sale
+  }, 60_000);
+
+  test("admin API calls and cabinet pages get 503 at their own deadline; a CSV export is left to finish", async () => {
+    expect(loadConfig({}).limits.adminDeadlineMs).toBe(15_000);
+    expect(() => loadConfig({ ADMIN_DEADLINE_MS: "soon" })).toThrow(/ADMIN_DEADLINE_MS must be an integer/);
+    const api = appOver(sql, { REQUEST_DEADLINE_MS: "800", ADMIN_DEADLINE_MS: "1200", DB_STATEMENT_TIMEOUT_MS: "1000" });
+    const shop = await t.createTenant();
+    const customerId = await customerWithPoints(shop, "+79171110005", 40);
+    const warm = await Promise.all([1, 2, 3].map(() => api.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`)));
+    expect(warm.map((r) => r.status)).toEqual([200, 200, 200]);
+    await waitFor("ready", async () => (await api.get("/health/ready")).status === 200);
+    const basic = { authorization: `Basic ${btoa(`x:${ADMIN_TOKEN}`)}` };
+
+    proxy.pause();
+    const lines: string[] = [];
+    const stderr = console.error;
+    console.error = (...args: unknown[]) => void lines.push(args.join(" "));
+    setLogLevel("warn");
+    // Started first, while Postgres is stalled: it is still waiting when every other call got its 503.
+    const exporting = api.admin("GET", `/tenants/${shop.slug}/customers.csv`);
+    let calls: Reply[];
+    let page: Response;
+    try {
+      [page, ...calls] = await Promise.all([
+        api.raw("GET", `/cabinet/${shop.slug}/customers/${customerId}`, basic),
+        api.admin("GET", `/tenants/${shop.slug}/customers/${customerId}`),
+        api.admin("GET", `/tenants/${shop.slug}/customers/${customerId}/ledger`),
+        api.admin("GET", `/tenants/${shop.slug}/stats`), // the cabinet's JSON API
+        api.admin("POST", `/tenants/${shop.slug}/customers/${customerId}/adjustments`, { points: 5, reason: "во время сбоя" }, { "idempotency-key": "stall-1" }),
+      ]);
+    } finally {
+      console.error = stderr;
+      setLogLevel("error");
+    }
+    for (const r of calls) {
+      unavailable(r);
+      expect(r.body.errors[0].error_message).toMatch(/[а-я]/);
+    }
+    expect(page.status).toBe(503);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain("Кабинет не ответил вовремя");
+    expect(lines.filter((l) => l.includes("admin API call missed its deadline")).length).toBe(1);
+    expect(lines.filter((l) => l.includes("cabinet page missed its deadline")).length).toBe(1);
+    console.log(`stalled Postgres: ${calls.length} admin calls answered 503 in ${ms(calls.map((r) => r.ms))}`);
+
+    proxy.resume();
+    const exported = await exporting;
+    expect(exported.status).toBe(200);
+    await waitFor("ready again", async () => (await api.get("/health/ready")).status === 200);
+    // The adjustment that got 503 is sent again under its key: it lands once.
+    for (let i = 0; i < 2; i++) {
+      const again = await api.admin("POST", `/tenants/${shop.slug}/customers/${customerId}/adjustments`, { points: 5, reason: "во время сбоя" }, { "idempotency-key": "stall-1" });
+      expect(again.status).toBe(201);
+    }
+    expect(await ledgerOf(customerId)).toEqual({ entries: 2, sum: 45, balance: 45 });
   }, 60_000);
 });
 

@@ -155,7 +155,7 @@ describe("points that burn", () => {
     expect(v.expiring).toHaveLength(1);
     expect(v.expiring[0].points).toBe(50);
     const msg = passes.flatMap((p) => p.messages).find((m) => m.customerId === id);
-    expect(msg?.text).toBe("Сгорело 100 баллов, баланс 50");
+    expect(msg?.text).toBe("100 баллов сгорели, баланс 50");
     await checkBooks(shop, id);
   });
 
@@ -199,6 +199,58 @@ describe("points that burn", () => {
     const [own] = await t.db.sql<{ remaining: number }[]>`select remaining::int from points_lot where document_id = ${s.documentId}`;
     expect(own!.remaining).toBe(0);
     await checkBooks(shop, id);
+  });
+
+  test("burn messages agree with the number: 1, 2, 5, 11, 21, 22, 25, 111 points", async () => {
+    const shop = await shopWith({ earnPercent: 100, pointsLifetimeDays: 30, expiryReminderDays: 5 });
+    const soon = new Date(Date.now() + 2 * DAY);
+    const ns = [1, 2, 5, 11, 21, 22, 25, 111];
+    const ids = new Map<string, number>();
+    for (const n of ns) {
+      const id = await customer(shop);
+      ids.set(id, n);
+      // n points from a sale 40 days ago (burned 10 days ago), n more burning in 2 days.
+      await buy(shop, id, [{ id: "g", price: n, quantity: 1 }], { moment: new Date(Date.now() - 40 * DAY) });
+      await adjust(shop, id, n, soon);
+    }
+    const pass = await runRules(t.db.sql);
+    const texts = (kind: "expiry" | "reminder") =>
+      ns.map((n) => pass.messages.find((m) => ids.get(m.customerId) === n && m.ref.startsWith(`${kind}-`))?.text.replace(/ \d{1,2} [а-я]+$/, " <дата>"));
+    expect(texts("expiry")).toEqual([
+      "1 балл сгорел, баланс 1",
+      "2 балла сгорели, баланс 2",
+      "5 баллов сгорели, баланс 5",
+      "11 баллов сгорели, баланс 11",
+      "21 балл сгорел, баланс 21",
+      "22 балла сгорели, баланс 22",
+      "25 баллов сгорели, баланс 25",
+      "111 баллов сгорели, баланс 111",
+    ]);
+    expect(texts("reminder")).toEqual([
+      "1 балл сгорит <дата>",
+      "2 балла сгорят <дата>",
+      "5 баллов сгорят <дата>",
+      "11 баллов сгорят <дата>",
+      "21 балл сгорит <дата>",
+      "22 балла сгорят <дата>",
+      "25 баллов сгорят <дата>",
+      "111 баллов сгорят <дата>",
+    ]);
+  });
+
+  test("a saved former default reads as today's; a merchant's own text is used as written, {burnVerb} included", async () => {
+    const former = await shopWith({ expiryReminderDays: 5, reminderMessageTemplate: "{points} сгорят {date}", expiryMessageTemplate: "Сгорело {points}, баланс {balance}" });
+    const settings = (await t.admin("GET", `/tenants/${former.slug}/program`)).body;
+    expect([settings.reminderMessageTemplate, settings.expiryMessageTemplate]).toEqual(["{points} {burnVerb} {date}", "{points} {burnVerb}, баланс {balance}"]);
+    const own = await shopWith({ expiryReminderDays: 5, reminderMessageTemplate: "Внимание: {date} {burnVerb} {points}!" });
+    const a = await customer(former);
+    const b = await customer(own);
+    const soon = new Date(Date.now() + 2 * DAY);
+    await adjust(former, a, 21, soon);
+    await adjust(own, b, 1, soon);
+    const pass = await runRules(t.db.sql);
+    expect(pass.messages.find((m) => m.customerId === a)?.text).toMatch(/^21 балл сгорит \d{1,2} [а-я]+$/);
+    expect(pass.messages.find((m) => m.customerId === b)?.text).toMatch(/^Внимание: \d{1,2} [а-я]+ сгорит 1 балл!$/);
   });
 
   test("a reminder once per customer and burn date", async () => {
@@ -405,7 +457,7 @@ describe("gifts", () => {
     expect(await entries(id, "welcome")).toHaveLength(1);
     expect((await view(shop, id)).balance).toBe(60);
     const [d] = await t.db.sql<{ notice_text: string }[]>`select notice_text from document where id = ${first.documentId}`;
-    expect(d!.notice_text).toBe("+5 баллов, баланс 55. Добро пожаловать! Вам подарено 50 баллов, баланс 55");
+    expect(d!.notice_text).toBe("+5 баллов, баланс 55. Добро пожаловать! Дарим вам 50 баллов, баланс 55");
   });
 
   test("birthday: N days early, once however many passes run", async () => {

@@ -84,7 +84,7 @@ describe("rules on the workers", () => {
     expect(lots.length).toBe(12);
     for (const lot of lots) {
       const job = await waitFor(`message for lot ${lot.id}`, () => q.queues.notifications.getJob(jobId.pointsMessage(`expiry-${lot.id}`)));
-      expect((job.data as { text: string }).text).toMatch(/^Сгорело 100 баллов, баланс -?\d+$/);
+      expect((job.data as { text: string }).text).toMatch(/^100 баллов сгорели, баланс -?\d+$/);
     }
     const schedulers = await q.queues.rules.getJobSchedulers();
     expect(schedulers.map((s) => s.key ?? s.id)).toEqual(["rules"]);

@@ -15,7 +15,7 @@ import { htmlResponse } from "../pages/layout.tsx";
 import { cardView, rotateCardToken } from "./card.ts";
 import { queueWalletUpdateIfPass } from "./jobs.ts";
 import { completeJoin, confirmJoinCode, phoneOrError, requestJoinCode } from "./join.ts";
-import { CardNotFoundPage, CardPage, JoinCodePage, JoinDetailsPage, JoinPhonePage, ShopNotFoundPage } from "./pages.tsx";
+import { CardNotFoundPage, CardPage, invitedText, JoinCodePage, JoinDetailsPage, JoinPhonePage, ShopNotFoundPage } from "./pages.tsx";
 import { CardSettings, CardSettingsPatch, cardSettings, updateCardSettings } from "./settings.ts";
 
 serveAsset("card.js", () => fileURLToPath(new URL("./static/card.js", import.meta.url)), "text/javascript; charset=utf-8");
@@ -39,9 +39,8 @@ const redirect = (to: string) => new Response(null, { status: 303, headers: { lo
 
 const refOf = (raw: string | undefined) => (raw && /^[A-Za-z0-9]{6,32}$/.test(raw) ? raw : null);
 
-/** The invitation note promises points only when the program gives them. */
-const invitedWithPoints = (tenant: TenantContext, referral: string | null) =>
-  referral !== null && (tenant.program.settings.referredPoints > 0 || tenant.program.settings.referrerPoints > 0);
+/** The invitation note names the points the program gives; none when it gives none. */
+const invitedWithPoints = (tenant: TenantContext, referral: string | null) => (referral === null ? null : invitedText(tenant.program.settings));
 
 // Forms post strings; every check (and its Russian words) is in the use cases, so the
 // schemas only say which fields exist.

@@ -23,6 +23,33 @@ function pointsPhrase(n: number): string {
   return `${points(n)} ${pointsWord(n)}`;
 }
 
+/** What the program gives for an invitation: the friend (referred) and the inviter (referrer). */
+export interface ReferralPoints {
+  referredPoints: number;
+  referrerPoints: number;
+}
+
+/** The card's invitation line, naming only whoever gets points. */
+export function inviteText(r: ReferralPoints): string {
+  if (r.referredPoints > 0 && r.referrerPoints > 0) {
+    return `Друг получит ${pointsPhrase(r.referredPoints)}, а вы — ${pointsPhrase(r.referrerPoints)}, когда он сделает первую покупку.`;
+  }
+  if (r.referredPoints > 0) return `Друг получит ${pointsPhrase(r.referredPoints)}, когда сделает первую покупку.`;
+  if (r.referrerPoints > 0) return `Вы получите ${pointsPhrase(r.referrerPoints)}, когда друг сделает первую покупку.`;
+  return "Отправьте другу ссылку: по ней он получит свою карту.";
+}
+
+/** The join page's note to an invited customer; null when nobody gets points. */
+export function invitedText(r: ReferralPoints): string | null {
+  const lead = "Вас пригласил друг: ";
+  if (r.referredPoints > 0 && r.referrerPoints > 0) {
+    return `${lead}после первой покупки вы получите ${pointsPhrase(r.referredPoints)}, а он — ${pointsPhrase(r.referrerPoints)}.`;
+  }
+  if (r.referredPoints > 0) return `${lead}после первой покупки вы получите ${pointsPhrase(r.referredPoints)}.`;
+  if (r.referrerPoints > 0) return `${lead}после вашей первой покупки он получит ${pointsPhrase(r.referrerPoints)}.`;
+  return null;
+}
+
 export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.Element {
   const v = props.view;
   const o = props.opts;
@@ -117,11 +144,7 @@ export function CardPage(props: { view: CardView; opts: CardPageOptions }): JSX.
       <section class="card">
         <h2>Пригласите друга</h2>
         <p class="hint">
-          {v.referral.referredPoints > 0 || v.referral.referrerPoints > 0 ? (
-            <span safe>{`Друг получит ${pointsPhrase(v.referral.referredPoints)}, а вы — ${pointsPhrase(v.referral.referrerPoints)}, когда он сделает первую покупку.`}</span>
-          ) : (
-            "Отправьте другу ссылку: по ней он получит свою карту."
-          )}
+          <span safe>{inviteText(v.referral)}</span>
         </p>
         <input type="text" id="invite-link" readonly value={v.inviteUrl} aria-label="Ссылка для друга" />
         <button type="button" id="copy-invite" data-copy="invite-link">
@@ -180,11 +203,11 @@ function RefField(props: { referral: string | null }): JSX.Element {
   return props.referral ? <input type="hidden" name="ref" value={props.referral} /> : "";
 }
 
-export function JoinPhonePage(props: JoinFrame & { phone?: string; invited: boolean }): JSX.Element {
+export function JoinPhonePage(props: JoinFrame & { phone?: string; invited: string | null }): JSX.Element {
   return (
     <Page title={`Карта ${props.shop}`} brand={props.shop} width="narrow">
       <h1>Получите карту покупателя</h1>
-      {props.invited ? <Notice kind="ok" text="Вас пригласил друг: после первой покупки вы оба получите баллы." /> : ""}
+      {props.invited ? <Notice kind="ok" text={props.invited} /> : ""}
       {props.error ? <Notice kind="error" text={props.error} /> : ""}
       <form method="post" action={joinAction(props.slug, "code")} class="card">
         <div class="field">

@@ -4,14 +4,10 @@ import { postLedgerEntry } from "./ledger.ts";
 import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
 import { localTime } from "./localtime.ts";
 import { syncLots } from "./lots.ts";
-import { pointsWord, renderTemplate } from "./messages.ts";
+import { pointsPhrase, renderTemplate } from "./messages.ts";
 import type { Program } from "./program.ts";
 
 const DAY_MS = 86_400_000;
-
-export function pointsPhrase(n: number): string {
-  return `${n} ${pointsWord(n)}`;
-}
 
 function lifetimeEnd(from: Date, days: number | null): Date | null {
   return days === null ? null : new Date(from.getTime() + days * DAY_MS);

@@ -5,15 +5,33 @@ export const DEFAULT_TEMPLATES = {
   points: "{change}, баланс {balance}",
   return: "Возврат: {change}, баланс {balance}",
   tier: "Ваш уровень: {tier} — {percent}% баллами",
-  welcome: "Добро пожаловать! Вам подарено {points}, баланс {balance}",
-  birthday: "С днём рождения! Вам подарено {points}, баланс {balance}",
-  expiry: "Сгорело {points}, баланс {balance}",
-  reminder: "{points} сгорят {date}",
+  welcome: "Добро пожаловать! Дарим вам {points}, баланс {balance}",
+  birthday: "С днём рождения! Дарим вам {points}, баланс {balance}",
+  expiry: "{points} {burnVerb}, баланс {balance}",
+  reminder: "{points} {burnVerb} {date}",
 } as const;
+
+/**
+ * Defaults of earlier versions whose verb did not agree with the number ("1 балл сгорят",
+ * "Вам подарено 21 балл"). A merchant who saved the settings form stored the default of
+ * the day as their own text: such a text is read as today's default. Any other text is
+ * the merchant's and is used as written.
+ */
+export const FORMER_DEFAULTS = {
+  welcome: ["Добро пожаловать! Вам подарено {points}, баланс {balance}"],
+  birthday: ["С днём рождения! Вам подарено {points}, баланс {balance}"],
+  expiry: ["Сгорело {points}, баланс {balance}"],
+  reminder: ["{points} сгорят {date}"],
+} as const satisfies Partial<Record<keyof typeof DEFAULT_TEMPLATES, readonly string[]>>;
+
+/** A stored template, or today's default where it is a former default. */
+export function currentTemplate(name: keyof typeof FORMER_DEFAULTS, stored: string): string {
+  return (FORMER_DEFAULTS[name] as readonly string[]).includes(stored) ? DEFAULT_TEMPLATES[name] : stored;
+}
 
 /** Replaces {name} placeholders in one pass (a value is never scanned again). */
 export function renderTemplate(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/\{([a-z]+)\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));
+  return template.replace(/\{([a-z][A-Za-z]*)\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));
 }
 
 export function pointsWord(n: number): string {
@@ -22,6 +40,22 @@ export function pointsWord(n: number): string {
   if (m10 === 1 && m100 !== 11) return "балл";
   if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return "балла";
   return "баллов";
+}
+
+/** "1 балл", "3 балла", "120 баллов". */
+export function pointsPhrase(n: number): string {
+  return `${n} ${pointsWord(n)}`;
+}
+
+/**
+ * The {burnVerb} of the burn messages, agreeing with {points}: "1 балл сгорит",
+ * "21 балл сгорит", "3 балла сгорят", "120 баллов сгорят" (reminder, future);
+ * "1 балл сгорел", "5 баллов сгорели" (burned, past).
+ */
+export function burnVerb(n: number, tense: "future" | "past"): string {
+  const one = pointsWord(n) === "балл";
+  if (tense === "future") return one ? "сгорит" : "сгорят";
+  return one ? "сгорел" : "сгорели";
 }
 
 function signed(n: number): string {

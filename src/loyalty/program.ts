@@ -2,7 +2,7 @@ import { t } from "elysia";
 import { isTimeZone } from "./moment.ts";
 import type { ProgramRules } from "./engine.ts";
 import { DEFAULT_RECEIPT_TEMPLATE } from "./engine.ts";
-import { DEFAULT_TEMPLATES } from "./messages.ts";
+import { currentTemplate, DEFAULT_TEMPLATES, type FORMER_DEFAULTS } from "./messages.ts";
 import { parsePercentHundredths } from "./money.ts";
 
 // A merchant's program settings, declared once. The schema is the type, the admin API's
@@ -70,8 +70,8 @@ export const ProgramSettings = t.Object(
     tierMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "смена уровня: {tier} {percent}" }),
     welcomeMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "приветственные баллы: {points} {balance}" }),
     birthdayMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "подарок ко дню рождения: {points} {balance}" }),
-    expiryMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "баллы сгорели: {points} {balance}" }),
-    reminderMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "напоминание: {points} {date}" }),
+    expiryMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "баллы сгорели: {points} {burnVerb} {balance}" }),
+    reminderMessageTemplate: t.String({ minLength: 1, maxLength: 500, description: "напоминание: {points} {burnVerb} {date}" }),
     referrerPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы пригласившему, когда первая покупка друга проведена; 0 — выключено" }),
     referredPoints: t.Integer({ minimum: 0, maximum: 1_000_000, description: "баллы приглашённому другу за первую покупку; 0 — выключено" }),
   },
@@ -132,10 +132,19 @@ export interface Program {
   rules: ProgramRules;
 }
 
+/** Settings whose stored text may be a default of an earlier version (messages.ts FORMER_DEFAULTS). */
+const FORMER_DEFAULT_SETTINGS: [keyof typeof FORMER_DEFAULTS, keyof ProgramSettings][] = [
+  ["welcome", "welcomeMessageTemplate"],
+  ["birthday", "birthdayMessageTemplate"],
+  ["expiry", "expiryMessageTemplate"],
+  ["reminder", "reminderMessageTemplate"],
+];
+
 /** The stored choices (jsonb, possibly holding settings since retired) over the defaults. */
 export function programFromStored(stored: Record<string, unknown> | null): Program {
   const settings: Record<string, unknown> = { ...DEFAULT_PROGRAM_SETTINGS };
   for (const name of SETTING_NAMES) if (stored && stored[name] !== undefined) settings[name] = stored[name];
+  for (const [name, key] of FORMER_DEFAULT_SETTINGS) settings[key] = currentTemplate(name, settings[key] as string);
   return programFromSettings(settings as ProgramSettings);
 }
 

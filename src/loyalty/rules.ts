@@ -3,10 +3,10 @@
 // and burn carries an idempotency key and runs under the customer's row lock, so two
 // workers running a pass at once never do the same work twice.
 import type { Sql } from "../db/client.ts";
-import { grantBirthdays, pointsPhrase } from "./gifts.ts";
+import { grantBirthdays } from "./gifts.ts";
 import { dayAndMonth, localTime } from "./localtime.ts";
 import { burnLot, dueLots } from "./lots.ts";
-import { renderTemplate } from "./messages.ts";
+import { burnVerb, pointsPhrase, renderTemplate } from "./messages.ts";
 import { type Program, programFromStored } from "./program.ts";
 import { recomputeTier } from "./tiers.ts";
 
@@ -58,7 +58,11 @@ async function burnDue(sql: Sql, pass: RulesPass): Promise<void> {
         tenantId: lot.tenant_id,
         customerId: lot.customer_id,
         ref: `expiry-${lot.id}`,
-        text: renderTemplate(program.settings.expiryMessageTemplate, { points: pointsPhrase(burned.points), balance: burned.balance }),
+        text: renderTemplate(program.settings.expiryMessageTemplate, {
+          points: pointsPhrase(burned.points),
+          burnVerb: burnVerb(burned.points, "past"),
+          balance: burned.balance,
+        }),
       });
     }
     // Lots another worker took or that had nothing left are done too: the next batch differs.
@@ -98,6 +102,7 @@ async function remind(sql: Sql, pass: RulesPass, now: Date): Promise<void> {
         ref: `reminder-${key}`,
         text: renderTemplate(program.settings.reminderMessageTemplate, {
           points: pointsPhrase(r.points),
+          burnVerb: burnVerb(r.points, "future"),
           date: dayAndMonth(r.at, program.settings.timezone),
         }),
       });
