@@ -411,7 +411,7 @@ export function notificationsProcessor(sql: Sql, senders: Senders, cardJobs: Car
         }),
       );
       await recordAll(sql, written);
-      for (const r of written) metrics?.message(r.channel, r.status);
+      metrics?.messages(written);
     }
     if (retry.length > 0) throw retry[0]!;
     const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");

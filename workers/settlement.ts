@@ -57,7 +57,8 @@ function settleBatchProcessor(sql: Sql, queues: Queues, batchSize: number, stopp
 async function afterBatch(sql: Sql, queues: Queues, tenantId: string, batch: BatchOutcome): Promise<void> {
   if (batch.settled > 0) {
     queues.metrics.ledger(batch.movements);
-    for (const m of batch.moments) queues.metrics.settlementLag((Date.now() - m.getTime()) / 1000);
+    const now = Date.now();
+    queues.metrics.settlementLags(batch.moments.map((m) => (now - m.getTime()) / 1000));
   }
   const plain = batch.plainMessages;
   if (plain.messages.length > 0) await queues.enqueuePointsBatch({ tenantId, messageJob: plain.messageJob, messages: plain.messages });
@@ -83,7 +84,7 @@ function settleOneProcessor(sql: Sql, queues: Queues) {
     const outcome = await settleDocument(sql, tenantId, documentId);
     if (outcome.status === "settled") {
       queues.metrics.ledger(outcome.movements);
-      if (outcome.moment) queues.metrics.settlementLag((Date.now() - outcome.moment.getTime()) / 1000);
+      if (outcome.moment) queues.metrics.settlementLags([(Date.now() - outcome.moment.getTime()) / 1000]);
     }
     // After the commit: if either add fails the job is retried, settleDocument answers
     // "already" with the same message, and job ids keep both adds single.

@@ -37,28 +37,56 @@ export class SharedMetrics {
     this.key = sharedMetricsKey(base);
   }
 
+  /** Ledger movements, summed per kind first: one round trip for a whole batch. */
   ledger(movements: LedgerMovement[]): void {
     if (movements.length === 0) return;
-    const m = this.redis.multi();
+    const byKind = new Map<string, { entries: number; points: number }>();
     for (const e of movements) {
-      m.hincrby(this.key, `ledger_entries|${e.kind}`, 1);
-      m.hincrby(this.key, `ledger_points|${e.kind}`, e.points);
+      const k = byKind.get(e.kind) ?? { entries: 0, points: 0 };
+      k.entries++;
+      k.points += e.points;
+      byKind.set(e.kind, k);
+    }
+    const m = this.redis.multi();
+    for (const [kind, k] of byKind) {
+      m.hincrby(this.key, `ledger_entries|${kind}`, k.entries);
+      m.hincrby(this.key, `ledger_points|${kind}`, k.points);
     }
     void m.exec().catch(() => {});
   }
 
-  message(channel: string, outcome: string): void {
-    void this.redis.hincrby(this.key, `messages|${channel}|${outcome}`, 1).catch(() => {});
+  /** Message outcomes, counted per channel and outcome first. */
+  messages(outcomes: { channel: string; status: string }[]): void {
+    if (outcomes.length === 0) return;
+    const counts = new Map<string, number>();
+    for (const o of outcomes) counts.set(`messages|${o.channel}|${o.status}`, (counts.get(`messages|${o.channel}|${o.status}`) ?? 0) + 1);
+    const m = this.redis.multi();
+    for (const [field, n] of counts) m.hincrby(this.key, field, n);
+    void m.exec().catch(() => {});
   }
 
-  settlementLag(seconds: number): void {
-    const s = Math.max(0, seconds);
+  message(channel: string, outcome: string): void {
+    this.messages([{ channel, status: outcome }]);
+  }
+
+  /** Seconds from each document's moment to its settlement, into the histogram in one round trip. */
+  settlementLags(seconds: number[]): void {
+    if (seconds.length === 0) return;
+    const buckets = LAG_BUCKETS.map(() => 0);
+    let sum = 0;
+    for (const raw of seconds) {
+      const s = Math.max(0, raw);
+      sum += s;
+      LAG_BUCKETS.forEach((le, i) => {
+        if (s <= le) buckets[i]!++;
+      });
+    }
     const m = this.redis.multi();
-    LAG_BUCKETS.forEach((le, i) => {
-      if (s <= le) m.hincrby(this.key, `lag_bucket|${i}`, 1);
+    buckets.forEach((n, i) => {
+      if (n > 0) m.hincrby(this.key, `lag_bucket|${i}`, n);
     });
-    m.hincrbyfloat(this.key, "lag_sum", s);
-    m.hincrby(this.key, "lag_count", 1);
+    m.hincrbyfloat(this.key, "lag_sum", sum);
+    m.hincrby(this.key, "lag_count", seconds.length);
     void m.exec().catch(() => {});
   }
 
