@@ -21,6 +21,7 @@ afterAll(() => t.close());
 type Op =
   | { kind: "sale"; customer: number; units: number; price: number; spendWish: number; daysAgo: number }
   | { kind: "anonymous"; price: number }
+  | { kind: "unknown"; price: number }
   | { kind: "return"; sale: number; units: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -36,6 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("anonymous" as const), price: fc.integer({ min: 100, max: 50_000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("unknown" as const), price: fc.integer({ min: 100, max: 50_000 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("return" as const), sale: fc.nat(40), units: fc.integer({ min: 1, max: 2 }) }) },
 );
 
@@ -92,12 +94,13 @@ test("batches settle exactly as one document at a time: balances, levels, ledger
     // Opening balances (two adjustments each, so two lots) let sales spend at the till:
     // their spends are posted at intake and taken from the lots when settled.
     fc.asyncProperty(fc.array(opArb, { minLength: 3, maxLength: 30 }), fc.integer({ min: 1, max: 12 }), fc.boolean(),
-      fc.array(fc.tuple(fc.nat(300), fc.nat(300)), { minLength: 5, maxLength: 5 }), async (ops, batchSize, delayed, opening) => {
+      fc.array(fc.tuple(fc.nat(300), fc.nat(300)), { minLength: 5, maxLength: 5 }), fc.constantFrom("firstPurchase", "registration"),
+      async (ops, batchSize, delayed, opening, welcomeOn) => {
       run++;
       const shops: { shop: TestTenant; customers: string[]; names: Map<string, string>; documents: string[] }[] = [];
       for (const side of ["alone", "batch"]) {
         const shop = await t.createTenant(`batch-${side}-${process.pid}-${run}`);
-        expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { ...program, accrualDelayDays: delayed ? 3 : 0 })).status).toBe(200);
+        expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { ...program, welcomeOn, accrualDelayDays: delayed ? 3 : 0 })).status).toBe(200);
         const customers: string[] = [];
         const names = new Map<string, string>();
         for (let i = 0; i < 5; i++) {
@@ -148,6 +151,13 @@ test("batches settle exactly as one document at a time: balances, levels, ledger
             keys.push(s.id);
           }
           sales.push({ keys, units: op.units, price: op.price / 100, discounted: exact ? paidPerUnit / 100 : op.price / 100, returned: 0 });
+        } else if (op.kind === "unknown") {
+          // A card nobody has: the sale is unmatched at intake and still unknown when settled.
+          for (const side of shops) {
+            const r = await t.pos(side.shop.apiToken, "POST", "/retaildemand", sale({ agent: { discountCardNumber: "NOBODY-42" }, lines: [{ id: "g", price: op.price / 100, quantity: 1 }] }).body);
+            expect(r.status).toBe(201);
+            side.documents.push(r.body.id);
+          }
         } else if (op.kind === "anonymous") {
           for (const side of shops) {
             const r = await t.pos(side.shop.apiToken, "POST", "/retaildemand", sale({ lines: [{ id: "g", price: op.price / 100, quantity: 1 }] }).body);

@@ -2,12 +2,12 @@
 // documents of a tenant (oldest first, FOR UPDATE SKIP LOCKED, so several workers share a
 // backlog) and their customers (SKIP LOCKED too: batches never wait on each other).
 //
-// Most sales are plain: a known customer who has bought before, earning points and maybe
-// spending some at the till (spends their lots cover), with no certificate, referral or
-// debt to untangle. Those are settled in that transaction, set-based — a few statements
+// Most sales are plain: a known customer (who has bought before, when a first purchase
+// brings a welcome gift), earning points and maybe spending some at the till (spends
+// their lots cover), with no certificate, referral or debt to untangle. Those are settled in that transaction, set-based — a few statements
 // for the whole batch: spends taken from lots, ledger entries with their lots, balances,
-// purchases and levels, documents, waiting returns. Sales without a customer are only
-// marked settled, in the same transaction. Every other document (returns, first
+// purchases and levels, documents, waiting returns. Sales without a customer (or whose
+// customer is still unknown) are only marked settled, in the same transaction. Every other document (returns, first
 // purchases, referrals, certificates, customers matched only now, a customer's later
 // documents in the batch) is then settled by settleDocument, the one-document path, in
 // arrival order. The rules are decided in one place (decideSaleEarn, tierForPurchases,
@@ -145,6 +145,7 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
     const ids = [...new Set([...whose.values()].filter((id): id is string => id !== null))];
     const customers = new Map((await lockCustomers(tx, tenantId, ids, program)).map((c) => [c.id, c]));
 
+    const welcomesFirstPurchase = program.settings.welcomePoints > 0 && program.settings.welcomeOn === "firstPurchase";
     const plain: PlainSale[] = [];
     const anonymous: SettlingRow[] = [];
     const oneByOne: SettlingRow[] = [];
@@ -164,16 +165,17 @@ export async function settleBatch(sql: Sql, tenantId: string, limit = 200, opts:
         doc.customer_id !== null &&
         customer !== undefined &&
         !seen.has(customer.id) &&
-        customer.purchases_count > 0 &&
+        // A first purchase may bring the welcome gift: then the one-document path grants it.
+        (customer.purchases_count > 0 || !welcomesFirstPurchase) &&
         !customer.referral_waiting &&
         !customer.unsynced_other &&
         Number(customer.owed) <= Number(customer.spendable) &&
         Number(customer.lots_debt) === 0 &&
         !hasCertificatePayments(doc.body);
       if (customerId) seen.add(customerId);
-      // A sale with no customer on it moves no points: it is only marked settled.
-      const isAnonymous =
-        opts.plain !== false && doc.kind === "sale" && doc.match_status === "anonymous" && customerId === null && !hasCertificatePayments(doc.body);
+      // A sale with no customer on it, or whose customer is still unknown (looked up again
+      // above), moves no points: it is only marked settled.
+      const isAnonymous = opts.plain !== false && doc.kind === "sale" && customerId === null && !hasCertificatePayments(doc.body);
       if (isPlain) plain.push(decidePlainSale(doc, customer!, program));
       else if (isAnonymous) anonymous.push(doc);
       else oneByOne.push(doc);
@@ -374,7 +376,7 @@ async function settlePlainSales(tx: Queryable, tenantId: string, sales: PlainSal
   }
 }
 
-/** Sales without a customer: settled as the one-document path settles them (no points, no message). */
+/** Sales without a known customer: settled as the one-document path settles them (no points, no message). */
 async function settleAnonymousSales(tx: Queryable, tenantId: string, sales: SettlingRow[], out: BatchOutcome): Promise<void> {
   await tx`
     update document set state = 'settled', settled_at = now(), notice_text = null
