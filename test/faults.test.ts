@@ -327,6 +327,9 @@ describe("Redis that stops answering, and Redis that lost its data", () => {
   test("messages of documents settled when Redis lost its data are queued again, once", async () => {
     const api = appOver(t.db.sql, {}, { queues });
     const shop = await t.createTenant();
+    // A welcome gift on the first purchase sends that sale through the one-document path
+    // (a message job of its own); the customer's next sale is a plain one (its batch's job).
+    expect((await t.admin("PUT", `/tenants/${shop.slug}/program`, { welcomePoints: 10, welcomeOn: "firstPurchase" })).status).toBe(200);
     const customerId = await customerWithPoints(shop, "+79171110004", 100);
     const posted = await api.pos(shop.apiToken, "POST", "/retaildemand", spendingSale(customerId).body);
     expect(posted.status).toBe(201);

@@ -72,11 +72,17 @@ async function concurrentSales(t: TestContext, shop: TestTenant): Promise<void> 
     sale({ customerId, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000001", price: 500, quantity: 1, discountedPrice: 490 }], spend: 10 }),
   );
   const anonymous = Array.from({ length: 10 }, () => sale({ agent: null, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000002", price: 100, quantity: 2 }] }));
+  // Sales that spend nothing are stored by one statement per group: the customer's, each
+  // delivered twice at once, and some for a card nobody has.
+  const spendless = Array.from({ length: 10 }, () => sale({ customerId, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000003", price: 300, quantity: 1 }] }));
+  const unknown = Array.from({ length: 5 }, () => sale({ agent: { discountCardNumber: "NOBODY-7" }, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000004", price: 50, quantity: 1 }] }));
   const returns = sales.slice(0, 3).map((s) => saleReturn({ saleId: s.id, lines: [{ id: "c1a1a1a1-0000-4000-8000-000000000001", price: 500, quantity: 1, discountedPrice: 490 }] }));
   const calls = [
     ...sales.flatMap((s) => [() => t.pos(shop.apiToken, "POST", "/retaildemand", s.body), () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)]),
     ...anonymous.map((s) => () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
     ...returns.map((r) => () => t.pos(shop.apiToken, "POST", "/retailsalesreturn", r.body)),
+    ...spendless.flatMap((s) => [() => t.pos(shop.apiToken, "POST", "/retaildemand", s.body), () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)]),
+    ...unknown.map((s) => () => t.pos(shop.apiToken, "POST", "/retaildemand", s.body)),
   ];
   // The customer's row is held elsewhere while the sales arrive, so they all read the
   // balance before any of them may move it: the widest window two tills can have.
@@ -104,13 +110,23 @@ async function concurrentSales(t: TestContext, shop: TestTenant): Promise<void> 
 
   const saleIds = sales.map((_, i) => [replies[2 * i]!.body.id, replies[2 * i + 1]!.body.id]);
   for (const [first, again] of saleIds) expect(again).toBe(first);
+  const from = 2 * sales.length + anonymous.length + returns.length;
+  for (let i = 0; i < spendless.length; i++) expect(replies[from + 2 * i + 1]!.body.id).toBe(replies[from + 2 * i]!.body.id);
+
+  const statuses = await t.db.sql<{ match_status: string; n: number }[]>`
+    select match_status, count(*)::int as n from document where tenant_id = ${shop.id} and kind = 'sale' group by 1 order by 1`;
+  expect([...statuses]).toEqual([
+    { match_status: "anonymous", n: 10 },
+    { match_status: "matched", n: 30 },
+    { match_status: "unmatched", n: 5 },
+  ]);
 
   const docs = await t.db.sql<{ kind: string; n: number; distinct_times: number }[]>`
     select kind, count(*)::int as n, count(distinct received_at)::int as distinct_times
     from document where tenant_id = ${shop.id} group by kind order by kind`;
   expect([...docs]).toEqual([
     { kind: "return", n: 3, distinct_times: 3 },
-    { kind: "sale", n: 30, distinct_times: 30 },
+    { kind: "sale", n: 45, distinct_times: 45 },
   ]);
 
   // Exactly 100 points were there to spend: ten sales posted theirs, ten hold theirs for

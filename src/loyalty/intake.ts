@@ -2,9 +2,9 @@
 // worker) does the rest; only the points a sale spent are posted here, so the very next
 // recalc already sees them.
 import type { Queryable } from "../db/client.ts";
-import type { Committer } from "../db/group-commit.ts";
+import type { Combiner, Committer } from "../db/group-commit.ts";
 import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
-import { type CustomerRef, customerLookup } from "./customers.ts";
+import { asUuid, type CustomerRef, customerLookup } from "./customers.ts";
 import type { ProgramRules } from "./engine.ts";
 import type { TenantContext } from "./tenants.ts";
 
@@ -142,6 +142,83 @@ export async function storeSale(sql: Queryable, tenantId: string, s: SaleIntake)
   return row ? stored(row) : existing(sql, tenantId, "sale", s.externalKey);
 }
 
+/**
+ * Sales that spend nothing, stored together: one statement finds every customer (the same
+ * probes as customerLookup, per row) and inserts every document. A sale sent twice within
+ * the statement is stored once; the later copy is answered as a redelivery.
+ */
+export const spendlessSales: Combiner<{ tenantId: string; sale: SaleIntake }, Stored> = {
+  async combine(sql, items) {
+    const rows = items.map(({ tenantId, sale: s }, n) => ({
+      n,
+      tenant_id: tenantId,
+      key: s.externalKey,
+      name: s.name,
+      moment: s.moment?.toISOString() ?? null,
+      store: s.retailStoreId,
+      anonymous: s.customer === null,
+      meta_id: s.customer?.metaId ?? null,
+      our_id: asUuid(s.customer?.metaId),
+      card: s.customer?.card ?? null,
+      phone: s.customer?.phone ?? null,
+      total: s.totalKopecks,
+      eligible: s.eligibleKopecks,
+      full_sum: s.fullKopecks,
+      eligible_full: s.eligibleFullKopecks,
+      earn_reported: s.pointsEarnReported,
+      delay_days: s.accrualDelayDays,
+      flag: s.flagReason,
+      lines: s.moneyLines,
+      paid: s.paidKopecks,
+      body: s.body,
+    }));
+    const out = await sql<{ n: number; id: string | null; created: boolean; state: string | null }[]>`
+      with input as (
+        select * from jsonb_to_recordset(${sql.json(rows as any)}) as i(
+          n int, tenant_id uuid, key text, name text, moment timestamptz, store text, anonymous boolean,
+          meta_id text, our_id uuid, card text, phone text, total bigint, eligible bigint, full_sum bigint,
+          eligible_full bigint, earn_reported bigint, delay_days int, flag text, lines jsonb, paid bigint, body jsonb)
+      ), found as (
+        select i.n, c.id as customer_id,
+          least(now(), coalesce(i.moment, now())) as at,
+          row_number() over (partition by i.tenant_id, i.key order by i.n) = 1 as first
+        from input i
+        left join lateral (
+          (select id from customer where tenant_id = i.tenant_id and ms_id = i.meta_id)
+          union all (select id from customer where tenant_id = i.tenant_id and id = i.our_id)
+          union all (select id from customer where tenant_id = i.tenant_id and card_number = i.card)
+          union all (select id from customer where tenant_id = i.tenant_id and phone = i.phone)
+          limit 1) c on not i.anonymous
+      ), d as (
+        insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
+          received_at, match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
+          points_spent_reported, points_spent, held_spend_points, points_earn_reported,
+          accrual_available_at, flag_reason, lines, paid_kopecks, body)
+        select i.tenant_id, 'sale', i.key, i.name, f.at, i.store, f.customer_id, clock_timestamp(),
+          case when i.anonymous then 'anonymous' when f.customer_id is null then 'unmatched' else 'matched' end,
+          i.total, i.eligible, i.full_sum, i.eligible_full, 0, 0, 0, i.earn_reported,
+          f.at + make_interval(days => i.delay_days), i.flag, i.lines, i.paid, i.body
+        from input i join found f on f.n = i.n
+        where f.first
+        order by i.n
+        on conflict (tenant_id, kind, external_key) do nothing
+        returning id, tenant_id, external_key
+      )
+      select i.n, coalesce(d.id, e.id) as id, d.id is not null and f.first as created,
+        case when d.id is not null then 'received' else e.state end as state
+      from input i join found f on f.n = i.n
+      left join d on d.tenant_id = i.tenant_id and d.external_key = i.key
+      left join document e on d.id is null and e.tenant_id = i.tenant_id and e.kind = 'sale' and e.external_key = i.key
+      order by i.n`;
+    return Promise.all(
+      out.map((r, i) =>
+        // Stored by a concurrent delivery committed after this statement's snapshot: look again.
+        r.id ? stored({ id: r.id, created: r.created, state: r.state! }) : existing(sql, items[i]!.tenantId, "sale", items[i]!.sale.externalKey),
+      ),
+    );
+  },
+};
+
 function stored(row: { id: string; created: boolean; state: string; spent?: number }): Stored {
   return { documentId: row.id, created: row.created, needsSettlement: row.state === "received", spendPosted: row.spent ?? 0 };
 }
@@ -202,6 +279,8 @@ export function acceptSale(commit: Committer, tenant: TenantContext, sale: Repor
     accrualDelayDays: tenant.program.settings.accrualDelayDays,
     flagReason: anomalies.length ? anomalies.join("; ") : null,
   };
+  // Most sales spend nothing: those are stored together with the group's others.
+  if (intake.pointsSpentReported === 0) return commit.combined(spendlessSales, { tenantId: tenant.id, sale: intake });
   return commit.run((q) => storeSale(q, tenant.id, intake));
 }
 
