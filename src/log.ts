@@ -37,6 +37,15 @@ export function withLogContext<T>(fields: LogContext, fn: () => T): T {
 }
 
 /**
+ * Runs `fn` in a context of its own, empty: a request starts with nothing of the one
+ * before it. (Under Deno a context entered by one request's flow was still there for the
+ * next request's first lines: a refused body was logged with the previous shop's tenant.)
+ */
+export function inFreshLogContext<T>(fn: () => T): T {
+  return context.run({}, fn);
+}
+
+/**
  * Starts a context for the rest of the current async flow (an HTTP request: its hooks and
  * handler run in one flow that no single callback wraps).
  */

@@ -17,7 +17,7 @@ import { ApiError, errors } from "./errors.ts";
 import { json } from "./http-errors.ts";
 import { Notice, Page } from "./pages/layout.tsx";
 import { AUTH_HEADER, MOYSKLAD_PREFIX } from "./moysklad/auth.ts";
-import { errorFields, log } from "./log.ts";
+import { errorFields, inFreshLogContext, log } from "./log.ts";
 import { throttledLog } from "./log-throttle.ts";
 import { declaredBytes, logRefusedBody, markPosRequest, type RefusalReason } from "./refused-bodies.ts";
 
@@ -298,7 +298,9 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
     }
   }
 
-  return async (request) => {
+  return (request) => inFreshLogContext(() => guarded(request));
+
+  async function guarded(request: Request): Promise<Response> {
     const path = pathOf(request.url);
     const family = routeFamily(path);
     const deadline = deadlineOf(family, request.method, path, limits);
@@ -315,5 +317,5 @@ export function guardRequests(handle: Handler, limits: Limits, stuck: StuckCalls
     stuck.track(work, startedAt);
     late(deadline.late, { deadlineMs: deadline.ms });
     return deadline.answer();
-  };
+  }
 }
