@@ -239,48 +239,43 @@ export async function searchCustomers(sql: Sql, tenantId: string, search: string
   if (!text) return [];
   const columns = customerColumns(sql);
   const [raw, ...more] = qrCandidates(text);
+  // At most one customer per probe (the keys are unique), so no LIMIT; one found by two
+  // keys (a phone and a card) is answered once.
+  const exact = await sql<CustomerRow[]>`
+    select * from (
+      (select ${columns} from customer where tenant_id = ${tenantId} and phone = ${normalizePhone(text)})
+      union all
+      (select ${columns} from customer where tenant_id = ${tenantId} and card_number = ${raw!})
+      union all
+      (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = ${raw!})
+      ${more.length === 0 ? sql`` : sql`
+      union all
+      -- A URL's other parts (its last segment, query values).
+      (select found.* from unnest(${more}::text[]) as candidate (token) cross join lateral (
+        (select ${columns} from customer where tenant_id = ${tenantId} and card_number = candidate.token limit 1)
+        union all
+        (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = candidate.token limit 1)) found)`}
+    ) exact
+    order by name nulls last, id`;
+  if (exact.length > 0) return [...new Map(exact.map((c) => [c.id, c])).values()].slice(0, limit);
   const [phoneFrom, phoneTo] = prefixRange(phonePrefix(text));
   const [cardFrom, cardTo] = prefixRange(text.length >= 3 ? text : null);
   const [nameFrom, nameTo] = prefixRange(/\p{L}/u.test(text) && text.length >= 2 ? text.toLowerCase() : null);
-  // One round trip: the exact probes (a phone, card or QR token — at most one customer
-  // each), and only when they find nobody the prefix and name ranges (a one-time filter
-  // on the exact rows, so an exact hit never reads a range). A range with no bound
-  // (nothing to search by) matches nothing without reading the index.
+  if (phoneFrom === null && cardFrom === null && nameFrom === null) return [];
   return sql<CustomerRow[]>`
-    with exact as materialized (
-      select distinct on (id) * from (
-        (select ${columns} from customer where tenant_id = ${tenantId} and phone = ${normalizePhone(text)})
-        union all
-        (select ${columns} from customer where tenant_id = ${tenantId} and card_number = ${raw!})
-        union all
-        (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = ${raw!})
-        ${more.length === 0 ? sql`` : sql`
-        union all
-        -- A URL's other parts (its last segment, query values).
-        (select found.* from unnest(${more}::text[]) as candidate (token) cross join lateral (
-          (select ${columns} from customer where tenant_id = ${tenantId} and card_number = candidate.token limit 1)
-          union all
-          (select ${columns} from customer where tenant_id = ${tenantId} and qr_token = candidate.token limit 1)) found)`}
-      ) keyed order by id
-    )
-    select * from (
-      select *, 0 as search_rank from exact
+    select * from (select distinct on (id) * from (
+      (select ${columns}, 1 as search_rank from customer
+        where tenant_id = ${tenantId} and phone >= ${phoneFrom} and phone < ${phoneTo}
+        order by phone limit ${limit})
       union all
-      (select * from (select distinct on (id) * from (
-        (select ${columns}, 1 as search_rank from customer
-          where tenant_id = ${tenantId} and phone >= ${phoneFrom} and phone < ${phoneTo}
-          order by phone limit ${limit})
-        union all
-        (select ${columns}, 1 from customer
-          where tenant_id = ${tenantId} and card_number >= ${cardFrom} and card_number < ${cardTo}
-          order by card_number limit ${limit})
-        union all
-        (select ${columns}, 2 from customer
-          where tenant_id = ${tenantId} and lower(name) collate "C" >= ${nameFrom} and lower(name) collate "C" < ${nameTo}
-          order by lower(name) collate "C" limit ${limit})
-      ) typed order by id, search_rank) ranged
-      where not exists (select 1 from exact))
-    ) found
+      (select ${columns}, 1 from customer
+        where tenant_id = ${tenantId} and card_number >= ${cardFrom} and card_number < ${cardTo}
+        order by card_number limit ${limit})
+      union all
+      (select ${columns}, 2 from customer
+        where tenant_id = ${tenantId} and lower(name) collate "C" >= ${nameFrom} and lower(name) collate "C" < ${nameTo}
+        order by lower(name) collate "C" limit ${limit})
+    ) typed order by id, search_rank) found
     order by search_rank, name nulls last, id
     limit ${limit}`;
 }
