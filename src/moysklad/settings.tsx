@@ -245,7 +245,7 @@ export const settingsController = (deps: AppDeps, cfg: MoyskladConfig) => {
       const install = typeof employee?.accountId === "string" ? await findInstall(deps.sql, cfg.appId, employee.accountId.toLowerCase()) : null;
       if (!install || install.state === "uninstalled") return htmlResponse(<ErrorPage text="Приложение не установлено на этот аккаунт МойСклад." />, 403);
       const role = employee.permissions?.admin?.view === "ALL" ? "admin" : "viewer";
-      const token = await sessions.issue({ tenantId: install.tenant_id, accountId: install.account_id, userId: String(employee.id ?? ""), role });
+      const token = await sessions.issue({ tenantId: install.tenant_id, accountId: install.account_id, userId: String(employee.id ?? ""), role, name: employee.shortFio || employee.fullName });
       const merchant = await sessions.resolve(deps.sql, token);
       const notices: NoticeItem[] = [];
       if (!install.catalog_refreshed_at && install.state === "active") {
