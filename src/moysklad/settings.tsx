@@ -135,12 +135,16 @@ async function settingsPage(
             </button>
           )}
         </fieldset>
+        {/* The page is long: the save bar stays at the bottom of the window while the
+            merchant scrolls (sticky within the form, so at the end it sits after the last
+            field instead of over it). Viewers have nothing to save and get no bar. */}
         {readOnly ? "" : (
-          <p>
+          <div class="save-bar" id="save-bar">
             <button type="submit" class="primary">
               {connected ? "Сохранить" : "Сохранить и подключить"}
             </button>
-          </p>
+            <span class="hint">Изменения вступят в силу после сохранения.</span>
+          </div>
         )}
       </form>
     </Page>
