@@ -10,6 +10,7 @@ import { resolvePeriod } from "../src/cabinet/stats.ts";
 import { MerchantSessions } from "../src/merchant/session.ts";
 import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
+import { holdStage } from "../src/cabinet/documents.ts";
 import { sale, waitFor } from "./support/sales.ts";
 
 let t: TestContext;
@@ -548,5 +549,117 @@ describe("the cabinet's pages with a МойСклад session", () => {
     expect((await t.admin("GET", `/tenants/${shop.slug}/customers/${id}`)).body.qrToken).toBeNull();
     expect((await post(`/cabinet/${shop.slug}/customers/00000000-0000-4000-8000-000000000000/card-link`, { session: admin })).status).toBe(404);
     expect((await post(`/cabinet/${shop.slug}/customers/not-a-uuid/card-link`, { session: admin })).status).toBe(404);
+  });
+
+  test("held points decided from the cabinet: words of what and why, a confirmation, once only, by whom; viewers only look", async () => {
+    const held = await t.createTenant();
+    expect((await t.admin("PUT", `/tenants/${held.slug}/program`, { maxPointsPerReceipt: 10 })).status).toBe(200);
+    const buyer = (await t.pos(held.apiToken, "POST", "/counterparty", { name: "Нина Ждущая", phone: "+79070000011", statusCheck: "IGNORE" })).body.id as string;
+    // 2000 ₽ at 5 % is 100 points, more than the shop's bound of 10 a receipt: 90 wait.
+    const r = await t.pos(held.apiToken, "POST", "/retaildemand", sale({ customerId: buyer, lines: [{ id: "p1", price: 2000, quantity: 1 }], cash: 2000 }).body);
+    expect(r.status).toBe(201);
+    const docId = r.body.id as string;
+    const doc = await waitFor("sale settled", async () => {
+      const [d] = await t.db.sql`select state, held_spend_points, held_earn_points from document where id = ${docId}`;
+      return d?.state === "settled" ? d : null;
+    }, 30_000);
+    expect(doc).toMatchObject({ held_spend_points: 0, held_earn_points: 90 });
+    const ledgerOf = async () => {
+      const [x] = await t.db.sql<{ balance: number; sum: number; entries: number }[]>`
+        select (select balance from customer where id = ${buyer}) as balance,
+          (select coalesce(sum(points), 0)::int from ledger_entry where customer_id = ${buyer}) as sum,
+          (select count(*)::int from ledger_entry where customer_id = ${buyer}) as entries`;
+      return x!;
+    };
+    const before = await ledgerOf();
+    expect(before.balance).toBe(before.sum);
+
+    const adminS = await sessions.issue({ tenantId: held.id, accountId: "acc-h", userId: randomUUID(), role: "admin", name: "Иванов И. И." });
+    const viewerS = await sessions.issue({ tenantId: held.id, accountId: "acc-h", userId: randomUUID(), role: "viewer", name: "Кассир К. К." });
+    const base = `/cabinet/${held.slug}`;
+
+    // The list says what waits and leads to the document.
+    const list = words((await page(`${base}/documents?filter=attention&session=${adminS}`)).text);
+    expect(list).toContain("Ждёт решения: начисление 90 баллов Решить");
+    const listed = (await page(`${base}/documents?session=${adminS}`)).text;
+    expect(listed).toContain(`href="${base}/documents/${docId}?session=${adminS}"`);
+
+    // The viewer sees the state and why, but no buttons; posting anyway changes nothing.
+    const seen = await page(`${base}/documents/${docId}?session=${viewerS}`);
+    expect(seen.status).toBe(200);
+    expect(words(seen.text)).toContain("По этому чеку не проведено: начисление 90 баллов.");
+    expect(words(seen.text)).toContain("Почему: Начисление 100 баллов больше предела на чек (10): 90 баллов ждут решения оператора.");
+    expect(words(seen.text)).toContain("Принять его может администратор аккаунта МойСклад");
+    expect(seen.text).not.toContain("/hold");
+    for (const fields of [{ decision: "approve" }, { decision: "approve", confirm: "yes" }] as Record<string, string>[]) {
+      const refused = await post(`${base}/documents/${docId}/hold`, { session: viewerS, ...fields });
+      expect(refused.status).toBe(403);
+      expect(refused.text).toContain("менять данные может только администратор аккаунта МойСклад");
+    }
+    expect(await ledgerOf()).toEqual(before);
+
+    // The admin: the form, then a confirmation that changes nothing yet.
+    const view = await page(`${base}/documents/${docId}?session=${adminS}`);
+    expect(view.text).toContain(`action="${base}/documents/${docId}/hold"`);
+    expect(view.text).toContain(`name="session" value="${adminS}"`);
+    expect(words(view.text)).toMatch(/Провести\s+Отклонить/);
+    const ask = await post(`${base}/documents/${docId}/hold`, { session: adminS, decision: "approve", note: "кассир подтвердил" });
+    expect(ask.status).toBe(200);
+    expect(words(ask.text)).toContain("Провести начисление 90 баллов покупателю «Нина Ждущая»?");
+    expect(words(ask.text)).toContain("покупателю «Нина Ждущая»?");
+    expect(ask.text).toContain('name="confirm" value="yes"');
+    expect(ask.text).toContain(`name="session" value="${adminS}"`);
+    expect(await ledgerOf()).toEqual(before);
+    expect((await t.db.sql`select hold_decision from document where id = ${docId}`)[0]!.hold_decision).toBeNull();
+
+    // Confirmed: posted once, the page says who and when, with the note.
+    const done = await post(`${base}/documents/${docId}/hold`, { session: adminS, decision: "approve", note: "кассир подтвердил", confirm: "yes" });
+    expect(done.status).toBe(303);
+    const location = done.headers.get("location")!;
+    expect(location).toContain("done=hold-approved");
+    expect(location).toContain(`session=${adminS}`);
+    const outcome = words((await page(location)).text);
+    expect(outcome).toContain("Решение принято: баллы проведены.");
+    expect(outcome).toContain("Ждали решения: начисление 90 баллов.");
+    expect(outcome).toMatch(/Решение принято\. Проведено \d\d\.\d\d\.\d{4}, \d\d:\d\d — Иванов И\. И\. \(МойСклад\)\. Примечание: «кассир подтвердил»\./);
+    const after = await ledgerOf();
+    expect(after.balance).toBe(after.sum);
+    expect(after.entries).toBe(before.entries + 1);
+    expect(after.sum).toBe(before.sum + 90);
+
+    // A second decision, the same or the other, is refused in words and changes nothing.
+    for (const decision of ["approve", "reject"]) {
+      const again = await post(`${base}/documents/${docId}/hold`, { session: adminS, decision, confirm: "yes" });
+      expect({ decision, status: again.status }).toEqual({ decision, status: 409 });
+      expect(words(again.text)).toMatch(/Ничего не изменено(: решение по этим баллам уже было принято раньше|\. Решение уже принято: проведено)\./);
+      expect(again.text).not.toContain('name="decision"');
+    }
+    expect(await ledgerOf()).toEqual(after);
+    expect((await t.admin("GET", `/tenants/${held.slug}/documents?held=true`)).body.rows.map((x: any) => x.id)).not.toContain(docId);
+    expect(words((await page(`${base}/documents?session=${viewerS}`)).text)).toContain("Решение по баллам: проведено");
+
+    // A rejection from the operator's API: nothing posted, the cabinet names who.
+    const r2 = await t.pos(held.apiToken, "POST", "/retaildemand", sale({ customerId: buyer, lines: [{ id: "p1", price: 1000, quantity: 1, discountedPrice: 500 }], spend: 500 }).body);
+    await waitFor("second sale settled", async () => (await t.db.sql`select state from document where id = ${r2.body.id}`)[0]?.state === "settled", 30_000);
+    const mid = await ledgerOf();
+    const spendView = words((await page(`${base}/documents/${r2.body.id}?session=${adminS}`)).text);
+    expect(spendView).toMatch(/По этому чеку не проведено: списание 400 баллов\. Почему: Списано больше баллов, чем было у покупателя \(500 при балансе 100\)/);
+    const api = await t.admin("POST", `/tenants/${held.slug}/documents/${r2.body.id}/hold`, { decision: "reject", note: "ошибка кассы" });
+    expect(api.body).toMatchObject({ decision: "rejected", decidedBy: "оператор (API)" });
+    expect(await ledgerOf()).toEqual(mid);
+    expect(words((await page(`${base}/documents/${r2.body.id}?session=${adminS}`)).text)).toMatch(/Отклонено [\d.:, ]+ — оператор \(API\)\. Примечание: «ошибка кассы»\./);
+
+    // Bad input: in words, never a 500.
+    expect((await post(`${base}/documents/${docId}/hold`, { session: adminS, decision: "maybe" })).status).toBe(400);
+    expect((await post(`${base}/documents/not-a-uuid/hold`, { session: adminS, decision: "approve", confirm: "yes" })).status).toBe(404);
+    expect((await page(`${base}/documents/${randomUUID()}?session=${adminS}`)).status).toBe(404);
+  }, 90_000);
+
+  test("a hold waits for settlement first: before it the page says to wait (the stage as the pages compute it)", () => {
+    const d = { state: "received" as const, customer_id: "c", held_spend_points: 5, held_earn_points: 0, hold_decision: null };
+    expect(holdStage(d)).toBe("not-settled");
+    expect(holdStage({ ...d, state: "settled" })).toBe("open");
+    expect(holdStage({ ...d, state: "settled", hold_decision: "approved" })).toBe("approved");
+    expect(holdStage({ ...d, held_spend_points: 0 })).toBe("none");
   });
 });

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import type { Browser, Frame } from "playwright-core";
 import { randomUUID } from "node:crypto";
 import { MerchantSessions } from "../src/merchant/session.ts";
-import { browserAvailable, launchBrowser, watchedPage, type Watched } from "./support/browser.ts";
+import { join } from "node:path";
+import { browserAvailable, launchBrowser, SCREENSHOTS, watchedPage, type Watched } from "./support/browser.ts";
 import { MS } from "./support/app.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { moyskladFake, type MoyskladFake } from "./support/moysklad-fake.ts";
@@ -390,6 +391,25 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     await app.getByText("Программа подключена к Кассе МойСклад").waitFor();
     await sessionEverywhere(app);
     await ms.shot("cabinet-iframe-settings");
+    // The long page scrolled to its middle: the save bar is in sight at the bottom of the
+    // window, over the fields; at the end it sits after the last field, covering nothing.
+    // The page opened by itself (the session's address): inside the stand-in's frame, which
+    // grows to the page's height, the frame never scrolls, so sticky cannot act there.
+    const own = await watchedPage(browser, origin, { viewport: { width: 1280, height: 900 } });
+    await own.page.goto(`${origin}/moysklad/settings?session=${await app.locator('input[name="session"]').first().inputValue()}`);
+    const bar = own.page.locator("#save-bar");
+    await own.page.evaluate(() => window.scrollTo(0, (document.documentElement.scrollHeight - innerHeight) / 2));
+    const mid = (await bar.boundingBox())!;
+    expect(mid.y).toBeGreaterThan(0);
+    expect(mid.y + mid.height).toBeLessThanOrEqual(900 + 1);
+    expect(await own.page.evaluate(() => scrollY)).toBeGreaterThan(1000);
+    await own.page.screenshot({ path: join(SCREENSHOTS, "cabinet-settings-middle.png") });
+    await own.page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    const last = (await own.page.locator("form fieldset").last().boundingBox())!;
+    expect((await bar.boundingBox())!.y).toBeGreaterThanOrEqual(last.y + last.height);
+    await own.page.screenshot({ path: join(SCREENSHOTS, "cabinet-settings-end.png") });
+    expect(own.broken).toEqual([]);
+    await own.context.close();
 
     // A week of trade through the till МойСклад was just connected to.
     const till = fake.accounts.get(ACCOUNT)!.loyalty!;

@@ -24,6 +24,7 @@ const HoldStateBody = t.Object({
   decision: t.Nullable(t.Union([t.Literal("approved"), t.Literal("rejected")])),
   decidedAt: t.Nullable(t.String()),
   note: t.Nullable(t.String()),
+  decidedBy: t.Nullable(t.String({ description: "кто решил: оператор через API или сотрудник МойСклад из кабинета" })),
 });
 
 const QueueCounts = t.Object({
@@ -132,8 +133,16 @@ export const operationsController = (deps: AppDeps) => {
       "/tenants/:slug/documents/:id/hold",
       async ({ params, body }) => {
         const tenant = await deps.tenants.requireBySlug(params.slug);
-        const state = await decideHold(deps.sql, tenant.id, params.id, body.decision === "approve" ? "approved" : "rejected", body.note ?? null);
-        return { ...state, decidedAt: state.decidedAt?.toISOString() ?? null };
+        const s = await decideHold(deps.sql, tenant.id, params.id, body.decision === "approve" ? "approved" : "rejected", body.note ?? null, "оператор (API)");
+        return {
+          documentId: s.documentId,
+          heldSpendPoints: s.heldSpendPoints,
+          heldEarnPoints: s.heldEarnPoints,
+          decision: s.decision,
+          decidedAt: s.decidedAt?.toISOString() ?? null,
+          note: s.note,
+          decidedBy: s.decidedBy,
+        };
       },
       {
         params: t.Object({ slug: t.String(), id: t.String({ format: "uuid" }) }),

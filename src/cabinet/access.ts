@@ -33,6 +33,8 @@ export interface Viewer {
   timeZone: string;
   /** The МойСклад session the pages must carry in every address and form; null for operators. */
   session: string | null;
+  /** Who is acting, in words kept with a decision ("decided by"). */
+  who: string;
 }
 
 export const CABINET_REALM = "Loyalty cabinet";
@@ -90,7 +92,7 @@ export async function cabinetViewer(
     if (merchant.tenant.slug !== slug) return { status: 403, message: "Этот сеанс открыт для другого магазина. Откройте приложение в МойСклад заново." };
     const tenant = await tenantOf(deps, slug);
     if (!tenant) return { status: 404, message: `Магазина «${slug}» нет.` };
-    return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: merchant.canEdit, timeZone: tenant.program.settings.timezone, session };
+    return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: merchant.canEdit, timeZone: tenant.program.settings.timezone, session, who: merchant.session.name ? `${merchant.session.name} (МойСклад)` : "сотрудник МойСклад" };
   }
   const secret = boardSecret(request.headers.get("authorization"));
   const adminToken = deps.config.adminToken;
@@ -103,7 +105,7 @@ export async function cabinetViewer(
   if (crossSite(request)) return { status: 403, message: "Запрос пришёл не со страницы кабинета — ничего не изменено." };
   const tenant = await tenantOf(deps, slug);
   if (!tenant) return { status: 404, message: `Магазина «${slug}» нет.` };
-  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true, timeZone: tenant.program.settings.timezone, session: null };
+  return { tenantId: tenant.id, slug: tenant.slug, shopName: tenant.name, canEdit: true, timeZone: tenant.program.settings.timezone, session: null, who: "оператор" };
 }
 
 export function isViewer(v: Viewer | Refusal): v is Viewer {

@@ -43,7 +43,18 @@ import {
   withLastPurchase,
   type CustomerListRow,
 } from "./customers.ts";
-import { attentionReasons, DOCUMENT_FILTERS, DOCUMENT_STATE_TEXT, type DocumentFilter, listDocuments } from "./documents.ts";
+import {
+  attentionReasons,
+  type CabinetDocument,
+  DOCUMENT_FILTERS,
+  DOCUMENT_STATE_TEXT,
+  type DocumentFilter,
+  getDocument,
+  heldWords,
+  holdStage,
+  listDocuments,
+} from "./documents.ts";
+import { decideHold, type HoldDecision } from "../loyalty/holds.ts";
 import { csvResponse, customersCsv, ledgerCsv } from "./export.ts";
 import { getImport, importErrors, importErrorsCsv, IMPORT_MAX_BYTES, type ImportRow, recentImports, startImport } from "./import.ts";
 import { overviewStats, resolvePeriod, type Stats } from "./stats.ts";
@@ -123,6 +134,8 @@ const DONE: Record<string, string> = {
   blocked: "Сертификат заблокирован.",
   promoted: "Акция создана.",
   ended: "Акция завершена.",
+  "hold-approved": "Решение принято: баллы проведены.",
+  "hold-rejected": "Решение принято: баллы не проведены.",
 };
 const doneNotice = (q: Record<string, string | undefined>) => (q.done && DONE[q.done] ? <Notice kind="ok" text={DONE[q.done]!} /> : "");
 
@@ -403,6 +416,131 @@ async function customerPage(deps: AppDeps, v: Viewer, id: string, q: Record<stri
     </>
   );
   return cabinetPage(v, "customers", title, body, { status });
+}
+
+// ---------------------------------------------------------------------------------
+// Документ: баллы, ждущие решения
+
+const DECISION_TEXT: Record<HoldDecision, string> = { approved: "проведено", rejected: "отклонено" };
+
+/** "Проведено 12.03.2025, 10:15 — Иванов И. И. (МойСклад). Примечание: …" */
+function decisionWords(v: Viewer, d: Pick<CabinetDocument, "hold_decision" | "hold_decided_at" | "hold_decided_by" | "hold_note">): string {
+  if (!d.hold_decision) return "";
+  const what = d.hold_decision === "approved" ? "Проведено" : "Отклонено";
+  const who = d.hold_decided_by ? ` — ${d.hold_decided_by}` : "";
+  const note = d.hold_note ? ` Примечание: «${d.hold_note}».` : "";
+  return `${what} ${dateTime(d.hold_decided_at, v.timeZone)}${who}.${note}`;
+}
+
+/** Under a document's state in lists: what is held and where its decision stands, in one line. */
+function HoldLine(p: { v: Viewer; d: CabinetDocument }) {
+  const { v, d } = p;
+  const stage = holdStage(d);
+  if (stage === "none") return "";
+  const href = link(v, `/documents/${d.id}`);
+  if (stage === "open") {
+    return (
+      <p class="hold-line">
+        <span class="badge bad" safe>{`Ждёт решения: ${heldWords(d)}`}</span>{" "}
+        <a href={href}>{v.canEdit ? "Решить" : "Подробнее"}</a>
+      </p>
+    );
+  }
+  if (stage === "not-settled") return <p class="hint" safe>{`Ждёт проведения, затем решения: ${heldWords(d)}.`}</p>;
+  return (
+    <p class="hint">
+      <span safe>{`Решение по баллам: ${DECISION_TEXT[stage]}`}</span> <a href={href}>подробнее</a>
+    </p>
+  );
+}
+
+type HoldConfirm = { decision: HoldDecision; note: string };
+
+async function documentPage(
+  deps: AppDeps,
+  v: Viewer,
+  id: string,
+  q: Record<string, string | undefined>,
+  opts: { error?: string; status?: number; confirm?: HoldConfirm } = {},
+) {
+  const d = await getDocument(deps.sql, v.tenantId, id);
+  if (!d) return cabinetPage(v, "documents", "Документ не найден", <Notice kind="error" text="Такого документа нет." />, { status: 404 });
+  const stage = holdStage(d);
+  const title = `${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`.trim();
+  const url = `${base(v)}/documents/${d.id}`;
+  const customer = d.customer_erased ? "Данные удалены" : d.customer_name || "Без имени";
+  const held = heldWords(d);
+  const body = (
+    <>
+      <p><a href={link(v, "/documents", { filter: "attention" })}>← Документы, требующие внимания</a></p>
+      <h1 safe>{title}</h1>
+      {doneNotice(q)}
+      {opts.error ? <Notice kind="error" text={opts.error} /> : ""}
+      <div class="grid totals">
+        <div class="card stat"><div class="value" safe>{dateTime(d.moment, v.timeZone)}</div><div class="label">когда</div></div>
+        <div class="card stat"><div class="value" safe>{rub(d.total_kopecks)}</div><div class="label">сумма</div></div>
+        <div class="card stat"><div class="value">{Html.escapeHtml(d.customer_id ? num(d.points_spent) : "—")}</div><div class="label">баллов списано</div></div>
+        <div class="card stat"><div class="value">{Html.escapeHtml(d.customer_id ? num(d.points_earned) : "—")}</div><div class="label">баллов начислено</div></div>
+      </div>
+      <p>
+        <span safe>{`Состояние: ${DOCUMENT_STATE_TEXT[d.state] ?? d.state}. Покупатель: `}</span>
+        {d.customer_id ? <a href={link(v, `/customers/${d.customer_id}`)} safe>{customer}</a> : <span class="muted">{Html.escapeHtml(d.match_status === "unmatched" ? "не найден" : "без покупателя")}</span>}
+        {d.customer_id && d.customer_balance !== null ? <span safe>{` (баланс сейчас ${num(d.customer_balance)})`}</span> : ""}
+      </p>
+      {stage === "none" ? (
+        attentionReasons(d).map((r) => <p class="hint" safe>{r}</p>)
+      ) : (
+        <div class={stage === "open" ? "card hold open" : "card hold"} id="hold">
+          <h2>{stage === "approved" || stage === "rejected" ? "Баллы, ждавшие решения" : "Баллы, ждущие решения"}</h2>
+          <p safe>{stage === "approved" || stage === "rejected" ? `Ждали решения: ${held}.` : `По этому чеку не проведено: ${held}.`}</p>
+          {d.flag_reason ? <p safe>{`Почему: ${d.flag_reason}`}</p> : ""}
+          {stage === "not-settled" ? (
+            <Notice kind="warn" text="Продажа ещё не проведена: решение можно будет принять после проведения (обычно через несколько секунд). Обновите страницу немного позже." />
+          ) : stage === "approved" || stage === "rejected" ? (
+            <Notice kind={stage === "approved" ? "ok" : "warn"} text={`Решение принято. ${decisionWords(v, d)}`} />
+          ) : !v.canEdit ? (
+            <p class="muted">Решение ещё не принято. Принять его может администратор аккаунта МойСклад.</p>
+          ) : opts.confirm ? (
+            <form method="post" action={`${url}/hold`} id="hold-confirm">
+              <SessionField v={v} />
+              <input type="hidden" name="decision" value={opts.confirm.decision === "approved" ? "approve" : "reject"} />
+              <input type="hidden" name="note" value={opts.confirm.note} />
+              <input type="hidden" name="confirm" value="yes" />
+              <p>
+                <strong safe>
+                  {opts.confirm.decision === "approved"
+                    ? `Провести ${held} покупателю «${customer}»? Баллы попадут в его журнал сразу.`
+                    : `Отклонить ${held} покупателю «${customer}»? Баллы не будут проведены.`}
+                </strong>
+              </p>
+              {opts.confirm.note ? <p safe>{`Примечание: «${opts.confirm.note}».`}</p> : <p class="hint">Без примечания.</p>}
+              <p class="hint">Решение принимается один раз: изменить его потом нельзя.</p>
+              <p>
+                <button type="submit" class={opts.confirm.decision === "approved" ? "primary" : "danger"}>
+                  {opts.confirm.decision === "approved" ? "Да, провести" : "Да, отклонить"}
+                </button>{" "}
+                <a class="button" href={link(v, `/documents/${d.id}`)}>Отмена</a>
+              </p>
+            </form>
+          ) : (
+            <form method="post" action={`${url}/hold`} id="hold-decide">
+              <SessionField v={v} />
+              <div class="field">
+                <label for="note">Примечание (необязательно)</label>
+                <input type="text" id="note" name="note" maxlength="500" placeholder="например, кассир подтвердил" />
+              </div>
+              <p>
+                <button type="submit" class="primary" name="decision" value="approve">Провести</button>{" "}
+                <button type="submit" class="danger" name="decision" value="reject">Отклонить</button>
+              </p>
+              <p class="hint">«Провести» — записать баллы покупателю, «Отклонить» — оставить как есть. Перед записью страница попросит подтвердить.</p>
+            </form>
+          )}
+        </div>
+      )}
+    </>
+  );
+  return cabinetPage(v, "documents", title, body, { status: opts.status });
 }
 
 // ---------------------------------------------------------------------------------
@@ -918,7 +1056,7 @@ export const cabinetPages = (deps: AppDeps) => {
                     return (
                       <tr>
                         <td safe>{dateTime(d.moment, v.timeZone)}</td>
-                        <td safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</td>
+                        <td><a href={link(v, `/documents/${d.id}`)} safe>{`${d.kind === "sale" ? "Продажа" : "Возврат"} ${d.name ?? ""}`}</a></td>
                         <td>
                           {d.customer_id ? (
                             <a href={link(v, `/customers/${d.customer_id}`)} safe>{d.customer_erased ? "Данные удалены" : d.customer_name || "Без имени"}</a>
@@ -935,6 +1073,7 @@ export const cabinetPages = (deps: AppDeps) => {
                           {reasons.map((r) => (
                             <p class="hint" safe>{r}</p>
                           ))}
+                          <HoldLine v={v} d={d} />
                         </td>
                       </tr>
                     );
@@ -945,6 +1084,33 @@ export const cabinetPages = (deps: AppDeps) => {
           </>
         );
         return cabinetPage(v, "documents", "Документы", body);
+      }),
+      hidden,
+    )
+    .get("/:slug/documents/:id", page((v, { params, query }) => documentPage(deps, v, params.id!, query)), hidden)
+    .post(
+      "/:slug/documents/:id/hold",
+      page(async (v, ctx) => {
+        const f = form(ctx);
+        const id = ctx.params.id!;
+        const raw = str(f.decision);
+        const note = str(f.note).trim().slice(0, 500);
+        if (raw !== "approve" && raw !== "reject") return documentPage(deps, v, id, {}, { error: "Выберите «Провести» или «Отклонить».", status: 400 });
+        const decision: HoldDecision = raw === "approve" ? "approved" : "rejected";
+        const d = await getDocument(deps.sql, v.tenantId, id);
+        if (!d) return documentPage(deps, v, id, {});
+        // The first press only asks; the decision is taken on the confirmation's press.
+        if (str(f.confirm) !== "yes" && holdStage(d) === "open") return documentPage(deps, v, id, {}, { confirm: { decision, note } });
+        let outcome;
+        try {
+          outcome = await decideHold(deps.sql, v.tenantId, id, decision, note || null, v.who);
+        } catch (e) {
+          const words = problem(e);
+          return documentPage(deps, v, id, {}, { error: `Ничего не изменено. ${words}`, status: e instanceof ApiError ? e.status : 400 });
+        }
+        // The same decision again (a second tab, a repeated press): said, not done twice.
+        if (outcome.repeated) return documentPage(deps, v, id, {}, { error: "Ничего не изменено: решение по этим баллам уже было принято раньше.", status: 409 });
+        return seeOther(link(v, `/documents/${id}`, { done: decision === "approved" ? "hold-approved" : "hold-rejected" }));
       }),
       hidden,
     )

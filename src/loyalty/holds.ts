@@ -16,6 +16,13 @@ export interface HoldState {
   decision: HoldDecision | null;
   decidedAt: Date | null;
   note: string | null;
+  /** Who decided, in words (an operator, a МойСклад employee by name); null when not known. */
+  decidedBy: string | null;
+}
+
+/** A decision's result: `repeated` when the same decision had already been taken (nothing changed now). */
+export interface HoldOutcome extends HoldState {
+  repeated: boolean;
 }
 
 interface HoldRow {
@@ -28,6 +35,7 @@ interface HoldRow {
   hold_decision: HoldDecision | null;
   hold_decided_at: Date | null;
   hold_note: string | null;
+  hold_decided_by: string | null;
   accrual_available_at: Date | null;
 }
 
@@ -38,12 +46,25 @@ const view = (r: HoldRow): HoldState => ({
   decision: r.hold_decision,
   decidedAt: r.hold_decided_at,
   note: r.hold_note,
+  decidedBy: r.hold_decided_by,
 });
 
-export async function decideHold(sql: Sql, tenantId: string, documentId: string, decision: HoldDecision, note: string | null): Promise<HoldState> {
+/**
+ * `by`: who decides, in words, kept on the document. A repeated identical decision changes
+ * nothing and answers `repeated: true` (the API treats a repeated click as success; a
+ * page says the decision had already been taken).
+ */
+export async function decideHold(
+  sql: Sql,
+  tenantId: string,
+  documentId: string,
+  decision: HoldDecision,
+  note: string | null,
+  by: string | null = null,
+): Promise<HoldOutcome> {
   return sql.begin(async (tx) => {
     const [doc] = await tx<HoldRow[]>`
-      select id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note,
+      select id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note, hold_decided_by,
         accrual_available_at
       from document where tenant_id = ${tenantId} and id = ${documentId} for update`;
     if (!doc) throw errors.notFound("Документ не найден.", "id");
@@ -52,7 +73,7 @@ export async function decideHold(sql: Sql, tenantId: string, documentId: string,
     }
     if (doc.hold_decision) {
       // A repeated click is not an error; a different decision is.
-      if (doc.hold_decision === decision) return view(doc);
+      if (doc.hold_decision === decision) return { ...view(doc), repeated: true };
       throw errors.conflict(`Решение уже принято: ${doc.hold_decision === "approved" ? "проведено" : "отклонено"}.`, "decision");
     }
     if (doc.state !== "settled" || !doc.customer_id) {
@@ -84,12 +105,12 @@ export async function decideHold(sql: Sql, tenantId: string, documentId: string,
     // Approved points become part of what the sale moved, so its returns give back and
     // take back in proportion to them too.
     const [updated] = await tx<HoldRow[]>`
-      update document set hold_decision = ${decision}, hold_decided_at = now(), hold_note = ${note},
+      update document set hold_decision = ${decision}, hold_decided_at = now(), hold_note = ${note}, hold_decided_by = ${by?.slice(0, 200) ?? null},
         points_spent = points_spent + ${decision === "approved" ? doc.held_spend_points : 0},
         points_earned = points_earned + ${decision === "approved" ? doc.held_earn_points : 0}
       where tenant_id = ${tenantId} and id = ${doc.id}
-      returning id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note,
+      returning id, kind, state, customer_id, held_spend_points, held_earn_points, hold_decision, hold_decided_at, hold_note, hold_decided_by,
         accrual_available_at`;
-    return view(updated!);
+    return { ...view(updated!), repeated: false };
   });
 }

@@ -23,6 +23,8 @@ export interface MerchantSessionClaims {
   /** Who: the МойСклад employee id. */
   userId: string;
   role: MerchantRole;
+  /** The employee's name as МойСклад gave it (short form), for "decided by"; absent when unknown. */
+  name?: string;
 }
 
 export interface MerchantTenant {
@@ -52,7 +54,7 @@ export class MerchantSessions {
   }
 
   issue(claims: MerchantSessionClaims, ttlS = SESSION_TTL_S): Promise<string> {
-    return new SignJWT({ acc: claims.accountId, role: claims.role })
+    return new SignJWT({ acc: claims.accountId, role: claims.role, ...(claims.name ? { name: claims.name.slice(0, 100) } : {}) })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(claims.userId)
       .setAudience(`tenant:${claims.tenantId}`)
@@ -67,7 +69,8 @@ export class MerchantSessions {
       const aud = typeof payload.aud === "string" ? payload.aud : "";
       const role = payload.role;
       if (!aud.startsWith("tenant:") || (role !== "admin" && role !== "viewer") || typeof payload.acc !== "string") throw new Error("claims");
-      return { tenantId: aud.slice("tenant:".length), accountId: payload.acc, userId: payload.sub!, role };
+      const name = typeof payload.name === "string" && payload.name ? payload.name : undefined;
+      return { tenantId: aud.slice("tenant:".length), accountId: payload.acc, userId: payload.sub!, role, ...(name ? { name } : {}) };
     } catch {
       throw new SessionError("Сеанс истёк или недействителен. Откройте приложение в МойСклад заново.");
     }

@@ -135,12 +135,16 @@ async function settingsPage(
             </button>
           )}
         </fieldset>
+        {/* The page is long: the save bar stays at the bottom of the window while the
+            merchant scrolls (sticky within the form, so at the end it sits after the last
+            field instead of over it). Viewers have nothing to save and get no bar. */}
         {readOnly ? "" : (
-          <p>
+          <div class="save-bar" id="save-bar">
             <button type="submit" class="primary">
               {connected ? "Сохранить" : "Сохранить и подключить"}
             </button>
-          </p>
+            <span class="hint">Изменения вступят в силу после сохранения.</span>
+          </div>
         )}
       </form>
     </Page>
@@ -245,7 +249,7 @@ export const settingsController = (deps: AppDeps, cfg: MoyskladConfig) => {
       const install = typeof employee?.accountId === "string" ? await findInstall(deps.sql, cfg.appId, employee.accountId.toLowerCase()) : null;
       if (!install || install.state === "uninstalled") return htmlResponse(<ErrorPage text="Приложение не установлено на этот аккаунт МойСклад." />, 403);
       const role = employee.permissions?.admin?.view === "ALL" ? "admin" : "viewer";
-      const token = await sessions.issue({ tenantId: install.tenant_id, accountId: install.account_id, userId: String(employee.id ?? ""), role });
+      const token = await sessions.issue({ tenantId: install.tenant_id, accountId: install.account_id, userId: String(employee.id ?? ""), role, name: employee.shortFio || employee.fullName });
       const merchant = await sessions.resolve(deps.sql, token);
       const notices: NoticeItem[] = [];
       if (!install.catalog_refreshed_at && install.state === "active") {
