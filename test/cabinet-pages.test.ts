@@ -496,6 +496,40 @@ describe.skipIf(!run)("the cabinet in a browser", () => {
     const csv = Buffer.concat(await (await download.createReadStream()).toArray()).toString("utf8");
     for (const name of ["Ирина Булочкина", "Семён Багетов", "Алла Круассанова", "Зоя Пряникова"]) expect(csv).toContain(name);
 
+    // A cake paid 5,000 ₽ in points, more than Семён had: the till gave the discount, we
+    // posted what he had, the rest waits. The admin decides it here: «Провести», confirmed.
+    const till = fake.accounts.get(ACCOUNT)!.loyalty!;
+    const cake = sale({ customerId: msCustomer, lines: [{ id: "cake", price: 9000, quantity: 1, discountedPrice: 4000 }], cash: 4000, spend: 5000, moment: daysAgo(0) });
+    const sold = await fetch(`${till.url}retaildemand`, { method: "POST", headers: { "Lognex-Discount-API-Auth-Token": till.token, "content-type": "application/json" }, body: JSON.stringify(cake.body) });
+    expect(sold.status).toBe(201);
+    const cakeId = ((await sold.json()) as { id: string }).id;
+    await waitFor("the cake settled", async () => (await db.sql`select state from document where id = ${cakeId}`)[0]?.state === "settled", 60_000);
+    const [{ held_spend_points: held }] = (await db.sql`select held_spend_points from document where id = ${cakeId}`) as unknown as [{ held_spend_points: number }];
+    expect(held).toBeGreaterThan(4000);
+    await app.getByRole("link", { name: "Документы", exact: true }).click();
+    await app.getByRole("link", { name: "Решить" }).first().click();
+    await app.getByText("Почему:").first().waitFor();
+    await app.fill("#note", "кассир подтвердил");
+    await app.getByRole("button", { name: "Провести", exact: true }).click();
+    await app.getByRole("button", { name: "Да, провести" }).waitFor();
+    await sessionEverywhere(app);
+    await ms.shot("cabinet-iframe-hold-confirm");
+    // Nothing is written until confirmed.
+    expect((await db.sql`select hold_decision from document where id = ${cakeId}`)[0]!.hold_decision).toBeNull();
+    await Promise.all([app.waitForURL(/done=hold-approved/), app.getByRole("button", { name: "Да, провести" }).click()]);
+    await app.getByText("Проведено").first().waitFor();
+    await sessionEverywhere(app);
+    // The frame's new page painted (two animation frames) before the picture is taken.
+    await app.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+    expect(await app.textContent("main")).toContain("Проведено");
+    await ms.shot("cabinet-iframe-hold-decided");
+    const approved = await db.sql`select points from ledger_entry where idempotency_key = ${`sale:${cakeId}:spend-approved`}`;
+    expect(approved.map((e) => Number(e.points))).toEqual([-held]);
+    const [sums] = await db.sql`
+      select c.balance::int as balance, (select coalesce(sum(points), 0)::int from ledger_entry e where e.customer_id = c.id and e.released_at is not null) as ledger
+      from customer c where c.id = ${msCustomer}`;
+    expect(sums!.balance).toBe(sums!.ledger);
+
     await app.getByRole("link", { name: "Настройки программы" }).click();
     await app.getByText("Настройки программы лояльности").waitFor();
     expect(await app.locator('select[name="p.timezone"]').inputValue()).toBe("Asia/Vladivostok");
