@@ -17,10 +17,10 @@ import { SendError } from "../src/notify/types.ts";
 import { WebPushClient } from "../src/notify/webpush.ts";
 import { internalTarget, isPublicAddress } from "../src/web/push-endpoint.ts";
 import { ADMIN_TOKEN as ADMIN_TOKEN_IN_PROCESS, MS, type TestContext, testContext } from "./support/app.ts";
-import { createTestDatabase, type TestDatabase } from "./support/db.ts";
+import type { TestDatabase } from "./support/db.ts";
 import { browserKeys } from "./support/fakes.ts";
+import { startApiServer, type ApiServer } from "./support/api-server.ts";
 import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
-import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
 import { sale, saleReturn } from "./support/sales.ts";
 
 const ADMIN = "hostile-test-admin-token-0123";
@@ -71,34 +71,22 @@ function refused(r: Reply, status: number, code?: number): any {
 
 const nested = (depth: number, open = "[", close = "]") => open.repeat(depth) + close.repeat(depth);
 
+let server: ApiServer;
+
 beforeAll(async () => {
-  db = await createTestDatabase({ migrate: false, max: 2 });
-  redis = await redisUrl();
-  prefix = uniquePrefix();
-  const port = await freePort();
-  api = spawnService(["src/main.ts", "--api"], {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis,
-    QUEUE_PREFIX: prefix,
-    PORT: String(port),
+  server = await startApiServer({
     ADMIN_TOKEN: ADMIN,
-    DB_POOL_SIZE: "4",
-    TRUST_PROXY: "1", // so each test can speak as its own client address
+      DB_POOL_SIZE: "4",
+      TRUST_PROXY: "1", // so each test can speak as its own client address
   });
-  base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/health`, 30_000, api);
+  ({ db, redis, prefix, api, base } = server);
   const t = await call("POST", "/admin/v1/tenants", { headers: asAdmin, body: json({ slug: `hostile-${process.pid}`, name: "Враждебный" }) });
   shop = { slug: `hostile-${process.pid}`, apiToken: t.body.apiToken };
   const c = await call("POST", `${MS}/counterparty`, { headers: asPos(), body: json({ phone: "+79161234567", statusCheck: "IGNORE" }) });
   customerId = c.body.id;
 });
 
-afterAll(async () => {
-  api?.child.kill("SIGTERM");
-  await api?.exited;
-  await deleteKeys(redis, prefix).catch(() => {});
-  await db?.drop();
-});
+afterAll(() => server?.stop());
 
 describe("bodies: size and depth are refused before anything parses them", () => {
   test("100,000 nested arrays to the public web card → 413 (16 KB there); 5,000 → 400; the server answers at once after", async () => {

@@ -5,9 +5,8 @@
 // flood of one cause cannot fill the log. Checked on the real server process's output.
 import { afterAll, beforeAll, describe, expect, test } from "./support/test.ts";
 import { MS } from "./support/app.ts";
-import { createTestDatabase, type TestDatabase } from "./support/db.ts";
-import { freePort, type Spawned, spawnService, waitForHttp } from "./support/process.ts";
-import { deleteKeys, redisUrl, uniquePrefix } from "./support/redis.ts";
+import { startApiServer, type ApiServer } from "./support/api-server.ts";
+import type { Spawned } from "./support/process.ts";
 import { waitFor } from "./support/sales.ts";
 
 const ADMIN = "refused-bodies-admin-token-0123";
@@ -16,11 +15,8 @@ const NAME = "Иванов Иван";
 // The throttle's interval (src/refused-bodies.ts): lines of one cause are at least this far apart.
 const INTERVAL_MS = 10_000;
 
-let db: TestDatabase;
 let api: Spawned;
 let base: string;
-let redis: string;
-let prefix: string;
 
 interface Shop {
   id: string;
@@ -72,31 +68,19 @@ const refusalLine = (fields: Record<string, unknown>) =>
 const personal = JSON.stringify({ agent: { phone: PHONE, name: NAME }, positions: [{ assortment: { meta: { id: "p" } }, quantity: 1, price: 10 }] });
 const nested = (depth: number) => `{"agent":{"phone":"${PHONE}","name":"${NAME}"},"x":` + "[".repeat(depth) + "]".repeat(depth) + "}";
 
+let server: ApiServer;
+
 beforeAll(async () => {
-  db = await createTestDatabase({ migrate: false, max: 2 });
-  redis = await redisUrl();
-  prefix = uniquePrefix();
-  const port = await freePort();
-  api = spawnService(["src/main.ts", "--api"], {
-    DATABASE_URL: db.url,
-    REDIS_URL: redis,
-    QUEUE_PREFIX: prefix,
-    PORT: String(port),
+  server = await startApiServer({
     ADMIN_TOKEN: ADMIN,
-    DB_POOL_SIZE: "3",
-    CACHE_TTL_SECONDS: "3600", // keys once seen stay known for the whole test
+      DB_POOL_SIZE: "3",
+      CACHE_TTL_SECONDS: "3600", // keys once seen stay known for the whole test
   });
-  base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/health`, 30_000, api);
+  ({ api, base } = server);
   for (let n = 1; n <= 4; n++) shops.push(await newShop(n));
 });
 
-afterAll(async () => {
-  api?.child.kill("SIGTERM");
-  await api?.exited;
-  await deleteKeys(redis, prefix).catch(() => {});
-  await db?.drop();
-});
+afterAll(() => server?.stop());
 
 describe("a refused sale or return is logged by its shape, never its content", () => {
   test("each kind of refusal writes a line: path, status, reason, content type, declared length, tenant", async () => {
