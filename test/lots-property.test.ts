@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { runRules } from "../src/loyalty/rules.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, testContext } from "./support/app.ts";
-import { mskDaysAgo, sale, saleReturn } from "./support/sales.ts";
+import { mskDaysAgo, sale, saleReturn, spendingLine } from "./support/sales.ts";
 
 // Random interleavings of sales (some delivered late, so their points are already due to
 // burn; some spending more than the balance), returns, gifts, burns and adjustments. After
@@ -49,20 +49,12 @@ test("balance = Σ ledger and Σ open lots = balance under random sales, returns
       const sales: { id: string; units: number; price: number; discounted: number; returned: number }[] = [];
       for (const op of ops) {
         if (op.kind === "sale") {
-          const full = op.price * op.units;
-          const spend = Math.min(op.spendWish, Math.floor(full / 100));
-          const paidPerUnit = (full - spend * 100) / op.units;
-          const exact = Number.isInteger(paidPerUnit);
-          const s = sale({
-            customerId,
-            lines: [{ id: "g", price: op.price / 100, quantity: op.units, discountedPrice: exact ? paidPerUnit / 100 : op.price / 100 }],
-            spend: exact ? spend : 0,
-            moment: mskDaysAgo(op.daysAgo),
-          });
+          const { line, spend } = spendingLine(op.price, op.units, op.spendWish);
+          const s = sale({ customerId, lines: [line], spend, moment: mskDaysAgo(op.daysAgo) });
           const r = await t.pos(shop.apiToken, "POST", "/retaildemand", s.body);
           expect(r.status).toBe(201);
           await settleDocument(t.db.sql, shop.id, r.body.id);
-          sales.push({ id: s.id, units: op.units, price: op.price / 100, discounted: exact ? paidPerUnit / 100 : op.price / 100, returned: 0 });
+          sales.push({ id: s.id, units: op.units, price: line.price, discounted: line.discountedPrice!, returned: 0 });
         } else if (op.kind === "return" && sales.length > 0) {
           const target = sales[op.sale % sales.length]!;
           const units = Math.min(op.units, target.units - target.returned);

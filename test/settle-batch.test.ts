@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { settleBatch } from "../src/loyalty/settle-batch.ts";
 import { settleDocument } from "../src/loyalty/settlement.ts";
 import { type TestContext, type TestTenant, testContext } from "./support/app.ts";
-import { mskDaysAgo, sale, saleReturn } from "./support/sales.ts";
+import { mskDaysAgo, sale, saleReturn, spendingLine } from "./support/sales.ts";
 
 // Settling in batches (plain sales set-based, the rest one by one in savepoints) must
 // leave exactly what settling each document alone leaves. Two shops with the same
@@ -131,17 +131,14 @@ test("batches settle exactly as one document at a time: balances, levels, ledger
       const sales: { keys: string[]; units: number; price: number; discounted: number; returned: number }[] = [];
       for (const op of ops) {
         if (op.kind === "sale") {
-          const full = op.price * op.units;
-          const spend = Math.min(op.spendWish, Math.floor(full / 100));
-          const paidPerUnit = (full - spend * 100) / op.units;
-          const exact = Number.isInteger(paidPerUnit);
+          const { line, spend } = spendingLine(op.price, op.units, op.spendWish);
           const keys: string[] = [];
           const moment = mskDaysAgo(op.daysAgo);
           for (const side of shops) {
             const s = sale({
               customerId: side.customers[op.customer]!,
-              lines: [{ id: "g", price: op.price / 100, quantity: op.units, discountedPrice: exact ? paidPerUnit / 100 : op.price / 100 }],
-              spend: exact ? spend : 0,
+              lines: [line],
+              spend,
               moment,
               name: `S${sales.length}`,
             });
@@ -150,7 +147,7 @@ test("batches settle exactly as one document at a time: balances, levels, ledger
             side.documents.push(r.body.id);
             keys.push(s.id);
           }
-          sales.push({ keys, units: op.units, price: op.price / 100, discounted: exact ? paidPerUnit / 100 : op.price / 100, returned: 0 });
+          sales.push({ keys, units: op.units, price: line.price, discounted: line.discountedPrice!, returned: 0 });
         } else if (op.kind === "unknown") {
           // A card nobody has: the sale is unmatched at intake and still unknown when settled.
           for (const side of shops) {

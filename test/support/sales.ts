@@ -44,6 +44,22 @@ export function sale(opts: {
   return { id, body };
 }
 
+/**
+ * A line of `units` at `priceKopecks` each, on which the customer wished to spend
+ * `spendWish` points (1 ₽ each, never more than the line): the discounted price carries
+ * the spend when it divides into whole kopecks per unit; otherwise the sale spends nothing.
+ */
+export function spendingLine(priceKopecks: number, units: number, spendWish: number): { line: Line; spend: number } {
+  const full = priceKopecks * units;
+  const spend = Math.min(spendWish, Math.floor(full / 100));
+  const paidPerUnit = (full - spend * 100) / units;
+  const exact = Number.isInteger(paidPerUnit);
+  return {
+    line: { id: "g", price: priceKopecks / 100, quantity: units, discountedPrice: (exact ? paidPerUnit : priceKopecks) / 100 },
+    spend: exact ? spend : 0,
+  };
+}
+
 export function saleReturn(opts: { id?: string; saleId?: string | null; lines: Line[]; agentId?: string }) {
   const id = opts.id ?? randomUUID();
   const body: Record<string, unknown> = {
