@@ -60,17 +60,13 @@ export interface Recorded {
 const clip = (s: string, n = 500) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
 export async function record(sql: Sql, r: Recorded): Promise<void> {
-  await sql`
-    insert into notification (tenant_id, customer_id, purpose, ref, channel, status, provider_id, error, text)
-    values (${r.tenantId}, ${r.customerId}, ${r.purpose}, ${r.ref}, ${r.channel}, ${r.status},
-            ${r.providerId ?? null}, ${r.error ? clip(r.error) : null}, ${r.text})
-    on conflict (tenant_id, purpose, ref, channel) do update
-      set status = excluded.status, provider_id = excluded.provider_id, error = excluded.error,
-          text = excluded.text, created_at = now()
-      where notification.status <> 'sent'`;
+  await recordAll(sql, [r]);
 }
 
-/** Several outcomes in one statement (as `record`, each row once: messages differ or channels do). */
+/**
+ * Outcomes in one statement (each row once: messages differ or channels do). A 'failed'
+ * row of an earlier attempt becomes 'sent'; a 'sent' row is never overwritten.
+ */
 async function recordAll(sql: Sql, rs: Recorded[]): Promise<void> {
   if (rs.length === 0) return;
   await sql`
