@@ -1,8 +1,8 @@
 // Points that burn: every credit is a lot (an amount, when it burns); spends consume lots
 // soonest-burning first; returns put points back into the lots they came from.
 //
-// Lots are a projection of the ledger, kept by one function, syncLots, under the
-// customer's row lock: it takes in every ledger entry of the customer not yet taken in
+// Lots are a projection of the ledger, kept by one function, syncLots (and its set-based
+// form for many customers' spends, takeSpendsFromLots), under the customer's row lock: it takes in every ledger entry of the customer not yet taken in
 // (whoever posted it — intake posts spends in SQL of its own), in ledger order. So
 // Σ remaining of spendable lots − lots_debt = balance after every sync. Every change of a
 // customer's lots happens under that customer's row lock.
@@ -28,6 +28,18 @@ interface OpenLot {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The lots points can be taken from now, as `l`: something left, not burned, its credit
+ * released (pending points are not spendable; the opening lot has no entry). Callers add
+ * their own conditions after `and`, and take them in SPEND_ORDER.
+ */
+export const spendableLots = (sql: Queryable) => sql`
+  points_lot l left join ledger_entry le on le.tenant_id = l.tenant_id and le.id = l.entry_id
+  where l.remaining > 0 and l.burned_at is null and (l.entry_id is null or le.released_at is not null)`;
+
+/** Soonest-burning first, never-burning last. */
+export const spendOrder = (sql: Queryable) => sql`l.expires_at nulls last, l.id`;
 
 /**
  * Takes the customer's new ledger entries into their lots. Call inside the transaction
@@ -77,11 +89,8 @@ async function newLot(tx: Queryable, tenantId: string, customerId: string, e: Un
  */
 async function consume(tx: Queryable, tenantId: string, customerId: string, entryId: number | null, owed: number): Promise<number> {
   const lots = await tx<OpenLot[]>`
-    select l.id, l.remaining from points_lot l
-    left join ledger_entry c on c.tenant_id = l.tenant_id and c.id = l.entry_id
-    where l.tenant_id = ${tenantId} and l.customer_id = ${customerId} and l.remaining > 0 and l.burned_at is null
-      and (l.entry_id is null or c.released_at is not null)
-    order by l.expires_at nulls last, l.id
+    select l.id, l.remaining from ${spendableLots(tx)} and l.tenant_id = ${tenantId} and l.customer_id = ${customerId}
+    order by ${spendOrder(tx)}
     for update of l`;
   for (const lot of lots) {
     if (owed === 0) break;
@@ -206,4 +215,41 @@ export async function expiringPoints(sql: Sql, tenantId: string, customerId: str
       and l.expires_at is not null
     group by l.expires_at order by l.expires_at limit ${limit}`;
   return rows.map((r) => ({ points: Number(r.points), expiresAt: r.expires_at }));
+}
+
+/**
+ * What syncLots does for customers whose only unsynced entries are spends their spendable
+ * lots cover, for all of them in one statement: each spend, in entry order, takes from the
+ * lots soonest-burning first (never-burning last) — spend k takes from lot i the overlap
+ * of its span [A_k, A_k + a_k) of the customer's total owed with the lot's span
+ * [S_i, S_i + r_i) of the lots' total remaining, which is exactly what taking lot by lot
+ * in order leaves. Lot rows are not locked one by one: every change to a customer's lots
+ * happens under the customer's row lock, which the batch holds.
+ */
+export async function takeSpendsFromLots(tx: Queryable, tenantId: string, customerIds: string[]): Promise<void> {
+  await tx`
+    with spends as (
+      select e.id, e.customer_id, -e.points as amount,
+        sum(-e.points) over (partition by e.customer_id order by e.id) + e.points as starts_at
+      from ledger_entry e
+      where e.tenant_id = ${tenantId} and e.customer_id = any(${customerIds}::uuid[]) and not e.lots_synced
+    ), lots as (
+      select l.id, l.customer_id, l.remaining,
+        sum(l.remaining) over (partition by l.customer_id order by ${spendOrder(tx)}) - l.remaining as starts_at
+      from ${spendableLots(tx)} and l.tenant_id = ${tenantId} and l.customer_id = any(${customerIds}::uuid[])
+    ), taken as (
+      select s.id as entry_id, l.id as lot_id,
+        least(s.starts_at + s.amount, l.starts_at + l.remaining) - greatest(s.starts_at, l.starts_at) as points
+      from spends s join lots l on l.customer_id = s.customer_id
+      where least(s.starts_at + s.amount, l.starts_at + l.remaining) > greatest(s.starts_at, l.starts_at)
+    ), uses as (
+      insert into lot_use (tenant_id, lot_id, entry_id, points)
+      select ${tenantId}, lot_id, entry_id, -points from taken order by entry_id, lot_id
+    ), consumed as (
+      update points_lot l set remaining = l.remaining - t.points
+      from (select lot_id, sum(points) as points from taken group by lot_id) t
+      where l.tenant_id = ${tenantId} and l.id = t.lot_id
+    )
+    update ledger_entry e set lots_synced = true
+    from spends s where e.tenant_id = ${tenantId} and e.id = s.id`;
 }

@@ -26,6 +26,7 @@ import { promotionFromRow } from "./promotions.ts";
 import { DAY_MS, joined, type PointsMessage, settleDocument, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
 import { tierForPurchases, tierMessage } from "./tiers.ts";
 import { hasCertificatePayments } from "./giftcards.ts";
+import { spendableLots, takeSpendsFromLots } from "./lots.ts";
 
 /** Batches of one tenant settling at once (each holds one of these advisory locks). */
 const SLOTS_PER_TENANT = 4;
@@ -228,10 +229,8 @@ async function lockCustomers(tx: Queryable, tenantId: string, ids: string[], pro
         count(*) filter (where not (e.kind = 'spend' and e.points < 0 and e.released_at is not null)) as other
       from ledger_entry e
       where e.tenant_id = c.tenant_id and e.customer_id = c.id and not e.lots_synced) u
-    left join lateral (select sum(l.remaining)::bigint as spendable from points_lot l
-      left join ledger_entry le on le.tenant_id = l.tenant_id and le.id = l.entry_id
-      where u.owed > 0 and l.tenant_id = c.tenant_id and l.customer_id = c.id and l.remaining > 0 and l.burned_at is null
-        and (l.entry_id is null or le.released_at is not null)) s on true
+    left join lateral (select sum(l.remaining)::bigint as spendable
+      from ${spendableLots(tx)} and u.owed > 0 and l.tenant_id = c.tenant_id and l.customer_id = c.id) s on true
     left join lateral (select true as wallet from wallet_pass w
       where w.tenant_id = c.tenant_id and w.customer_id = c.id limit 1) w on true
     ${
@@ -394,44 +393,4 @@ async function releaseWaitingReturns(tx: Queryable, tenantId: string, sales: Set
     where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${sales.map((d) => d.external_key)}::text[])
     returning id`;
   out.releasedReturns += released.length;
-}
-
-/**
- * What syncLots does for customers whose only unsynced entries are spends their spendable
- * lots cover, for all of them in one statement: each spend, in entry order, takes from the
- * lots soonest-burning first (never-burning last) — spend k takes from lot i the overlap
- * of its span [A_k, A_k + a_k) of the customer's total owed with the lot's span
- * [S_i, S_i + r_i) of the lots' total remaining, which is exactly what taking lot by lot
- * in order leaves. Lot rows are not locked one by one: every change to a customer's lots
- * happens under the customer's row lock, which the batch holds.
- */
-async function takeSpendsFromLots(tx: Queryable, tenantId: string, customerIds: string[]): Promise<void> {
-  await tx`
-    with spends as (
-      select e.id, e.customer_id, -e.points as amount,
-        sum(-e.points) over (partition by e.customer_id order by e.id) + e.points as starts_at
-      from ledger_entry e
-      where e.tenant_id = ${tenantId} and e.customer_id = any(${customerIds}::uuid[]) and not e.lots_synced
-    ), lots as (
-      select l.id, l.customer_id, l.remaining,
-        sum(l.remaining) over (partition by l.customer_id order by l.expires_at nulls last, l.id) - l.remaining as starts_at
-      from points_lot l
-      left join ledger_entry le on le.tenant_id = l.tenant_id and le.id = l.entry_id
-      where l.tenant_id = ${tenantId} and l.customer_id = any(${customerIds}::uuid[]) and l.remaining > 0 and l.burned_at is null
-        and (l.entry_id is null or le.released_at is not null)
-    ), taken as (
-      select s.id as entry_id, l.id as lot_id,
-        least(s.starts_at + s.amount, l.starts_at + l.remaining) - greatest(s.starts_at, l.starts_at) as points
-      from spends s join lots l on l.customer_id = s.customer_id
-      where least(s.starts_at + s.amount, l.starts_at + l.remaining) > greatest(s.starts_at, l.starts_at)
-    ), uses as (
-      insert into lot_use (tenant_id, lot_id, entry_id, points)
-      select ${tenantId}, lot_id, entry_id, -points from taken order by entry_id, lot_id
-    ), consumed as (
-      update points_lot l set remaining = l.remaining - t.points
-      from (select lot_id, sum(points) as points from taken group by lot_id) t
-      where l.tenant_id = ${tenantId} and l.id = t.lot_id
-    )
-    update ledger_entry e set lots_synced = true
-    from spends s where e.tenant_id = ${tenantId} and e.id = s.id`;
 }
