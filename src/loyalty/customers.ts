@@ -128,14 +128,29 @@ export async function resolveCustomer(sql: Queryable, tenantId: string, ref: Cus
  * fresh database as at a million customers.
  */
 export function customerLookup(sql: Queryable, tenantId: string, ref: CustomerRef, columns: Fragment): Fragment {
+  return customerLookupBy(
+    sql,
+    sql`${tenantId}`,
+    { metaId: sql`${ref.metaId}`, ourId: sql`${asUuid(ref.metaId)}::uuid`, card: sql`${ref.card}`, phone: sql`${ref.phone}` },
+    columns,
+  );
+}
+
+/** The same probes, in the same order, with the keys as SQL (columns of a row, for one statement over many). */
+export function customerLookupBy(
+  sql: Queryable,
+  tenantId: Fragment,
+  keys: { metaId: Fragment; ourId: Fragment; card: Fragment; phone: Fragment },
+  columns: Fragment,
+): Fragment {
   return sql`
-    (select ${columns}, 1 as via from customer where tenant_id = ${tenantId} and ms_id = ${ref.metaId})
+    (select ${columns}, 1 as via from customer where tenant_id = ${tenantId} and ms_id = ${keys.metaId})
     union all
-    (select ${columns}, 2 as via from customer where tenant_id = ${tenantId} and id = ${asUuid(ref.metaId)}::uuid)
+    (select ${columns}, 2 as via from customer where tenant_id = ${tenantId} and id = ${keys.ourId})
     union all
-    (select ${columns}, 3 as via from customer where tenant_id = ${tenantId} and card_number = ${ref.card})
+    (select ${columns}, 3 as via from customer where tenant_id = ${tenantId} and card_number = ${keys.card})
     union all
-    (select ${columns}, 4 as via from customer where tenant_id = ${tenantId} and phone = ${ref.phone})
+    (select ${columns}, 4 as via from customer where tenant_id = ${tenantId} and phone = ${keys.phone})
     limit 1`;
 }
 

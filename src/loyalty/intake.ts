@@ -4,7 +4,7 @@
 import type { Queryable } from "../db/client.ts";
 import type { Combiner, Committer } from "../db/group-commit.ts";
 import { ledgerKey, ledgerKeySql } from "./ledger-keys.ts";
-import { asUuid, type CustomerRef, customerLookup } from "./customers.ts";
+import { asUuid, type CustomerRef, customerLookup, customerLookupBy, type Fragment } from "./customers.ts";
 import type { ProgramRules } from "./engine.ts";
 import type { TenantContext } from "./tenants.ts";
 
@@ -75,8 +75,10 @@ export function spendAnomalies(rules: ProgramRules, sums: DocumentSums, spent: n
   return [];
 }
 
-// A moment in the future (a till with a wrong clock) counts as the time received.
-const momentSql = (sql: Queryable, moment: Date | null) => sql`least(now(), coalesce(${moment}::timestamptz, now()))`;
+// A moment in the future (a till with a wrong clock) counts as the time received, and so
+// does none. `moment` is SQL: a parameter, or a column when many documents go at once.
+const receivedMoment = (sql: Queryable, moment: Fragment) => sql`least(now(), coalesce(${moment}, now()))`;
+const momentSql = (sql: Queryable, moment: Date | null) => receivedMoment(sql, sql`${moment}::timestamptz`);
 
 /**
  * One statement: find the customer, store the sale unless it is known, and post the
@@ -143,8 +145,8 @@ export async function storeSale(sql: Queryable, tenantId: string, s: SaleIntake)
 }
 
 /**
- * Sales that spend nothing, stored together: one statement finds every customer (the same
- * probes as customerLookup, per row) and inserts every document. A sale sent twice within
+ * Sales that spend nothing, stored together: one statement finds every customer (the
+ * probes of customerLookup, per row) and inserts every document. A sale sent twice within
  * the statement is stored once; the later copy is answered as a redelivery.
  */
 export const spendlessSales: Combiner<{ tenantId: string; sale: SaleIntake }, Stored> = {
@@ -180,15 +182,15 @@ export const spendlessSales: Combiner<{ tenantId: string; sale: SaleIntake }, St
           eligible_full bigint, earn_reported bigint, delay_days int, flag text, lines jsonb, paid bigint, body jsonb)
       ), found as (
         select i.n, c.id as customer_id,
-          least(now(), coalesce(i.moment, now())) as at,
+          ${receivedMoment(sql, sql`i.moment`)} as at,
           row_number() over (partition by i.tenant_id, i.key order by i.n) = 1 as first
         from input i
-        left join lateral (
-          (select id from customer where tenant_id = i.tenant_id and ms_id = i.meta_id)
-          union all (select id from customer where tenant_id = i.tenant_id and id = i.our_id)
-          union all (select id from customer where tenant_id = i.tenant_id and card_number = i.card)
-          union all (select id from customer where tenant_id = i.tenant_id and phone = i.phone)
-          limit 1) c on not i.anonymous
+        left join lateral (${customerLookupBy(
+          sql,
+          sql`i.tenant_id`,
+          { metaId: sql`i.meta_id`, ourId: sql`i.our_id`, card: sql`i.card`, phone: sql`i.phone` },
+          sql`id`,
+        )}) c on not i.anonymous
       ), d as (
         insert into document (tenant_id, kind, external_key, name, moment, retail_store_id, customer_id,
           received_at, match_status, total_kopecks, eligible_kopecks, full_kopecks, eligible_full_kopecks,
