@@ -23,7 +23,7 @@ import { changePhrase, renderTemplate } from "./messages.ts";
 import { decideSaleEarn, storedSaleLines } from "./points.ts";
 import { type Program, programFromStored } from "./program.ts";
 import { promotionFromRow } from "./promotions.ts";
-import { DAY_MS, joined, type PointsMessage, settleDocument, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
+import { DAY_MS, joined, type PointsMessage, releaseReturnsOf, settleDocument, type SettleOutcome, settlingColumns, type SettlingRow } from "./settlement.ts";
 import { tierForPurchases, tierMessage } from "./tiers.ts";
 import { hasCertificatePayments } from "./giftcards.ts";
 import { spendableLots, takeSpendsFromLots } from "./lots.ts";
@@ -388,9 +388,5 @@ async function settleAnonymousSales(tx: Queryable, tenantId: string, sales: Sett
 
 /** Returns that arrived before their sale are the tenant's to settle again (the caller's next batch). */
 async function releaseWaitingReturns(tx: Queryable, tenantId: string, sales: SettlingRow[], out: BatchOutcome): Promise<void> {
-  const released = await tx`
-    update document set state = 'received', settle_round = settle_round + 1
-    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${sales.map((d) => d.external_key)}::text[])
-    returning id`;
-  out.releasedReturns += released.length;
+  out.releasedReturns += (await releaseReturnsOf(tx, tenantId, sales.map((d) => d.external_key))).length;
 }

@@ -234,10 +234,7 @@ async function settleSale(tx: Queryable, tenantId: string, doc: SettlingRow, pro
              points_earned = ${doc.points_earned}
            where tenant_id = ${tenantId} and id = ${doc.id}`;
   // Returns that arrived before this sale may go now; they lock this row, so they see it settled.
-  const waiting = await tx<{ id: string; settle_round: number }[]>`
-    update document set state = 'received', settle_round = settle_round + 1
-    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = ${doc.external_key}
-    returning id, settle_round`;
+  const waiting = await releaseReturnsOf(tx, tenantId, [doc.external_key]);
   return { ...nothing("settled"), releasedReturns: waiting.map((w) => ({ documentId: w.id, round: w.settle_round })), message };
 }
 
@@ -336,4 +333,12 @@ async function settleReturn(tx: Queryable, tenantId: string, ret: DocumentRow, p
     }
   }
   return { ...nothing("settled"), message };
+}
+
+/** Returns that waited for these sales (by external key) are stored documents to settle again. */
+export function releaseReturnsOf(tx: Queryable, tenantId: string, saleKeys: string[]) {
+  return tx<{ id: string; settle_round: number }[]>`
+    update document set state = 'received', settle_round = settle_round + 1
+    where tenant_id = ${tenantId} and state = 'waiting' and sale_key = any(${saleKeys}::text[])
+    returning id, settle_round`;
 }
