@@ -55,7 +55,7 @@ export class GroupCommit implements Committer {
   private inFlight = 0;
   private readonly maxGroup: number;
   private readonly maxInFlight: number;
-  /** Units committed in groups and groups committed, for the bench and the metrics page. */
+  /** Units and groups committed, and units run again alone after their group failed: how well grouping works (read by its tests). */
   readonly stats = { units: 0, groups: 0, retriedAlone: 0 };
 
   constructor(private readonly sql: Sql, opts: GroupCommitOptions = {}) {
