@@ -10,7 +10,7 @@ import { resolvePeriod } from "../src/cabinet/stats.ts";
 import { MerchantSessions } from "../src/merchant/session.ts";
 import { ADMIN_TOKEN, type TestContext, type TestTenant, testContext } from "./support/app.ts";
 import { type TestQueues, testQueues } from "./support/redis.ts";
-import { holdStage } from "../src/cabinet/documents.ts";
+import { holdStage } from "../src/loyalty/holds.ts";
 import { sale, waitFor } from "./support/sales.ts";
 
 let t: TestContext;

@@ -1,5 +1,6 @@
 // Sales and returns for the cabinet's Документы page, with why a document needs a person.
 import type { Sql } from "../db/client.ts";
+import { plural } from "../loyalty/messages.ts";
 
 export type DocumentFilter = "all" | "attention" | "received" | "waiting" | "settled" | "flagged";
 export const DOCUMENT_FILTERS: DocumentFilter[] = ["all", "attention", "received", "waiting", "settled", "flagged"];
@@ -52,32 +53,16 @@ export async function getDocument(sql: Sql, tenantId: string, id: string): Promi
   return row ?? null;
 }
 
-export type HoldStage = "none" | "not-settled" | "open" | "approved" | "rejected";
-
-/** Where the points held on a document stand: nothing held, waiting for settlement, waiting for a decision, decided. */
-export function holdStage(d: Pick<CabinetDocument, "state" | "customer_id" | "held_spend_points" | "held_earn_points" | "hold_decision">): HoldStage {
-  if (d.held_spend_points === 0 && d.held_earn_points === 0) return "none";
-  if (d.hold_decision) return d.hold_decision;
-  if (d.state !== "settled" || !d.customer_id) return "not-settled";
-  return "open";
-}
-
 /** What is held, in words: "списание 500 баллов и начисление 40 баллов". */
 export function heldWords(d: Pick<CabinetDocument, "held_spend_points" | "held_earn_points">): string {
-  const n = (x: number) => `${x.toLocaleString("ru-RU")} ${pointsWord(x)}`;
+  // Genitive after «списание» / «начисление»: 1 балла, 2 баллов, 5 баллов.
+  const n = (x: number) => `${x.toLocaleString("ru-RU")} ${plural(x, ["балла", "баллов", "баллов"])}`;
   const parts: string[] = [];
   if (d.held_spend_points > 0) parts.push(`списание ${n(d.held_spend_points)}`);
   if (d.held_earn_points > 0) parts.push(`начисление ${n(d.held_earn_points)}`);
   return parts.join(" и ");
 }
 
-/** Russian plural of "балл" (genitive after списание/начисление reads the same way). */
-export function pointsWord(n: number): string {
-  const d = n % 10;
-  const dd = n % 100;
-  if (d === 1 && dd !== 11) return "балла";
-  return "баллов";
-}
 
 /** Why a document needs a person, in the merchant's words; null when it does not. */
 export function attentionReasons(d: Pick<CabinetDocument, "kind" | "state" | "match_status" | "flag_reason">): string[] {

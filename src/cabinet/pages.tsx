@@ -51,10 +51,9 @@ import {
   type DocumentFilter,
   getDocument,
   heldWords,
-  holdStage,
   listDocuments,
 } from "./documents.ts";
-import { decideHold, type HoldDecision } from "../loyalty/holds.ts";
+import { decideHold, type HoldDecision, holdStage } from "../loyalty/holds.ts";
 import { csvResponse, customersCsv, ledgerCsv } from "./export.ts";
 import { getImport, importErrors, importErrorsCsv, IMPORT_MAX_BYTES, type ImportRow, recentImports, startImport } from "./import.ts";
 import { overviewStats, resolvePeriod, type Stats } from "./stats.ts";

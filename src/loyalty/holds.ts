@@ -68,21 +68,22 @@ export async function decideHold(
         accrual_available_at
       from document where tenant_id = ${tenantId} and id = ${documentId} for update`;
     if (!doc) throw errors.notFound("Документ не найден.", "id");
-    if (doc.held_spend_points === 0 && doc.held_earn_points === 0) {
-      throw errors.conflict("У документа нет баллов, ждущих решения.", "id");
-    }
-    if (doc.hold_decision) {
+    const stage = holdStage(doc);
+    if (stage === "none") throw errors.conflict("У документа нет баллов, ждущих решения.", "id");
+    if (stage === "approved" || stage === "rejected") {
       // A repeated click is not an error; a different decision is.
-      if (doc.hold_decision === decision) return { ...view(doc), repeated: true };
-      throw errors.conflict(`Решение уже принято: ${doc.hold_decision === "approved" ? "проведено" : "отклонено"}.`, "decision");
+      if (stage === decision) return { ...view(doc), repeated: true };
+      throw errors.conflict(`Решение уже принято: ${stage === "approved" ? "проведено" : "отклонено"}.`, "decision");
     }
-    if (doc.state !== "settled" || !doc.customer_id) {
+    if (stage === "not-settled") {
       throw errors.conflict("Продажа ещё не проведена: решите после проведения (обычно через несколько секунд).", "id");
     }
+    // An open hold is a settled sale's, with its customer (holdStage).
+    const customerId = doc.customer_id!;
     if (decision === "approved") {
       if (doc.held_spend_points > 0) {
         await postLedgerEntry(tx, tenantId, {
-          customerId: doc.customer_id,
+          customerId,
           kind: "spend",
           points: -doc.held_spend_points,
           documentId: doc.id,
@@ -92,7 +93,7 @@ export async function decideHold(
       }
       if (doc.held_earn_points > 0) {
         await postLedgerEntry(tx, tenantId, {
-          customerId: doc.customer_id,
+          customerId,
           kind: "accrual",
           points: doc.held_earn_points,
           documentId: doc.id,
@@ -113,4 +114,23 @@ export async function decideHold(
         accrual_available_at`;
     return { ...view(updated!), repeated: false };
   });
+}
+
+export type HoldStage = "none" | "not-settled" | "open" | HoldDecision;
+
+/**
+ * Where the points held on a document stand: nothing held, waiting for settlement (and a
+ * customer), waiting for a decision, decided. decideHold acts by it; pages show it.
+ */
+export function holdStage(d: {
+  state: string;
+  customer_id: string | null;
+  held_spend_points: number;
+  held_earn_points: number;
+  hold_decision: HoldDecision | null;
+}): HoldStage {
+  if (d.held_spend_points === 0 && d.held_earn_points === 0) return "none";
+  if (d.hold_decision) return d.hold_decision;
+  if (d.state !== "settled" || !d.customer_id) return "not-settled";
+  return "open";
 }

@@ -34,13 +34,16 @@ export function renderTemplate(template: string, vars: Record<string, string | n
   return template.replace(/\{([a-z][A-Za-z]*)\}/g, (whole, key: string) => (key in vars ? String(vars[key]) : whole));
 }
 
-export function pointsWord(n: number): string {
+/** The Russian word agreeing with a number: plural(3, ["товар", "товара", "товаров"]) → "товара". */
+export function plural(n: number, [one, few, many]: [string, string, string]): string {
   const m10 = Math.abs(n) % 10;
   const m100 = Math.abs(n) % 100;
-  if (m10 === 1 && m100 !== 11) return "балл";
-  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return "балла";
-  return "баллов";
+  if (m10 === 1 && m100 !== 11) return one;
+  if (m10 >= 2 && m10 <= 4 && (m100 < 12 || m100 > 14)) return few;
+  return many;
 }
+
+export const pointsWord = (n: number): string => plural(n, ["балл", "балла", "баллов"]);
 
 /** "1 балл", "3 балла", "120 баллов". */
 export function pointsPhrase(n: number): string {

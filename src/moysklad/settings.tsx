@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import Html from "@kitajs/html";
 import { Elysia } from "elysia";
 import type { MoyskladConfig } from "../config.ts";
+import { plural } from "../loyalty/messages.ts";
 import { DEFAULT_PROGRAM_SETTINGS, type ProgramSettings } from "../loyalty/program.ts";
 import type { AppDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
@@ -58,14 +59,6 @@ function FolderPicker(props: { folders: FolderView[]; readOnly: boolean }): JSX.
   );
 }
 
-/** Russian plural: plural(3, ["товар", "товара", "товаров"]) → "товара". */
-function plural(n: number, [one, few, many]: [string, string, string]): string {
-  const d = n % 10;
-  const dd = n % 100;
-  if (d === 1 && dd !== 11) return one;
-  if (d >= 2 && d <= 4 && (dd < 12 || dd > 14)) return few;
-  return many;
-}
 const goodsWord = (n: number) => plural(n, ["товар", "товара", "товаров"]);
 
 const moscow = (d: Date) => d.toLocaleString("ru-RU", { timeZone: "Europe/Moscow", dateStyle: "short", timeStyle: "short" });
