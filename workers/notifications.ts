@@ -18,6 +18,7 @@
 // BullMQ's UnrecoverableError, so Bull Board shows it failed with the reason.
 import { type Job, UnrecoverableError } from "bullmq";
 import type { Sql } from "../src/db/client.ts";
+import type { Fragment } from "../src/loyalty/customers.ts";
 import type { SharedMetrics } from "../src/metrics/shared.ts";
 import { errorFields, log } from "../src/log.ts";
 import { DEFAULT_TEMPLATES, renderTemplate } from "../src/loyalty/messages.ts";
@@ -89,9 +90,7 @@ const BATCH_SENDS = 25;
  */
 async function recipients(sql: Sql, tenantId: string, messages: { ref: string; customerId: string }[]) {
   return sql<(Partial<Recipient> & { already: Channel | null })[]>`
-    select (select n.channel from notification n
-            where n.tenant_id = ${tenantId} and n.purpose = 'points' and n.ref = m.ref and n.status = 'sent'
-            limit 1) as already,
+    select (${sentChannel(sql, tenantId, "points", sql`m.ref`)}) as already,
            c.phone, c.sms_failed_at, c.sms_failure, t.name as shop
     from unnest(${messages.map((m) => m.ref)}::text[], ${messages.map((m) => m.customerId)}::uuid[]) with ordinality as m(ref, customer_id, n)
     left join customer c on c.tenant_id = ${tenantId} and c.id = m.customer_id
@@ -99,11 +98,14 @@ async function recipients(sql: Sql, tenantId: string, messages: { ref: string; c
     order by m.n`;
 }
 
+/** The channel that delivered a message (a 'sent' row on any channel), as a query; `ref` is SQL. */
+const sentChannel = (sql: Sql, tenantId: string, purpose: Purpose, ref: Fragment) => sql`
+  select n.channel from notification n
+  where n.tenant_id = ${tenantId} and n.purpose = ${purpose} and n.ref = ${ref} and n.status = 'sent'
+  limit 1`;
+
 export async function sentOn(sql: Sql, tenantId: string, purpose: Purpose, ref: string): Promise<Channel | null> {
-  const [row] = await sql<{ channel: Channel }[]>`
-    select channel from notification
-    where tenant_id = ${tenantId} and purpose = ${purpose} and ref = ${ref} and status = 'sent'
-    limit 1`;
+  const [row] = await sql<{ channel: Channel }[]>`${sentChannel(sql, tenantId, purpose, sql`${ref}`)}`;
   return row?.channel ?? null;
 }
 
